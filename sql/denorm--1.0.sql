@@ -1,0 +1,627 @@
+/* denorm--1.0.sql: counter and sum caches kept exact by C triggers */
+
+\echo Use "CREATE EXTENSION denorm" to load this file. \quit
+
+------------------------------------------------------------------------
+-- Registry and logs
+------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.denorm_counters (
+    id              serial PRIMARY KEY,
+    parent          regclass    NOT NULL,
+    counter_column  name        NOT NULL,
+    child           regclass    NOT NULL,
+    foreign_key     name        NOT NULL,
+    parent_key      name        NOT NULL,
+    aggregate       text        NOT NULL CHECK (aggregate IN ('count', 'sum')),
+    value_column    name,
+    filter          text,
+    mode            text        NOT NULL DEFAULT 'immediate'
+                                CHECK (mode IN ('immediate', 'deferred')),
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (parent, counter_column),
+    CHECK ((aggregate = 'sum') = (value_column IS NOT NULL))
+);
+COMMENT ON TABLE @extschema@.denorm_counters IS
+    'One row per denorm counter: which parent column caches which aggregate of which child rows';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_counters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_counters_id_seq', '');
+
+CREATE TABLE @extschema@.denorm_reconcile_runs (
+    run_id          bigserial PRIMARY KEY,
+    started_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at     timestamptz,
+    counters        integer     NOT NULL DEFAULT 0,
+    rows_checked    bigint      NOT NULL DEFAULT 0,
+    rows_drifted    bigint      NOT NULL DEFAULT 0,
+    rows_healed     bigint      NOT NULL DEFAULT 0,
+    drift_ratio     double precision,
+    status          text        NOT NULL DEFAULT 'running'
+                                CHECK (status IN ('running', 'ok', 'drift', 'alert', 'failed')),
+    error           text
+);
+COMMENT ON TABLE @extschema@.denorm_reconcile_runs IS
+    'One row per denorm_reconcile run: what it checked, found and healed';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs_run_id_seq', '');
+
+CREATE TABLE @extschema@.denorm_drift_log (
+    log_id          bigserial PRIMARY KEY,
+    run_id          bigint      NOT NULL,
+    counter_id      integer     NOT NULL,
+    parent_table    regclass    NOT NULL,
+    counter_column  name        NOT NULL,
+    parent_key      text        NOT NULL,
+    stored_value    numeric,
+    actual_value    numeric     NOT NULL,
+    drift           numeric,
+    detected_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    healed          boolean     NOT NULL DEFAULT false,
+    healed_at       timestamptz
+);
+CREATE INDEX denorm_drift_log_run_idx ON @extschema@.denorm_drift_log (run_id);
+CREATE INDEX denorm_drift_log_counter_idx ON @extschema@.denorm_drift_log (counter_id, detected_at);
+COMMENT ON TABLE @extschema@.denorm_drift_log IS
+    'One row per parent row whose cached value differed from the recomputed truth';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log_log_id_seq', '');
+
+------------------------------------------------------------------------
+-- C functions
+------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.denorm_row_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_row_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_row_trigger() IS
+    'Row trigger of a denorm counter: records each row''s effect on its parent';
+
+CREATE FUNCTION @extschema@.denorm_stmt_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_stmt_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
+    'Statement trigger of a denorm counter: applies the statement''s deltas to parent rows in key order';
+
+CREATE FUNCTION @extschema@.denorm_normalize_filter(child regclass, filter text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'denorm_normalize_filter'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_normalize_filter(regclass, text) IS
+    'Checks a counter filter against the child table and returns its canonical form';
+
+CREATE FUNCTION @extschema@.denorm_settings(OUT reconcile_batch_size integer,
+                                            OUT drift_alert_ratio double precision)
+AS 'MODULE_PATHNAME', 'denorm_settings'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_settings() IS
+    'The denorm.* settings in force';
+
+------------------------------------------------------------------------
+-- Internal helpers
+------------------------------------------------------------------------
+
+-- Raises the standard error for a NULL argument.
+CREATE FUNCTION @extschema@.denorm_require(value anyelement, argname text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be null', argname
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require(anyelement, text) IS
+    'Internal: rejects a NULL argument';
+
+-- The tables a counter's statement and TRUNCATE triggers belong on: the
+-- child and, when it is partitioned, every partition below it.
+CREATE FUNCTION @extschema@.denorm_child_tables(child regclass)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(rel) AS (
+        SELECT child::oid
+        UNION ALL
+        SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.rel
+        JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition
+    )
+    SELECT rel::regclass FROM t
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_child_tables(regclass) IS
+    'Internal: a child table and all its partitions';
+
+-- Creates the statement and TRUNCATE triggers of a counter on one table
+-- where they are missing.  The row trigger lives on the child only:
+-- PostgreSQL clones it onto partitions.
+CREATE FUNCTION @extschema@.denorm_install_triggers(c @extschema@.denorm_counters, tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    args text;
+BEGIN
+    args := format('%L, %L, %L, %L, %L, %L, %L, %L, %L',
+                   c.id, c.parent::text, c.counter_column, c.foreign_key, c.parent_key,
+                   c.aggregate, coalesce(c.value_column, ''), coalesce(c.filter, ''), c.mode);
+    IF tbl = c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                  WHERE tgrelid = tbl AND tgname = format('denorm_%s_row', c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger(%s)',
+                       format('denorm_%s_row', c.id), tbl, args);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = tbl AND tgname = format('denorm_%s_stmt', c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger(%s)',
+                       format('denorm_%s_stmt', c.id), tbl, args);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = tbl AND tgname = format('denorm_%s_truncate', c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger(%L)',
+                       format('denorm_%s_truncate', c.id), tbl, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
+    'Internal: creates a counter''s missing triggers on one table';
+
+-- Start keys of the key-range batches of a counter's parent table, as
+-- text, ascending; batch i covers [starts[i], starts[i+1]) and the first
+-- batch is open below.  key_from/key_to narrow the scope.
+CREATE FUNCTION @extschema@.denorm_batch_starts(c @extschema@.denorm_counters,
+                                                batch_size integer,
+                                                key_from text, key_to text)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    starts text[];
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+    EXECUTE format(
+        'SELECT array_agg(k::text ORDER BY k) FROM ('
+        '  SELECT p.%1$I AS k, row_number() OVER (ORDER BY p.%1$I) AS rn FROM %2$s p'
+        '   WHERE ($1 IS NULL OR p.%1$I OPERATOR(pg_catalog.>=) $1::%3$s)'
+        '     AND ($2 IS NULL OR p.%1$I OPERATOR(pg_catalog.<=) $2::%3$s)) s'
+        ' WHERE (rn - 1) %% $3 = 0',
+        c.parent_key, c.parent, keytype)
+      INTO starts USING key_from, key_to, batch_size;
+    RETURN coalesce(starts, ARRAY[]::text[]);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) IS
+    'Internal: start keys of the key-range batches over a counter''s parent table';
+
+-- Compares and optionally heals one key range [lo, hi) of one counter in a
+-- single statement, hence one snapshot: a parent row and its children are
+-- seen in the same committed state, so in-flight writers cannot cause false
+-- drift.  Healing adds the difference (actual - stored) to the current
+-- value instead of writing an absolute one, so a writer that commits in
+-- between keeps its increment.  With run_id NULL nothing is logged.
+CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
+                                              lo text, hi text,
+                                              heal boolean, run_id bigint,
+                                              OUT rows_checked bigint,
+                                              OUT rows_drifted bigint,
+                                              OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    agg text;
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+    agg := CASE c.aggregate WHEN 'count' THEN 'pg_catalog.count(*)'
+                            ELSE format('pg_catalog.sum(x.%I)', c.value_column) END;
+    EXECUTE format($q$
+        WITH a AS (
+            SELECT x.%1$I AS k, %2$s AS v FROM %3$s x
+             WHERE x.%1$I IS NOT NULL AND (%4$s)
+               AND ($1 IS NULL OR x.%1$I OPERATOR(pg_catalog.>=) $1::%5$s)
+               AND ($2 IS NULL OR x.%1$I OPERATOR(pg_catalog.<) $2::%5$s)
+             GROUP BY 1),
+        b AS (
+            SELECT p.%6$I AS k, p.%7$I AS stored FROM %8$s p
+             WHERE ($1 IS NULL OR p.%6$I OPERATOR(pg_catalog.>=) $1::%5$s)
+               AND ($2 IS NULL OR p.%6$I OPERATOR(pg_catalog.<) $2::%5$s)),
+        d AS (
+            SELECT b.k, b.stored, COALESCE(a.v, 0) AS actual
+              FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k
+             WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0)),
+        h AS (
+            UPDATE %8$s p
+               SET %7$I = COALESCE(p.%7$I, 0) OPERATOR(pg_catalog.+)
+                          (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored, 0))
+              FROM d
+             WHERE $3 AND p.%6$I OPERATOR(pg_catalog.=) d.k
+            RETURNING p.%6$I AS k),
+        l AS (
+            INSERT INTO @extschema@.denorm_drift_log
+                   (run_id, counter_id, parent_table, counter_column, parent_key,
+                    stored_value, actual_value, drift, healed, healed_at)
+            SELECT $4, $5, $6, $7, d.k::text, d.stored, d.actual,
+                   d.actual OPERATOR(pg_catalog.-) d.stored,
+                   h.k IS NOT NULL,
+                   CASE WHEN h.k IS NOT NULL THEN pg_catalog.clock_timestamp() END
+              FROM d LEFT JOIN h ON h.k OPERATOR(pg_catalog.=) d.k
+             WHERE $4 IS NOT NULL
+            RETURNING 1)
+        SELECT (SELECT pg_catalog.count(*) FROM b),
+               (SELECT pg_catalog.count(*) FROM d),
+               (SELECT pg_catalog.count(*) FROM h),
+               (SELECT pg_catalog.count(*) FROM l)
+        $q$,
+        c.foreign_key, agg, c.child, coalesce(c.filter, 'true'), keytype,
+        c.parent_key, c.counter_column, c.parent)
+      INTO rows_checked, rows_drifted, rows_healed
+      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, boolean, bigint) IS
+    'Internal: compares, logs and heals one key range of one counter in one snapshot';
+
+-- Brings every parent row of a counter to the recomputed value, batch by
+-- batch, with NOTICE progress on large tables.  Used to backfill a new
+-- counter and after TRUNCATE of its child.
+CREATE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    changed bigint := 0;
+BEGIN
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              NULL, NULL);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                           starts[i + 1], true, NULL);
+        changed := changed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
+    'Internal: sets every parent row of a counter to its recomputed value';
+
+-- TRUNCATE of a child (or of one of its partitions) removes rows without
+-- row triggers: recompute the counter from what remains.
+CREATE FUNCTION @extschema@.denorm_truncate_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+BEGIN
+    SELECT * INTO c FROM @extschema@.denorm_counters WHERE id = TG_ARGV[0]::integer;
+    IF FOUND THEN
+        PERFORM @extschema@.denorm_recompute(c);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
+    'TRUNCATE trigger of a denorm counter: recomputes the counter';
+
+------------------------------------------------------------------------
+-- Creating and dropping counters
+------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.denorm_create_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            RAISE EXCEPTION '"%" is not a table', tbl
+                USING ERRCODE = 'wrong_object_type';
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of table %', tbl
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only the owner of both the parent and the child table can create or drop a counter on them.';
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum') THEN
+        RAISE EXCEPTION 'unknown aggregate "%"', aggregate
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The aggregate must be ''count'' or ''sum''.';
+    END IF;
+    IF mode NOT IN ('immediate', 'deferred') THEN
+        RAISE EXCEPTION 'unknown counter mode "%"', mode
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The mode must be ''immediate'' or ''deferred''.';
+    END IF;
+    IF mode = 'deferred' THEN
+        RAISE EXCEPTION 'deferred counters are not supported by this version of denorm'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+
+    -- counter column
+    SELECT atttypid INTO counter_type FROM pg_attribute
+     WHERE attrelid = parent AND attname = counter_column AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" does not exist', counter_column, parent
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF counter_type <> ALL (numeric_types) THEN
+        RAISE EXCEPTION 'counter column "%" of table "%" must be an integer or numeric type', counter_column, parent
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = format('Its type is %s.', format_type(counter_type, NULL));
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        RAISE EXCEPTION 'counter column "%" of table "%" is a generated column', counter_column, parent
+            USING ERRCODE = 'invalid_column_definition';
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'table "%" has no single-column primary key', parent
+                USING ERRCODE = 'invalid_foreign_key',
+                      HINT = 'Name a uniquely indexed column with parent_key.';
+        END IF;
+    END IF;
+    SELECT atttypid INTO key_type FROM pg_attribute
+     WHERE attrelid = parent AND attname = parent_key AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" does not exist', parent_key, parent
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        RAISE EXCEPTION 'parent key column "%" of table "%" is not unique', parent_key, parent
+            USING ERRCODE = 'invalid_foreign_key',
+                  DETAIL = 'A counter''s parent key needs a unique index or constraint on exactly that column.';
+    END IF;
+    IF parent_key = counter_column THEN
+        RAISE EXCEPTION 'counter column "%" of table "%" cannot be its parent key', counter_column, parent
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    SELECT atttypid INTO fk_type FROM pg_attribute
+     WHERE attrelid = child AND attname = foreign_key AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" does not exist', foreign_key, child
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        RAISE EXCEPTION 'foreign key column "%" of type % cannot be compared with parent key column "%" of type %',
+                        foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)
+            USING ERRCODE = 'datatype_mismatch';
+    END;
+    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                    WHERE m.amname = 'hash' AND o.opcdefault
+                      AND o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type)))
+       OR NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                    WHERE m.amname = 'btree' AND o.opcdefault
+                      AND o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))) THEN
+        RAISE EXCEPTION 'foreign key column "%" of table "%" has a type without hash and btree support', foreign_key, child
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            RAISE EXCEPTION 'a sum counter needs a value_column'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT atttypid INTO value_type FROM pg_attribute
+         WHERE attrelid = child AND attname = value_column AND attnum > 0 AND NOT attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'column "%" of table "%" does not exist', value_column, child
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF value_type <> ALL (numeric_types) THEN
+            RAISE EXCEPTION 'value column "%" of table "%" must be an integer or numeric type', value_column, child
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = format('Its type is %s.', format_type(value_type, NULL));
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            RAISE EXCEPTION 'counter column "%" of table "%" must be numeric to hold a sum of numeric column "%"',
+                            counter_column, parent, value_column
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    ELSIF value_column IS NOT NULL THEN
+        RAISE EXCEPTION 'a count counter takes no value_column'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use aggregate => ''sum'' to add up a column.';
+    END IF;
+
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        RAISE EXCEPTION 'counter column "%" of table "%" cannot count itself', counter_column, parent
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        RAISE EXCEPTION 'column "%" of table "%" already has a denorm counter', counter_column, parent
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with denorm_drop_counter().';
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+
+    INSERT INTO @extschema@.denorm_counters
+           (parent, counter_column, child, foreign_key, parent_key,
+            aggregate, value_column, filter, mode)
+    VALUES (parent, counter_column, child, foreign_key, parent_key,
+            aggregate, value_column, filter, mode)
+    RETURNING * INTO c;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+
+    n := @extschema@.denorm_recompute(c);
+    IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
+                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                    WHERE d.adrelid = parent AND a.attname = counter_column) THEN
+        RAISE NOTICE 'counter column "%" of table "%" has no default', counter_column, parent
+            USING HINT = format('New parent rows start at NULL, which denorm_reconcile() reports as drift; consider ALTER TABLE %s ALTER COLUMN %I SET DEFAULT 0.',
+                                parent, counter_column);
+    END IF;
+    RETURN c.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id';
+
+CREATE FUNCTION @extschema@.denorm_drop_counter(counter_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    t record;
+    tbl regclass;
+BEGIN
+    PERFORM @extschema@.denorm_require(counter_id, 'counter_id');
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'denorm counter % does not exist', counter_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    FOREACH tbl IN ARRAY ARRAY[c.parent, c.child] LOOP
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of table %', tbl
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only the owner of both the parent and the child table can create or drop a counter on them.';
+        END IF;
+    END LOOP;
+    -- the row trigger first: dropping it also drops its clones on partitions
+    FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
+               FROM pg_trigger tg
+              WHERE tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
+                AND tg.tgname IN (format('denorm_%s_row', c.id), format('denorm_%s_stmt', c.id),
+                                  format('denorm_%s_truncate', c.id))
+                AND NOT tg.tgisinternal AND tg.tgparentid = 0
+              ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
+    END LOOP;
+    DELETE FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(integer) IS
+    'Drops a counter''s triggers and registry row; the column keeps its data';
+
+CREATE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id integer;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    SELECT d.id INTO id FROM @extschema@.denorm_counters d
+     WHERE d.parent = parent AND d.counter_column = counter_column;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" has no denorm counter', counter_column, parent
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM @extschema@.denorm_drop_counter(id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
+    'Drops the counter kept in a parent column; the column keeps its data';
+
+-- New partitions of a counted child get the counter's statement and
+-- TRUNCATE triggers (PostgreSQL clones only the row trigger).
+CREATE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+BEGIN
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+               JOIN pg_class k ON k.oid = d.child AND k.relkind = 'p' LOOP
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
+    'Event trigger: gives new partitions of counted tables their denorm triggers';
+
+CREATE EVENT TRIGGER denorm_partition_triggers ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_ddl();

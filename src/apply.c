@@ -1,0 +1,619 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  The pending-delta set and its application to parent rows.
+ *
+ * Row triggers add each row's contribution here, keyed by subtransaction,
+ * target, counter column and parent key, so a statement touching a parent
+ * a thousand times leaves one entry per counter column.  At the end of the
+ * statement the entries of the current subtransaction are sorted by parent
+ * relation and key and applied as one relative UPDATE per parent row
+ * (col = col + delta), in ascending key order so that two statements never
+ * lock the same parents in opposite orders.
+ *
+ * Memory: entries and their keys live in PendingContext, a child of
+ * TopMemoryContext that is reset when the transaction ends; its size is
+ * proportional to the number of distinct parents touched, never to rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "denorm.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+typedef struct PendingKey
+{
+	SubTransactionId subxid;
+	DenormTarget *target;
+	int			colidx;
+	Datum		key;
+} PendingKey;
+
+typedef struct PendingEntry
+{
+	PendingKey	k;				/* hash key: must be first */
+	int64		idelta;
+	Datum		ndelta;			/* numeric delta, or 0 while none */
+} PendingEntry;
+
+/* One prepared UPDATE per target and set of columns */
+typedef struct PlanKey
+{
+	DenormTarget *target;
+	uint64		columns;		/* bit i set: target column i is updated */
+} PlanKey;
+
+typedef struct PlanEntry
+{
+	PlanKey		k;
+	SPIPlanPtr	plan;
+} PlanEntry;
+
+static MemoryContext PendingContext = NULL;
+static HTAB *PendingHash = NULL;
+static long PendingCount = 0;
+static HTAB *PlanHash = NULL;
+static DenormTarget *Targets = NULL;
+
+/* Hash of a pending key: the scalars combined with the key type's hash */
+static uint32
+PendingHashFn(const void *key, Size keysize)
+{
+	const PendingKey *k = (const PendingKey *) key;
+	uint32		h;
+
+	h = hash_bytes_uint32((uint32) k->subxid);
+	h = hash_combine(h, hash_bytes_uint32((uint32) (uintptr_t) k->target));
+	h = hash_combine(h, hash_bytes_uint32((uint32) k->colidx));
+	h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&k->target->hashproc,
+														  k->target->keycollation,
+														  k->key)));
+	return h;
+}
+
+static int
+PendingMatchFn(const void *key1, const void *key2, Size keysize)
+{
+	const PendingKey *a = (const PendingKey *) key1;
+	const PendingKey *b = (const PendingKey *) key2;
+
+	if (a->subxid != b->subxid || a->target != b->target ||
+		a->colidx != b->colidx)
+		return 1;
+	return DatumGetBool(FunctionCall2Coll(&a->target->eqproc,
+										  a->target->keycollation,
+										  a->key, b->key)) ? 0 : 1;
+}
+
+static void
+EnsurePendingHash(void)
+{
+	HASHCTL		ctl;
+
+	if (PendingHash != NULL)
+		return;
+	if (PendingContext == NULL)
+		PendingContext = AllocSetContextCreate(TopMemoryContext,
+											   "denorm pending deltas",
+											   ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = sizeof(PendingEntry);
+	ctl.hash = PendingHashFn;
+	ctl.match = PendingMatchFn;
+	ctl.hcxt = PendingContext;
+	PendingHash = hash_create("denorm pending deltas", 256, &ctl,
+							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							  HASH_CONTEXT);
+	PendingCount = 0;
+}
+
+/* Fills the names and owner of a target from the catalogs */
+static void
+RefreshTarget(DenormTarget *t)
+{
+	HeapTuple	tup;
+	Form_pg_class classform;
+	MemoryContext old;
+	char	   *nspname;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->parentrel));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("parent table of a denorm counter no longer exists"),
+				 errhint("Drop the counter with denorm_drop_counter().")));
+	classform = (Form_pg_class) GETSTRUCT(tup);
+	nspname = get_namespace_name(classform->relnamespace);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (t->parent_sql)
+		pfree(t->parent_sql);
+	t->parent_sql = quote_qualified_identifier(nspname,
+											   NameStr(classform->relname));
+	t->owner = classform->relowner;
+	MemoryContextSwitchTo(old);
+	ReleaseSysCache(tup);
+	t->valid = true;
+}
+
+/*
+ * DenormGetTarget finds or makes the target for a parent relation, key
+ * column and key type.  The key type must have hash and btree support;
+ * denorm_create_counter has checked that.
+ */
+DenormTarget *
+DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
+				Oid keycollation)
+{
+	DenormTarget *t;
+	TypeCacheEntry *tce;
+	MemoryContext old;
+
+	for (t = Targets; t != NULL; t = t->next)
+	{
+		if (t->parentrel == parentrel && t->keytype == keytype &&
+			t->keycollation == keycollation &&
+			strcmp(t->key_sql, quote_identifier(parent_key)) == 0)
+		{
+			if (!t->valid)
+				RefreshTarget(t);
+			return t;
+		}
+	}
+
+	tce = lookup_type_cache(keytype, TYPECACHE_HASH_PROC_FINFO |
+							TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(tce->hash_proc) || !OidIsValid(tce->eq_opr) ||
+		!OidIsValid(tce->cmp_proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("foreign key type %s has no hash or btree support",
+						format_type_be(keytype))));
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	t = palloc0(sizeof(DenormTarget));
+	t->parentrel = parentrel;
+	t->keytype = keytype;
+	t->keycollation = keycollation;
+	t->key_sql = pstrdup(quote_identifier(parent_key));
+	get_typlenbyval(keytype, &t->keylen, &t->keybyval);
+	fmgr_info_copy(&t->hashproc, &tce->hash_proc_finfo, TopMemoryContext);
+	fmgr_info_copy(&t->eqproc, &tce->eq_opr_finfo, TopMemoryContext);
+	fmgr_info_copy(&t->cmpproc, &tce->cmp_proc_finfo, TopMemoryContext);
+	MemoryContextSwitchTo(old);
+	RefreshTarget(t);
+	t->next = Targets;
+	Targets = t;
+	return t;
+}
+
+/* DenormTargetColumn returns the index of a counter column in a target */
+int
+DenormTargetColumn(DenormTarget *target, const char *column, bool numeric)
+{
+	const char *quoted = quote_identifier(column);
+	int			i;
+
+	for (i = 0; i < target->ncolumns; i++)
+	{
+		if (strcmp(target->columns[i], quoted) == 0)
+		{
+			target->numeric[i] = numeric;
+			return i;
+		}
+	}
+	if (target->ncolumns >= DENORM_MAX_TARGET_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many denorm counters on table \"%s\"",
+						get_rel_name(target->parentrel)),
+				 errdetail("At most %d counter columns per parent table are supported.",
+						   DENORM_MAX_TARGET_COLUMNS)));
+	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
+	target->numeric[i] = numeric;
+	target->ncolumns++;
+	return i;
+}
+
+/* A relation changed: names or owner of targets on it may be stale */
+void
+DenormInvalidateTargets(Oid relid)
+{
+	DenormTarget *t;
+
+	for (t = Targets; t != NULL; t = t->next)
+		if (relid == InvalidOid || t->parentrel == relid)
+			t->valid = false;
+}
+
+/*
+ * DenormAddDelta folds one contribution into the pending set of the
+ * current subtransaction.  key must be a detoasted value (it is hashed and
+ * copied as is).  Integer deltas are checked for overflow here; numeric
+ * ones are replaced, never accumulated in place, so memory stays bounded.
+ */
+void
+DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
+			   int64 idelta, Datum ndelta)
+{
+	PendingKey	k;
+	PendingEntry *e;
+	bool		found;
+
+	EnsurePendingHash();
+	memset(&k, 0, sizeof(k));
+	k.subxid = GetCurrentSubTransactionId();
+	k.target = target;
+	k.colidx = colidx;
+	k.key = key;
+
+	e = (PendingEntry *) hash_search(PendingHash, &k, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->k.key = datumCopy(key, target->keybyval, target->keylen);
+		/* datumCopy allocates in the current context: move to ours */
+		if (!target->keybyval)
+		{
+			MemoryContext old = MemoryContextSwitchTo(PendingContext);
+			Datum		copy = datumCopy(key, false, target->keylen);
+
+			MemoryContextSwitchTo(old);
+			pfree(DatumGetPointer(e->k.key));
+			e->k.key = copy;
+		}
+		e->idelta = 0;
+		e->ndelta = (Datum) 0;
+		PendingCount++;
+	}
+
+	if (numeric)
+	{
+		MemoryContext old = MemoryContextSwitchTo(PendingContext);
+		Datum		sum;
+
+		if (e->ndelta == (Datum) 0)
+			sum = datumCopy(ndelta, false, -1);
+		else
+		{
+			sum = DirectFunctionCall2(numeric_add, e->ndelta, ndelta);
+			pfree(DatumGetPointer(e->ndelta));
+		}
+		e->ndelta = sum;
+		MemoryContextSwitchTo(old);
+	}
+	else if (pg_add_s64_overflow(e->idelta, idelta, &e->idelta))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("denorm counter delta out of range for column %s of table %s",
+						target->columns[colidx], target->parent_sql)));
+}
+
+bool
+DenormHavePending(void)
+{
+	return PendingHash != NULL && PendingCount > 0;
+}
+
+/*
+ * DenormDiscardPending drops the entries of one subtransaction, or with
+ * all, everything (transaction end).
+ */
+void
+DenormDiscardPending(SubTransactionId subxid, bool all)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+
+	if (PendingHash == NULL)
+		return;
+	if (all)
+	{
+		/* the hash lives in PendingContext: drop both at once */
+		PendingHash = NULL;
+		PendingCount = 0;
+		MemoryContextReset(PendingContext);
+		return;
+	}
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		if (e->k.subxid != subxid)
+			continue;
+		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
+		PendingCount--;
+	}
+}
+
+/*
+ * DenormReassignPending hands the entries of a committed subtransaction to
+ * its parent, merging with what the parent already holds.  Statements apply
+ * their own deltas before they end, so this is rarely given any work.
+ */
+void
+DenormReassignPending(SubTransactionId from, SubTransactionId to)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+	List	   *moved = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!DenormHavePending())
+		return;
+	old = MemoryContextSwitchTo(PendingContext);
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		PendingEntry *copy;
+
+		if (e->k.subxid != from)
+			continue;
+		copy = palloc(sizeof(PendingEntry));
+		memcpy(copy, e, sizeof(PendingEntry));
+		moved = lappend(moved, copy);
+		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
+		PendingCount--;
+	}
+	MemoryContextSwitchTo(old);
+
+	foreach(lc, moved)
+	{
+		PendingEntry *m = (PendingEntry *) lfirst(lc);
+		PendingEntry *e2;
+		bool		found;
+
+		m->k.subxid = to;
+		e2 = (PendingEntry *) hash_search(PendingHash, &m->k, HASH_ENTER, &found);
+		if (!found)
+		{
+			memcpy(e2, m, sizeof(PendingEntry));
+			PendingCount++;
+			continue;
+		}
+		if (pg_add_s64_overflow(e2->idelta, m->idelta, &e2->idelta))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("denorm counter delta out of range")));
+		if (m->ndelta != (Datum) 0)
+		{
+			old = MemoryContextSwitchTo(PendingContext);
+			e2->ndelta = e2->ndelta == (Datum) 0 ? m->ndelta :
+				DirectFunctionCall2(numeric_add, e2->ndelta, m->ndelta);
+			MemoryContextSwitchTo(old);
+		}
+	}
+}
+
+/* Order: parent relation, target, key (btree order), column */
+static int
+ComparePending(const void *a, const void *b)
+{
+	const PendingEntry *x = *(PendingEntry *const *) a;
+	const PendingEntry *y = *(PendingEntry *const *) b;
+	int32		c;
+
+	if (x->k.target != y->k.target)
+	{
+		if (x->k.target->parentrel != y->k.target->parentrel)
+			return x->k.target->parentrel < y->k.target->parentrel ? -1 : 1;
+		return (uintptr_t) x->k.target < (uintptr_t) y->k.target ? -1 : 1;
+	}
+	c = DatumGetInt32(FunctionCall2Coll(&x->k.target->cmpproc,
+										x->k.target->keycollation,
+										x->k.key, y->k.key));
+	if (c != 0)
+		return c;
+	return x->k.colidx - y->k.colidx;
+}
+
+static bool
+EntryIsZero(PendingEntry *e)
+{
+	if (e->k.target->numeric[e->k.colidx])
+		return e->ndelta == (Datum) 0 ||
+			DatumGetBool(DirectFunctionCall2(numeric_eq, e->ndelta,
+											 NumericGetDatum(int64_to_numeric(0))));
+	return e->idelta == 0;
+}
+
+/*
+ * Returns the prepared UPDATE for a target and column set, preparing it on
+ * first use:
+ *   UPDATE parent SET c = COALESCE(c, 0) + $2, ... WHERE key = $1
+ * A NULL counter counts as 0.  Every name and operator is qualified.
+ */
+static SPIPlanPtr
+GetUpdatePlan(DenormTarget *t, uint64 columns)
+{
+	PlanKey		pk;
+	PlanEntry  *pe;
+	bool		found;
+	StringInfoData sql;
+	Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
+	int			nargs = 1;
+	int			i;
+	SPIPlanPtr	plan;
+
+	if (PlanHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PlanKey);
+		ctl.entrysize = sizeof(PlanEntry);
+		ctl.hcxt = TopMemoryContext;
+		PlanHash = hash_create("denorm update plans", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&pk, 0, sizeof(pk));
+	pk.target = t;
+	pk.columns = columns;
+	pe = (PlanEntry *) hash_search(PlanHash, &pk, HASH_ENTER, &found);
+	if (found && pe->plan != NULL)
+		return pe->plan;
+	pe->plan = NULL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ", t->parent_sql);
+	argtypes[0] = t->keytype;
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		if (!(columns & (UINT64CONST(1) << i)))
+			continue;
+		nargs++;
+		argtypes[nargs - 1] = t->numeric[i] ? NUMERICOID : INT8OID;
+		appendStringInfo(&sql,
+						 "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) $%d",
+						 nargs > 2 ? ", " : "",
+						 t->columns[i], t->columns[i], nargs);
+	}
+	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1", t->key_sql);
+
+	plan = SPI_prepare(sql.data, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql.data, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	pe->plan = plan;
+	pfree(sql.data);
+	return plan;
+}
+
+/*
+ * Runs one parent row's UPDATE.  The update runs as the owner of the parent
+ * table (as foreign-key actions do), with row security bypassed for the
+ * owner, so child writers need no rights on the parent.
+ */
+static void
+ApplyRow(PendingEntry **entries, int n)
+{
+	DenormTarget *t = entries[0]->k.target;
+	uint64		columns = 0;
+	Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
+	char		nulls[DENORM_MAX_TARGET_COLUMNS + 1];
+	int			nvalues = 1;
+	int			i;
+	SPIPlanPtr	plan;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	for (i = 0; i < n; i++)
+		columns |= UINT64CONST(1) << entries[i]->k.colidx;
+
+	if (!t->valid)
+		RefreshTarget(t);
+	plan = GetUpdatePlan(t, columns);
+
+	values[0] = entries[0]->k.key;
+	nulls[0] = ' ';
+	/* entries are sorted by column, the order the plan's parameters use */
+	for (i = 0; i < n; i++)
+	{
+		PendingEntry *e = entries[i];
+
+		if (t->numeric[e->k.colidx])
+			values[nvalues] = e->ndelta;
+		else
+			values[nvalues] = Int64GetDatum(e->idelta);
+		nulls[nvalues] = ' ';
+		nvalues++;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(t->owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * DenormApplyPending applies every pending entry of the current
+ * subtransaction.  The entries are taken out of the pending set before
+ * anything runs, so triggers fired by the parent updates start with a clean
+ * set of their own.
+ */
+void
+DenormApplyPending(void)
+{
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+	PendingEntry **entries;
+	PendingEntry *store;
+	int			n = 0;
+	int			i;
+	int			start;
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (!DenormHavePending())
+		return;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm apply",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	store = palloc(sizeof(PendingEntry) * PendingCount);
+	entries = palloc(sizeof(PendingEntry *) * PendingCount);
+
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		if (e->k.subxid != subxid)
+			continue;
+		memcpy(&store[n], e, sizeof(PendingEntry));
+		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
+		PendingCount--;
+		if (EntryIsZero(&store[n]))
+			continue;
+		/* copy out of PendingContext, which may be reset below */
+		store[n].k.key = datumCopy(store[n].k.key, store[n].k.target->keybyval,
+								   store[n].k.target->keylen);
+		if (store[n].ndelta != (Datum) 0)
+			store[n].ndelta = datumCopy(store[n].ndelta, false, -1);
+		entries[n] = &store[n];
+		n++;
+	}
+	if (PendingCount == 0)
+		DenormDiscardPending(InvalidSubTransactionId, true);
+
+	if (n > 0)
+	{
+		if (n > 1)
+			qsort(entries, n, sizeof(PendingEntry *), ComparePending);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		start = 0;
+		for (i = 1; i <= n; i++)
+		{
+			if (i < n && entries[i]->k.target == entries[start]->k.target &&
+				DatumGetInt32(FunctionCall2Coll(&entries[i]->k.target->cmpproc,
+												entries[i]->k.target->keycollation,
+												entries[i]->k.key,
+												entries[start]->k.key)) == 0)
+				continue;
+			ApplyRow(&entries[start], i - start);
+			start = i;
+		}
+		SPI_finish();
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}

@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * denorm.h
+ *	  Declarations shared by the denorm extension's C files.
+ *
+ * A counter is maintained by three triggers on its child table: a row
+ * trigger that folds each changed row's contribution into an in-memory
+ * pending set (apply.c), a statement trigger that applies the pending set
+ * to the parent rows, and a TRUNCATE trigger that recomputes the counter.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DENORM_H
+#define DENORM_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "nodes/execnodes.h"
+#include "utils/relcache.h"
+#include "utils/typcache.h"
+
+/* Most counter columns one parent relation can carry for one key type */
+#define DENORM_MAX_TARGET_COLUMNS 64
+
+/*
+ * A target is where deltas land: one parent relation addressed through one
+ * key type (the type of the child's foreign key column).  Counters that share
+ * a target combine their columns into one UPDATE per parent row.  Targets are
+ * never freed (pending entries point at them); their derived fields are
+ * refreshed when the parent's relcache entry is invalidated.
+ */
+typedef struct DenormTarget
+{
+	Oid			parentrel;
+	Oid			keytype;
+	Oid			keycollation;
+	bool		valid;			/* names and owner below are current */
+	char	   *parent_sql;		/* quoted, schema-qualified parent name */
+	char	   *key_sql;		/* quoted parent key column name */
+	Oid			owner;			/* owner of the parent: updates run as it */
+	int16		keylen;
+	bool		keybyval;
+	FmgrInfo	hashproc;		/* key type's hash function */
+	FmgrInfo	eqproc;			/* key type's equality function */
+	FmgrInfo	cmpproc;		/* key type's btree comparison */
+	int			ncolumns;
+	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
+	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
+	struct DenormTarget *next;
+} DenormTarget;
+
+/* apply.c */
+extern DenormTarget *DenormGetTarget(Oid parentrel, const char *parent_key,
+									 Oid keytype, Oid keycollation);
+extern int	DenormTargetColumn(DenormTarget *target, const char *column,
+							   bool numeric);
+extern void DenormAddDelta(DenormTarget *target, int colidx, Datum key,
+						   bool numeric, int64 idelta, Datum ndelta);
+extern void DenormApplyPending(void);
+extern bool DenormHavePending(void);
+extern void DenormDiscardPending(SubTransactionId subxid, bool all);
+extern void DenormReassignPending(SubTransactionId from, SubTransactionId to);
+extern void DenormInvalidateTargets(Oid relid);
+
+/* filter.c */
+extern Node *DenormTransformFilter(Relation rel, const char *filter);
+extern char *DenormDeparseFilter(Relation rel, Node *expr);
+
+/* trigger.c */
+extern void DenormInvalidateCounters(Oid relid);
+
+/* denorm.c */
+extern int	denorm_reconcile_batch_size;
+extern double denorm_drift_alert_ratio;
+extern int	DenormSetSafeSearchPath(void);
+extern void DenormRestoreSearchPath(int nestlevel);
+
+#endif							/* DENORM_H */

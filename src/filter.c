@@ -1,0 +1,181 @@
+/*-------------------------------------------------------------------------
+ *
+ * filter.c
+ *	  Parsing, checking and printing of counter filters.
+ *
+ * A filter is one boolean expression over the child's columns.  It is
+ * parsed on its own (never pasted into a statement unchecked), must be
+ * immutable, and is stored in a canonical, fully schema-qualified form so
+ * that later parses cannot be redirected by search_path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "denorm.h"
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+/* Adds "counter filter: ..." to errors raised while a filter is parsed */
+static void
+FilterErrorContext(void *arg)
+{
+	errcontext("counter filter: %s", (const char *) arg);
+}
+
+/* Rejects references to system columns and whole-row references */
+static bool
+CheckFilterVars(Node *node, Relation rel)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varattno == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("cannot use a whole-row reference in a counter filter")));
+		if (var->varattno < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("cannot use system column in a counter filter")));
+		return false;
+	}
+	return expression_tree_walker(node, CheckFilterVars, (void *) rel);
+}
+
+/*
+ * DenormTransformFilter parses filter text against rel and returns the
+ * checked boolean expression, with Vars of varno 1 pointing at rel's
+ * attributes.  Every rejection is an ereport naming the rule broken.
+ * Callers decide the search_path in force.
+ */
+Node *
+DenormTransformFilter(Relation rel, const char *filter)
+{
+	ErrorContextCallback errcb;
+	List	   *raw;
+	RawStmt    *rawstmt;
+	SelectStmt *select;
+	ResTarget  *restarget;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Node	   *expr;
+
+	errcb.callback = FilterErrorContext;
+	errcb.arg = (void *) filter;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	/* The text must parse as a SELECT of exactly one bare expression */
+	raw = raw_parser(psprintf("SELECT (%s)", filter), RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("counter filter must be a single expression")));
+	rawstmt = linitial_node(RawStmt, raw);
+	if (!IsA(rawstmt->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("counter filter must be a single expression")));
+	select = (SelectStmt *) rawstmt->stmt;
+	if (select->op != SETOP_NONE || list_length(select->targetList) != 1 ||
+		select->distinctClause || select->intoClause || select->fromClause ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->valuesLists || select->sortClause ||
+		select->limitOffset || select->limitCount || select->lockingClause ||
+		select->withClause)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("counter filter must be a single expression")));
+	restarget = linitial_node(ResTarget, select->targetList);
+	if (restarget->name != NULL || restarget->indirection != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("counter filter must be a single expression")));
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = filter;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										   NULL, false, true);
+	addNSItemToQuery(pstate, nsitem, true, true, true);
+
+	/* WHERE rules: no aggregates, window functions or set-returning calls */
+	expr = transformExpr(pstate, restarget->val, EXPR_KIND_WHERE);
+	expr = coerce_to_boolean(pstate, expr, "counter filter");
+	assign_expr_collations(pstate, expr);
+
+	if (pstate->p_hasSubLinks)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot use subquery in a counter filter"),
+				 errdetail("A filter may refer only to the columns of the counted row.")));
+	if (contain_mutable_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("functions in a counter filter must be marked IMMUTABLE"),
+				 errdetail("A filter whose result can change without the row changing would make the counter drift.")));
+	(void) CheckFilterVars(expr, rel);
+
+	free_parsestate(pstate);
+	error_context_stack = errcb.previous;
+	return expr;
+}
+
+/*
+ * DenormDeparseFilter prints a checked filter in canonical form, with every
+ * name outside pg_catalog schema-qualified (the caller sets a safe
+ * search_path first).
+ */
+char *
+DenormDeparseFilter(Relation rel, Node *expr)
+{
+	List	   *context;
+
+	context = deparse_context_for(RelationGetRelationName(rel),
+								  RelationGetRelid(rel));
+	return deparse_expression(expr, context, false, false);
+}
+
+PG_FUNCTION_INFO_V1(denorm_normalize_filter);
+
+/*
+ * denorm_normalize_filter(child regclass, filter text) returns text
+ *
+ * Checks filter against the child table, resolving names with the caller's
+ * search_path, and returns its canonical form.  Used by
+ * denorm_create_counter before anything is recorded.
+ */
+Datum
+denorm_normalize_filter(PG_FUNCTION_ARGS)
+{
+	Oid			child = PG_GETARG_OID(0);
+	char	   *filter = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Relation	rel;
+	Node	   *expr;
+	char	   *result;
+	int			nestlevel;
+
+	rel = table_open(child, AccessShareLock);
+	expr = DenormTransformFilter(rel, filter);
+
+	nestlevel = DenormSetSafeSearchPath();
+	result = DenormDeparseFilter(rel, expr);
+	DenormRestoreSearchPath(nestlevel);
+
+	table_close(rel, AccessShareLock);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}

@@ -1,0 +1,350 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger.c
+ *	  The row and statement trigger functions that keep counters exact.
+ *
+ * A counter's definition travels in its triggers' arguments:
+ *   0 counter id, 1 parent table (qualified), 2 counter column,
+ *   3 foreign key column, 4 parent key column, 5 aggregate ('count' or
+ *   'sum'), 6 value column ('' for count), 7 filter ('' for none), 8 mode.
+ * so a trigger never reads denorm_counters.  What the arguments resolve to
+ * is cached per trigger OID (partitions have their own cloned triggers,
+ * hence their own attribute numbers and filter state) and rebuilt when a
+ * relcache invalidation touches the child or the parent.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "denorm.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "postmaster/bgworker.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#if PG_VERSION_NUM >= 150000
+#include "replication/logicalworker.h"
+#endif
+
+#define DENORM_TRIGGER_NARGS 9
+
+typedef struct DenormCounter
+{
+	Oid			tgoid;			/* hash key */
+	bool		valid;
+	Oid			childrel;
+	Oid			parentrel;
+	DenormTarget *target;
+	int			colidx;
+	AttrNumber	fk_attno;
+	AttrNumber	value_attno;	/* 0 for a count */
+	Oid			value_type;
+	bool		numeric;		/* deltas are numeric */
+	MemoryContext cxt;			/* holds the filter state below */
+	ExprState  *filter;
+	ExprContext *econtext;
+} DenormCounter;
+
+static HTAB *CounterHash = NULL;
+
+/* A relation changed: forget what counters on it resolved to */
+void
+DenormInvalidateCounters(Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	DenormCounter *c;
+
+	if (CounterHash == NULL)
+		return;
+	hash_seq_init(&seq, CounterHash);
+	while ((c = (DenormCounter *) hash_seq_search(&seq)) != NULL)
+		if (relid == InvalidOid || c->childrel == relid || c->parentrel == relid)
+			c->valid = false;
+}
+
+/* Finds an attribute of rel by name, or reports which counter broke */
+static AttrNumber
+CounterAttnum(Relation rel, const char *attname, const char *counter_id)
+{
+	AttrNumber	attno = get_attnum(RelationGetRelid(rel), attname);
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" used by denorm counter %s does not exist",
+						attname, RelationGetRelationName(rel), counter_id),
+				 errhint("Drop the counter with denorm_drop_counter(%s) and create it again.",
+						 counter_id)));
+	return attno;
+}
+
+/*
+ * Resolves a trigger's arguments against the relation it fired on.  Called
+ * on the first firing in a backend and after invalidations; everything it
+ * builds lives in the entry's own memory context.
+ */
+static void
+BuildCounter(DenormCounter *c, TriggerData *trigdata)
+{
+	Trigger    *tg = trigdata->tg_trigger;
+	Relation	rel = trigdata->tg_relation;
+	char	  **args = tg->tgargs;
+	Oid			keytype;
+	Oid			keycollation;
+	MemoryContext old;
+
+	if (tg->tgnargs != DENORM_TRIGGER_NARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" has wrong arguments for a denorm counter",
+						tg->tgname, RelationGetRelationName(rel)),
+				 errhint("Create counters with denorm_create_counter().")));
+
+	if (c->cxt != NULL)
+		MemoryContextDelete(c->cxt);
+	c->cxt = AllocSetContextCreate(TopMemoryContext, "denorm counter",
+								   ALLOCSET_SMALL_SIZES);
+	c->filter = NULL;
+	c->econtext = NULL;
+	c->childrel = RelationGetRelid(rel);
+	c->parentrel = DatumGetObjectId(DirectFunctionCall1(regclassin,
+														CStringGetDatum(args[1])));
+
+	c->fk_attno = CounterAttnum(rel, args[3], args[0]);
+	keytype = TupleDescAttr(RelationGetDescr(rel), c->fk_attno - 1)->atttypid;
+	keycollation = TupleDescAttr(RelationGetDescr(rel), c->fk_attno - 1)->attcollation;
+
+	c->value_attno = 0;
+	c->numeric = false;
+	if (strcmp(args[5], "sum") == 0)
+	{
+		c->value_attno = CounterAttnum(rel, args[6], args[0]);
+		c->value_type = TupleDescAttr(RelationGetDescr(rel), c->value_attno - 1)->atttypid;
+		if (c->value_type == NUMERICOID)
+			c->numeric = true;
+		else if (c->value_type != INT2OID && c->value_type != INT4OID &&
+				 c->value_type != INT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("value column \"%s\" of table \"%s\" used by denorm counter %s must be an integer or numeric type",
+							args[6], RelationGetRelationName(rel), args[0])));
+	}
+	else if (strcmp(args[5], "count") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("unknown aggregate \"%s\" in arguments of trigger \"%s\"",
+						args[5], tg->tgname)));
+
+	c->target = DenormGetTarget(c->parentrel, args[4], keytype, keycollation);
+	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric);
+
+	if (args[7][0] != '\0')
+	{
+		int			nestlevel = DenormSetSafeSearchPath();
+		Node	   *expr;
+
+		old = MemoryContextSwitchTo(c->cxt);
+		expr = DenormTransformFilter(rel, args[7]);
+		expr = (Node *) expression_planner((Expr *) expr);
+		c->filter = ExecInitExpr((Expr *) expr, NULL);
+		c->econtext = CreateStandaloneExprContext();
+		MemoryContextSwitchTo(old);
+		DenormRestoreSearchPath(nestlevel);
+	}
+	c->valid = true;
+}
+
+/* Returns the resolved counter of the firing trigger */
+static DenormCounter *
+GetCounter(TriggerData *trigdata)
+{
+	DenormCounter *c;
+	bool		found;
+	Oid			tgoid = trigdata->tg_trigger->tgoid;
+
+	if (CounterHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(DenormCounter);
+		ctl.hcxt = TopMemoryContext;
+		CounterHash = hash_create("denorm counters", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	c = (DenormCounter *) hash_search(CounterHash, &tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		c->cxt = NULL;
+		c->valid = false;
+	}
+	if (!c->valid || c->childrel != RelationGetRelid(trigdata->tg_relation))
+	{
+		PG_TRY();
+		{
+			BuildCounter(c, trigdata);
+		}
+		PG_CATCH();
+		{
+			c->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return c;
+}
+
+/*
+ * Adds the contribution of one row version (sign +1 for a new version, -1
+ * for an old one): nothing when the foreign key is NULL, the filter is not
+ * true, or a summed value is NULL.
+ */
+static void
+AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
+{
+	Datum		key;
+	bool		isnull;
+
+	key = slot_getattr(slot, c->fk_attno, &isnull);
+	if (isnull)
+		return;
+
+	if (c->filter != NULL)
+	{
+		Datum		ok;
+
+		c->econtext->ecxt_scantuple = slot;
+		ok = ExecEvalExprSwitchContext(c->filter, c->econtext, &isnull);
+		ResetExprContext(c->econtext);
+		if (isnull || !DatumGetBool(ok))
+			return;
+	}
+
+	if (!c->target->keybyval && c->target->keylen == -1)
+		key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+
+	if (c->value_attno == 0)
+	{
+		DenormAddDelta(c->target, c->colidx, key, false, sign, (Datum) 0);
+		return;
+	}
+
+	{
+		Datum		value = slot_getattr(slot, c->value_attno, &isnull);
+		int64		v;
+
+		if (isnull)
+			return;
+		if (c->numeric)
+		{
+			if (sign < 0)
+				value = DirectFunctionCall1(numeric_uminus, value);
+			DenormAddDelta(c->target, c->colidx, key, true, 0, value);
+			return;
+		}
+		switch (c->value_type)
+		{
+			case INT2OID:
+				v = DatumGetInt16(value);
+				break;
+			case INT4OID:
+				v = DatumGetInt32(value);
+				break;
+			default:
+				v = DatumGetInt64(value);
+				break;
+		}
+		/* -INT64_MIN does not exist: negate with a check */
+		if (sign < 0 && pg_sub_s64_overflow(0, v, &v))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("denorm counter delta out of range")));
+		DenormAddDelta(c->target, c->colidx, key, false, v, (Datum) 0);
+	}
+}
+
+/* True in processes where statement triggers never fire */
+static bool
+RowsApplyImmediately(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return IsLogicalWorker();
+#else
+	return MyBgworkerEntry != NULL &&
+		strcmp(MyBgworkerEntry->bgw_type, "logical replication worker") == 0;
+#endif
+}
+
+/* Rejects a call that is not an AFTER trigger of the expected level */
+static TriggerData *
+CheckTriggerCall(FunctionCallInfo fcinfo, const char *funcname, bool row)
+{
+	TriggerData *trigdata;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", funcname),
+				 errhint("Create counters with denorm_create_counter().")));
+	trigdata = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		(row && !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event)) ||
+		(!row && !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event)) ||
+		TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER INSERT, UPDATE or DELETE FOR EACH %s",
+						funcname, row ? "ROW" : "STATEMENT"),
+				 errhint("Create counters with denorm_create_counter().")));
+	return trigdata;
+}
+
+PG_FUNCTION_INFO_V1(denorm_row_trigger);
+
+/*
+ * denorm_row_trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW.
+ * Records the row's effect on its parents; the statement trigger applies.
+ */
+Datum
+denorm_row_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = CheckTriggerCall(fcinfo, "denorm_row_trigger", true);
+	DenormCounter *c = GetCounter(trigdata);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		AddRow(c, trigdata->tg_trigslot, 1);
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		AddRow(c, trigdata->tg_trigslot, -1);
+	else
+	{
+		AddRow(c, trigdata->tg_trigslot, -1);
+		AddRow(c, trigdata->tg_newslot, 1);
+	}
+
+	if (RowsApplyImmediately())
+		DenormApplyPending();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_stmt_trigger);
+
+/*
+ * denorm_stmt_trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH STATEMENT.
+ * Applies the statement's pending deltas; when a table carries several
+ * counters the first of their statement triggers does all the work.
+ */
+Datum
+denorm_stmt_trigger(PG_FUNCTION_ARGS)
+{
+	(void) CheckTriggerCall(fcinfo, "denorm_stmt_trigger", false);
+	DenormApplyPending();
+	return PointerGetDatum(NULL);
+}
