@@ -66,6 +66,23 @@ COMMENT ON TABLE @extschema@.denorm_drift_log IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log_log_id_seq', '');
 
+CREATE TABLE @extschema@.denorm_reconcile_checks (
+    run_id          bigint      NOT NULL,
+    counter_id      integer     NOT NULL,
+    checked_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    rows_checked    bigint      NOT NULL,
+    rows_drifted    bigint      NOT NULL,
+    rows_healed     bigint      NOT NULL,
+    trigger_problems text,
+    error           text,
+    PRIMARY KEY (run_id, counter_id)
+);
+CREATE INDEX denorm_reconcile_checks_counter_idx
+    ON @extschema@.denorm_reconcile_checks (counter_id, checked_at);
+COMMENT ON TABLE @extschema@.denorm_reconcile_checks IS
+    'One row per counter per denorm_reconcile run';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_checks', '');
+
 ------------------------------------------------------------------------
 -- C functions
 ------------------------------------------------------------------------
@@ -203,14 +220,14 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) IS
     'Internal: start keys of the key-range batches over a counter''s parent table';
 
--- Compares and optionally heals one key range [lo, hi) of one counter in a
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one counter in a
 -- single statement, hence one snapshot: a parent row and its children are
 -- seen in the same committed state, so in-flight writers cannot cause false
 -- drift.  Healing adds the difference (actual - stored) to the current
 -- value instead of writing an absolute one, so a writer that commits in
 -- between keeps its increment.  With run_id NULL nothing is logged.
 CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
-                                              lo text, hi text,
+                                              lo text, hi text, upto text,
                                               heal boolean, run_id bigint,
                                               OUT rows_checked bigint,
                                               OUT rows_drifted bigint,
@@ -232,11 +249,13 @@ BEGIN
              WHERE x.%1$I IS NOT NULL AND (%4$s)
                AND ($1 IS NULL OR x.%1$I OPERATOR(pg_catalog.>=) $1::%5$s)
                AND ($2 IS NULL OR x.%1$I OPERATOR(pg_catalog.<) $2::%5$s)
+               AND ($8 IS NULL OR x.%1$I OPERATOR(pg_catalog.<=) $8::%5$s)
              GROUP BY 1),
         b AS (
             SELECT p.%6$I AS k, p.%7$I AS stored FROM %8$s p
              WHERE ($1 IS NULL OR p.%6$I OPERATOR(pg_catalog.>=) $1::%5$s)
-               AND ($2 IS NULL OR p.%6$I OPERATOR(pg_catalog.<) $2::%5$s)),
+               AND ($2 IS NULL OR p.%6$I OPERATOR(pg_catalog.<) $2::%5$s)
+               AND ($8 IS NULL OR p.%6$I OPERATOR(pg_catalog.<=) $8::%5$s)),
         d AS (
             SELECT b.k, b.stored, COALESCE(a.v, 0) AS actual
               FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k
@@ -267,10 +286,10 @@ BEGIN
         c.foreign_key, agg, c.child, coalesce(c.filter, 'true'), keytype,
         c.parent_key, c.counter_column, c.parent)
       INTO rows_checked, rows_drifted, rows_healed
-      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column;
+      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column, upto;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, boolean, bigint) IS
+COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
     'Internal: compares, logs and heals one key range of one counter in one snapshot';
 
 -- Brings every parent row of a counter to the recomputed value, batch by
@@ -292,7 +311,7 @@ BEGIN
     n := coalesce(array_length(starts, 1), 0);
     FOR i IN 1 .. n LOOP
         r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
-                                           starts[i + 1], true, NULL);
+                                           starts[i + 1], NULL, true, NULL);
         changed := changed + r.rows_healed;
         IF n > 1 THEN
             RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
@@ -625,3 +644,366 @@ COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
 CREATE EVENT TRIGGER denorm_partition_triggers ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@.denorm_on_ddl();
+
+------------------------------------------------------------------------
+-- Reconciliation
+------------------------------------------------------------------------
+
+-- What is wrong with a counter's triggers, or NULL when they are all there
+-- and fire in normal operation (a trigger enabled only for replica mode
+-- does not).
+CREATE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname, e.rel,
+                             CASE WHEN t.oid IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.rel::oid, e.tgname)
+      FROM (SELECT rel, format('denorm_%s_%s', c.id, kind) AS tgname
+              FROM @extschema@.denorm_child_tables(c.child) AS rel,
+                   unnest(ARRAY['row', 'stmt', 'truncate']) AS kind) e
+      LEFT JOIN pg_trigger t ON t.tgrelid = e.rel AND t.tgname = e.tgname
+     WHERE t.oid IS NULL OR t.tgenabled IN ('D', 'R')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) IS
+    'Internal: missing or disabled triggers of a counter, NULL when all fire';
+
+-- Records one counter's result in a run and raises its alerts: a WARNING
+-- when its triggers do not fire, and a WARNING plus NOTIFY denorm_drift
+-- when the drifted share passes denorm.drift_alert_ratio.  Returns whether
+-- it alerted.
+CREATE FUNCTION @extschema@.denorm_finish_counter(run bigint, c @extschema@.denorm_counters,
+                                                  checked bigint, drifted bigint,
+                                                  healed bigint, err text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problems text := @extschema@.denorm_trigger_problems(c);
+    ratio double precision := (@extschema@.denorm_settings()).drift_alert_ratio;
+    alert boolean := false;
+BEGIN
+    INSERT INTO @extschema@.denorm_reconcile_checks
+           (run_id, counter_id, rows_checked, rows_drifted, rows_healed, trigger_problems, error)
+    VALUES (run, c.id, checked, drifted, healed, problems, err);
+    IF problems IS NOT NULL THEN
+        RAISE WARNING 'denorm counter % on %.% is not being maintained: %',
+                      c.id, c.parent, c.counter_column, problems
+            USING HINT = 'Drift comes back after every heal until the triggers fire again; see the denorm_status view.';
+        alert := true;
+    END IF;
+    IF checked > 0 AND drifted::double precision / checked > ratio THEN
+        RAISE WARNING 'denorm counter % on %.%: % of % rows drifted', c.id, c.parent,
+                      c.counter_column, drifted, checked
+            USING DETAIL = format('Run %s; the rows are in denorm_drift_log.', run);
+        PERFORM pg_notify('denorm_drift',
+                          json_build_object('run_id', run, 'counter_id', c.id,
+                                            'parent', c.parent::text,
+                                            'counter_column', c.counter_column,
+                                            'drifted', drifted, 'checked', checked)::text);
+        alert := true;
+    END IF;
+    RETURN alert;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) IS
+    'Internal: records a counter''s reconcile result and raises its alerts';
+
+-- Closes a run with its totals and status.
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, alert boolean, failed text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.denorm_reconcile_runs r
+       SET finished_at = clock_timestamp(),
+           counters = s.counters,
+           rows_checked = s.checked, rows_drifted = s.drifted, rows_healed = s.healed,
+           drift_ratio = CASE WHEN s.checked > 0 THEN s.drifted::double precision / s.checked END,
+           status = CASE WHEN failed IS NOT NULL THEN 'failed'
+                         WHEN alert THEN 'alert'
+                         WHEN s.drifted > 0 THEN 'drift'
+                         ELSE 'ok' END,
+           error = failed
+      FROM (SELECT count(*)::integer AS counters,
+                   coalesce(sum(rows_checked), 0) AS checked,
+                   coalesce(sum(rows_drifted), 0) AS drifted,
+                   coalesce(sum(rows_healed), 0) AS healed
+              FROM @extschema@.denorm_reconcile_checks WHERE run_id = run) s
+     WHERE r.run_id = run
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) IS
+    'Internal: closes a reconcile run with its totals and status';
+
+-- The counters a run covers; rejects unknown ids and bad arguments.
+CREATE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
+RETURNS SETOF @extschema@.denorm_counters
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        RAISE EXCEPTION 'denorm counter % does not exist', counter_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY SELECT * FROM @extschema@.denorm_counters d
+                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
+    'Internal: the counters a reconcile run covers';
+
+-- One run over the given counters and key scope, in the caller's
+-- transaction; each batch is its own statement and snapshot.
+CREATE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
+                                                   p_from text, p_to text,
+                                                   p_range boolean)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alert boolean := false;
+    err text;
+    failed text;
+    bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
+BEGIN
+    IF p_range THEN
+        PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
+        IF p_from IS NULL AND p_to IS NULL THEN
+            RAISE EXCEPTION 'key_from and key_to cannot both be null'
+                USING ERRCODE = 'null_value_not_allowed',
+                      HINT = 'Use denorm_reconcile() for a whole counter.';
+        END IF;
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, p_from, p_to);
+            n := coalesce(array_length(starts, 1), 0);
+            FOR i IN 1 .. n LOOP
+                r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE p_from END,
+                                                   starts[i + 1], p_to, p_heal, run);
+                checked := checked + r.rows_checked;
+                drifted := drifted + r.rows_drifted;
+                healed := healed + r.rows_healed;
+                IF n > 1 THEN
+                    RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                                 run, c.id, i, n, checked, drifted;
+                END IF;
+            END LOOP;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            failed := coalesce(failed || '; ', '') || format('counter %s: %s', c.id, err);
+            RAISE WARNING 'denorm reconcile of counter % failed: %', c.id, err;
+            checked := 0; drifted := 0; healed := 0;
+        END;
+        alert := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err) OR alert;
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, alert, failed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
+    'Internal: one reconcile run over a set of counters and a key scope';
+
+CREATE FUNCTION @extschema@.denorm_reconcile(counter_id integer DEFAULT NULL,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $2, NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false';
+
+CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
+                                                   key_to text, heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $4, $2, $3, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) IS
+    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open)';
+
+-- The same run as a procedure that commits after every batch, so locks and
+-- transactions stay short on big tables.  Call it with CALL, outside a
+-- transaction block (pg_cron does).
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alert boolean := false;
+    err text;
+    failed text;
+    bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
+BEGIN
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        n := coalesce(array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                                   starts[i + 1], NULL, heal, run);
+                checked := checked + r.rows_checked;
+                drifted := drifted + r.rows_drifted;
+                healed := healed + r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+                RAISE WARNING 'denorm reconcile of counter % failed: %', c.id, err;
+            END;
+            IF n > 1 THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+            END IF;
+            COMMIT;
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            failed := coalesce(failed || '; ', '') || format('counter %s: %s', c.id, err);
+        END IF;
+        alert := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err) OR alert;
+        COMMIT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, alert, failed);
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch';
+
+CREATE VIEW @extschema@.denorm_status AS
+SELECT c.id AS counter_id,
+       c.parent,
+       c.counter_column,
+       c.child,
+       c.aggregate,
+       c.mode,
+       p.problems IS NULL AS triggers_ok,
+       p.problems AS trigger_problems,
+       k.run_id AS last_run_id,
+       k.checked_at AS last_checked_at,
+       k.rows_checked AS last_rows_checked,
+       k.rows_drifted AS last_rows_drifted,
+       k.error AS last_error,
+       (SELECT max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id = c.id) AS last_drift_at
+  FROM @extschema@.denorm_counters c
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id = c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
+COMMENT ON VIEW @extschema@.denorm_status IS
+    'Per counter: whether its triggers fire, and what its last reconcile found';
+
+------------------------------------------------------------------------
+-- Scheduling with pg_cron
+------------------------------------------------------------------------
+
+-- Raises the standard error when pg_cron is not installed here.
+CREATE FUNCTION @extschema@.denorm_require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name = ''%s'', restart the server and run CREATE EXTENSION pg_cron in this database.',
+                                current_database());
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require_pg_cron() IS
+    'Internal: rejects scheduling when pg_cron is not installed';
+
+CREATE FUNCTION @extschema@.denorm_schedule_reconcile(schedule text DEFAULT '0 2 * * *',
+                                                      job_name text DEFAULT 'denorm-nightly-reconcile')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(schedule, 'schedule');
+    PERFORM @extschema@.denorm_require(job_name, 'job_name');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    RETURN cron.schedule(job_name, schedule,
+                         format('CALL %I.denorm_reconcile_batched()', '@extschema@'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) IS
+    'Schedules denorm_reconcile_batched() with pg_cron (5-field cron schedule, GMT); calling it again updates the job';
+
+CREATE FUNCTION @extschema@.denorm_unschedule_reconcile(job_name text DEFAULT 'denorm-nightly-reconcile')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(job_name, 'job_name');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = job_name
+                      AND j.username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule(job_name);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) IS
+    'Removes the pg_cron job made by denorm_schedule_reconcile; false when there was none';
+
+------------------------------------------------------------------------
+-- Privileges: administration is for the roles it is granted to
+------------------------------------------------------------------------
+
+REVOKE ALL ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.denorm_counters, @extschema@.denorm_drift_log,
+                    @extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_counters TO PUBLIC;
+GRANT SELECT ON @extschema@.denorm_status TO PUBLIC;
