@@ -7,9 +7,9 @@ OBJS = src/denorm.o src/filter.o src/apply.o src/trigger.o
 DATA = $(wildcard sql/denorm--*.sql)
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test
+REGRESS_OPTS = --inputdir=test --load-extension=denorm
 ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=.
+ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=denorm
 
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
             -Wno-sign-compare -Wno-cast-function-type

@@ -1007,3 +1007,73 @@ REVOKE ALL ON TABLE @extschema@.denorm_counters, @extschema@.denorm_drift_log,
                     @extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.denorm_counters TO PUBLIC;
 GRANT SELECT ON @extschema@.denorm_status TO PUBLIC;
+
+------------------------------------------------------------------------
+-- Guarding managed tables
+------------------------------------------------------------------------
+
+-- Dropping a counter's parent or child table drops the counter with it
+-- (its remaining triggers and registry row), with a NOTICE.  Dropping a
+-- column a counter uses is refused: the counter would fail on every write.
+-- Whether a counter's filter still parses against its child table.
+CREATE FUNCTION @extschema@.denorm_filter_parses(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF c.filter IS NOT NULL THEN
+        PERFORM @extschema@.denorm_normalize_filter(c.child, c.filter);
+    END IF;
+    RETURN true;
+EXCEPTION WHEN undefined_column THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
+    'Internal: false when a column the counter''s filter uses is gone';
+
+CREATE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+    t record;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'cannot drop column % because denorm counter % uses it', o.object_identity, c.id
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          HINT = format('Drop the counter first with denorm_drop_counter(%s).', c.id);
+            END IF;
+            CONTINUE;
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
+            FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname FROM pg_trigger tg
+                      WHERE tg.tgrelid = c.child AND tg.tgparentid = 0
+                        AND tg.tgname IN (format('denorm_%s_row', c.id), format('denorm_%s_stmt', c.id),
+                                          format('denorm_%s_truncate', c.id)) LOOP
+                EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
+            END LOOP;
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
+    'Event trigger: drops counters with their tables and refuses to drop the columns they use';
+
+CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
+    EXECUTE FUNCTION @extschema@.denorm_on_drop();

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# pg_cron, for real: a job scheduled with denorm_schedule_reconcile() every
+# minute runs the reconcile procedure in the pg_cron database and heals
+# drift.  Needs the test cluster of test/run-all.sh (pg_cron preloaded,
+# cron.database_name = denorm_cron, background workers on).  Prints TAP.
+set -euo pipefail
+DB=denorm_cron
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+n=0
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected '$2', got '$3')"; fi
+}
+
+q "CREATE EXTENSION IF NOT EXISTS pg_cron"
+q "CREATE EXTENSION IF NOT EXISTS denorm"
+q "CREATE TABLE cron_posts (id int PRIMARY KEY, comment_count int NOT NULL DEFAULT 0)"
+q "CREATE TABLE cron_comments (id serial PRIMARY KEY, post_id int REFERENCES cron_posts)"
+q "INSERT INTO cron_posts SELECT g FROM generate_series(1, 20) g"
+q "INSERT INTO cron_comments (post_id) SELECT 1 + g % 20 FROM generate_series(1, 200) g"
+q "SELECT denorm_create_counter('cron_posts', 'comment_count', 'cron_comments', 'post_id')" >/dev/null
+# drift that the triggers cannot see
+q "SET session_replication_role = replica; INSERT INTO cron_comments (post_id) VALUES (3), (3), (4)"
+
+job=$(q "SELECT denorm_schedule_reconcile('* * * * *')")
+again=$(q "SELECT denorm_schedule_reconcile('*/1 * * * *')")
+check "scheduling again updates the same job" "$job" "$again"
+check "the job has the new schedule" "*/1 * * * *" "$(q "SELECT schedule FROM cron.job WHERE jobid = $job")"
+check "the job calls the reconcile procedure" "CALL public.denorm_reconcile_batched()" \
+      "$(q "SELECT command FROM cron.job WHERE jobid = $job")"
+
+# a job scheduled every minute starts within about 60 s
+for _ in $(seq 1 80); do
+    done_runs=$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status <> 'running'")
+    [ "$done_runs" -gt 0 ] && break
+    sleep 1
+done
+check "pg_cron ran a reconcile that finished" "1" "$([ "$done_runs" -gt 0 ] && echo 1 || echo 0)"
+check "pg_cron recorded the run as succeeded" "succeeded" \
+      "$(q "SELECT status FROM cron.job_run_details WHERE jobid = $job ORDER BY runid LIMIT 1")"
+check "the run found the two drifted posts" "2" \
+      "$(q "SELECT rows_drifted FROM denorm_reconcile_runs ORDER BY run_id LIMIT 1")"
+check "the drift was healed" "0" \
+      "$(q "SELECT count(*) FROM cron_posts p WHERE comment_count <> (SELECT count(*) FROM cron_comments c WHERE c.post_id = p.id)")"
+check "unschedule removes the job" "t" "$(q "SELECT denorm_unschedule_reconcile()")"
+check "unschedule of a missing job says false" "f" "$(q "SELECT denorm_unschedule_reconcile()")"
+echo "1..$n"
