@@ -83,6 +83,17 @@ COMMENT ON TABLE @extschema@.denorm_reconcile_checks IS
     'One row per counter per denorm_reconcile run';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_checks', '');
 
+CREATE TABLE @extschema@.denorm_pending (
+    counter_id      integer     NOT NULL,
+    parent_key      text        NOT NULL,
+    delta           numeric     NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX denorm_pending_key_idx ON @extschema@.denorm_pending (counter_id, parent_key);
+COMMENT ON TABLE @extschema@.denorm_pending IS
+    'Deltas of deferred counters not yet folded into their parent rows by denorm_flush()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_pending', '');
+
 ------------------------------------------------------------------------
 -- C functions
 ------------------------------------------------------------------------
@@ -220,12 +231,14 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) IS
     'Internal: start keys of the key-range batches over a counter''s parent table';
 
--- Compares and optionally heals one key range [lo, hi) (and <= upto) of one counter in a
--- single statement, hence one snapshot: a parent row and its children are
--- seen in the same committed state, so in-flight writers cannot cause false
--- drift.  Healing adds the difference (actual - stored) to the current
--- value instead of writing an absolute one, so a writer that commits in
--- between keeps its increment.  With run_id NULL nothing is logged.
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter in a single statement, hence one snapshot: a parent row, its
+-- pending deltas and its children are seen in the same committed state, so
+-- in-flight writers cannot cause false drift.  The stored value of a
+-- deferred counter is the column plus its pending deltas.  Healing adds the
+-- difference (actual - stored) to the current value instead of writing an
+-- absolute one, so a writer or flush that commits in between keeps its
+-- change.  With run_id NULL nothing is logged.
 CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
                                               lo text, hi text, upto text,
                                               heal boolean, run_id bigint,
@@ -251,19 +264,27 @@ BEGIN
                AND ($2 IS NULL OR x.%1$I OPERATOR(pg_catalog.<) $2::%5$s)
                AND ($8 IS NULL OR x.%1$I OPERATOR(pg_catalog.<=) $8::%5$s)
              GROUP BY 1),
+        q AS (
+            SELECT q.parent_key AS k, pg_catalog.sum(q.delta) AS d
+              FROM @extschema@.denorm_pending q
+             WHERE q.counter_id OPERATOR(pg_catalog.=) $5
+             GROUP BY 1),
         b AS (
-            SELECT p.%6$I AS k, p.%7$I AS stored FROM %8$s p
+            SELECT p.%6$I AS k, p.%7$I AS stored_col, COALESCE(q.d, 0) AS pend,
+                   p.%7$I OPERATOR(pg_catalog.+) COALESCE(q.d, 0) AS stored
+              FROM %8$s p LEFT JOIN q ON q.k OPERATOR(pg_catalog.=) p.%6$I::text
              WHERE ($1 IS NULL OR p.%6$I OPERATOR(pg_catalog.>=) $1::%5$s)
                AND ($2 IS NULL OR p.%6$I OPERATOR(pg_catalog.<) $2::%5$s)
                AND ($8 IS NULL OR p.%6$I OPERATOR(pg_catalog.<=) $8::%5$s)),
         d AS (
-            SELECT b.k, b.stored, COALESCE(a.v, 0) AS actual
+            SELECT b.k, b.stored, b.stored_col, b.pend, COALESCE(a.v, 0) AS actual
               FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k
              WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0)),
         h AS (
             UPDATE %8$s p
                SET %7$I = COALESCE(p.%7$I, 0) OPERATOR(pg_catalog.+)
-                          (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored, 0))
+                          (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
+                                    OPERATOR(pg_catalog.-) d.pend)
               FROM d
              WHERE $3 AND p.%6$I OPERATOR(pg_catalog.=) d.k
             RETURNING p.%6$I AS k),
@@ -293,8 +314,9 @@ COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, t
     'Internal: compares, logs and heals one key range of one counter in one snapshot';
 
 -- Brings every parent row of a counter to the recomputed value, batch by
--- batch, with NOTICE progress on large tables.  Used to backfill a new
--- counter and after TRUNCATE of its child.
+-- batch, with NOTICE progress on large tables, and drops its pending
+-- deltas.  Used to backfill a new counter and after TRUNCATE of its child,
+-- both of which hold a lock that keeps the child's writers out.
 CREATE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -306,6 +328,9 @@ DECLARE
     r record;
     changed bigint := 0;
 BEGIN
+    -- recomputing supersedes pending deltas; the callers hold a lock on the
+    -- child that keeps writers (and so new deltas) out
+    DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
     starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
                                               NULL, NULL);
     n := coalesce(array_length(starts, 1), 0);
@@ -402,10 +427,6 @@ BEGIN
         RAISE EXCEPTION 'unknown counter mode "%"', mode
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The mode must be ''immediate'' or ''deferred''.';
-    END IF;
-    IF mode = 'deferred' THEN
-        RAISE EXCEPTION 'deferred counters are not supported by this version of denorm'
-            USING ERRCODE = 'feature_not_supported';
     END IF;
 
     -- counter column
@@ -590,6 +611,10 @@ BEGIN
               ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
     END LOOP;
+    -- no new deltas can arrive now: fold the pending ones into the column
+    IF c.mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_flush(c.id);
+    END IF;
     DELETE FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
 END
 $$;
@@ -922,14 +947,20 @@ SELECT c.id AS counter_id,
        k.rows_drifted AS last_rows_drifted,
        k.error AS last_error,
        (SELECT max(l.detected_at) FROM @extschema@.denorm_drift_log l
-         WHERE l.counter_id = c.id) AS last_drift_at
+         WHERE l.counter_id = c.id) AS last_drift_at,
+       q.pending_rows,
+       q.oldest_pending_age
   FROM @extschema@.denorm_counters c
+ CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
+                            pg_catalog.now() OPERATOR(pg_catalog.-)
+                                pg_catalog.min(q.created_at) AS oldest_pending_age
+                       FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id) q
  CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
   LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
                       WHERE k.counter_id = c.id
                       ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
 COMMENT ON VIEW @extschema@.denorm_status IS
-    'Per counter: whether its triggers fire, and what its last reconcile found';
+    'Per counter: whether its triggers fire, what its last reconcile found, and its pending deltas';
 
 ------------------------------------------------------------------------
 -- Scheduling with pg_cron
@@ -1067,6 +1098,7 @@ BEGIN
                 EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
             END LOOP;
             DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
             RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
         END LOOP;
     END LOOP;
@@ -1077,3 +1109,146 @@ COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
 
 CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
     EXECUTE FUNCTION @extschema@.denorm_on_drop();
+
+------------------------------------------------------------------------
+-- Deferred counters
+------------------------------------------------------------------------
+
+-- Folds the pending deltas of deferred counters into their parent columns.
+-- Per counter: the parent rows concerned are locked in ascending key order
+-- first (so flushes and immediate writers never deadlock), then exactly the
+-- pending rows of those keys that this snapshot sees are deleted and their
+-- sum added to the columns, in one statement.  Deltas that writers commit
+-- meanwhile stay pending for the next flush; a concurrent flush of the same
+-- rows waits and then finds them gone.  Returns the pending rows folded.
+CREATE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    keytype text;
+    keys text[];
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        RAISE EXCEPTION 'denorm counter % does not exist', counter_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR c IN SELECT * FROM @extschema@.denorm_counters d
+              WHERE d.mode = 'deferred' AND (counter_id IS NULL OR d.id = counter_id)
+              ORDER BY d.id LOOP
+        SELECT array_agg(DISTINCT q.parent_key) INTO keys
+          FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+        CONTINUE WHEN keys IS NULL;
+        SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+          FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+        EXECUTE format('SELECT 1 FROM %1$s p WHERE p.%2$I OPERATOR(pg_catalog.=) ANY ($1::%3$s[])'
+                       ' ORDER BY p.%2$I FOR NO KEY UPDATE OF p',
+                       c.parent, c.parent_key, keytype)
+          USING keys;
+        EXECUTE format($q$
+            WITH del AS (
+                DELETE FROM @extschema@.denorm_pending q
+                 WHERE q.counter_id OPERATOR(pg_catalog.=) $1
+                   AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2)
+                RETURNING q.parent_key, q.delta),
+            agg AS (
+                SELECT del.parent_key AS k, pg_catalog.sum(del.delta) AS d,
+                       pg_catalog.count(*) AS n
+                  FROM del GROUP BY 1),
+            upd AS (
+                UPDATE %1$s p
+                   SET %4$I = COALESCE(p.%4$I, 0) OPERATOR(pg_catalog.+) agg.d
+                  FROM agg
+                 WHERE p.%2$I OPERATOR(pg_catalog.=) agg.k::%3$s
+                RETURNING 1)
+            SELECT COALESCE(pg_catalog.sum(agg.n), 0)::bigint FROM agg
+            $q$, c.parent, c.parent_key, keytype, c.counter_column)
+          INTO n USING c.id, keys;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
+    'Folds pending deltas of deferred counters (all, or one) into their parent columns; returns the pending rows folded';
+
+-- The exact current value of one parent row's counter: the column plus, for
+-- a deferred counter, its pending deltas, read in one snapshot.  NULL when
+-- the parent row does not exist.
+CREATE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    keytype text;
+    result numeric;
+BEGIN
+    PERFORM @extschema@.denorm_require(counter_id, 'counter_id');
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'denorm counter % does not exist', counter_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF parent_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+    EXECUTE format('SELECT COALESCE(p.%1$I, 0) OPERATOR(pg_catalog.+) COALESCE('
+                   '(SELECT pg_catalog.sum(q.delta) FROM @extschema@.denorm_pending q'
+                   '  WHERE q.counter_id OPERATOR(pg_catalog.=) $1'
+                   '    AND q.parent_key OPERATOR(pg_catalog.=) p.%2$I::text), 0)'
+                   '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
+                   c.counter_column, c.parent_key, c.parent, keytype)
+      INTO result USING c.id, parent_key::text;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_value(integer, anyelement) IS
+    'Exact current value of a counter for one parent key: the column plus pending deltas';
+
+CREATE FUNCTION @extschema@.denorm_schedule_flush(schedule text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(schedule, 'schedule');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    RETURN cron.schedule('denorm-flush', schedule,
+                         format('SELECT %I.denorm_flush()', '@extschema@'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_schedule_flush(text) IS
+    'Schedules denorm_flush() with pg_cron as job "denorm-flush"; calling it again updates the job';
+
+CREATE FUNCTION @extschema@.denorm_unschedule_flush()
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = 'denorm-flush'
+                      AND j.username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule('denorm-flush');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_flush() IS
+    'Removes the pg_cron job made by denorm_schedule_flush; false when there was none';
+
+REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_flush(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_flush() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.denorm_pending FROM PUBLIC;

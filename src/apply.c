@@ -69,6 +69,10 @@ static long PendingCount = 0;
 static HTAB *PlanHash = NULL;
 static DenormTarget *Targets = NULL;
 
+/* denorm_pending, where deferred counters' deltas go */
+static Oid	PendingTableNsp = InvalidOid;
+static SPIPlanPtr PendingInsertPlan = NULL;
+
 /* Hash of a pending key: the scalars combined with the key type's hash */
 static uint32
 PendingHashFn(const void *key, Size keysize)
@@ -200,9 +204,13 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	return t;
 }
 
-/* DenormTargetColumn returns the index of a counter column in a target */
+/*
+ * DenormTargetColumn returns the index of a counter column in a target,
+ * recording how its deltas are kept (numeric or not, deferred or not).
+ */
 int
-DenormTargetColumn(DenormTarget *target, const char *column, bool numeric)
+DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
+				   bool deferred, int32 counter_id)
 {
 	const char *quoted = quote_identifier(column);
 	int			i;
@@ -210,10 +218,14 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric)
 	for (i = 0; i < target->ncolumns; i++)
 	{
 		if (strcmp(target->columns[i], quoted) == 0)
-		{
-			target->numeric[i] = numeric;
-			return i;
-		}
+			break;
+	}
+	if (i < target->ncolumns)
+	{
+		target->numeric[i] = numeric;
+		target->deferred[i] = deferred;
+		target->counter_ids[i] = counter_id;
+		return i;
 	}
 	if (target->ncolumns >= DENORM_MAX_TARGET_COLUMNS)
 		ereport(ERROR,
@@ -224,6 +236,8 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric)
 						   DENORM_MAX_TARGET_COLUMNS)));
 	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
 	target->numeric[i] = numeric;
+	target->deferred[i] = deferred;
+	target->counter_ids[i] = counter_id;
 	target->ncolumns++;
 	return i;
 }
@@ -493,9 +507,95 @@ GetUpdatePlan(DenormTarget *t, uint64 columns)
 }
 
 /*
- * Runs one parent row's UPDATE.  The update runs as the owner of the parent
- * table (as foreign-key actions do), with row security bypassed for the
- * owner, so child writers need no rights on the parent.
+ * DenormSetPendingTable records the schema of denorm_pending: the schema of
+ * the extension's trigger functions.
+ */
+void
+DenormSetPendingTable(Oid nspid)
+{
+	if (PendingTableNsp != nspid)
+	{
+		PendingTableNsp = nspid;
+		if (PendingInsertPlan != NULL)
+			SPI_freeplan(PendingInsertPlan);
+		PendingInsertPlan = NULL;
+	}
+}
+
+/* Owner of a relation, from the syscache */
+static Oid
+RelationOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Appends one deferred delta to denorm_pending, as the owner of that table
+ * (child writers have no rights on it).  The key is stored as text, the
+ * delta as numeric.
+ */
+static void
+InsertPendingRow(DenormTarget *t, PendingEntry *e)
+{
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Oid			typoutput;
+	bool		typisvarlena;
+	Oid			relid;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	if (!OidIsValid(PendingTableNsp))
+		elog(ERROR, "denorm_pending table not located");
+	relid = get_relname_relid("denorm_pending", PendingTableNsp);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"denorm_pending\" of extension denorm does not exist")));
+	if (PendingInsertPlan == NULL)
+	{
+		Oid			argtypes[3] = {INT4OID, TEXTOID, NUMERICOID};
+		char	   *sql;
+
+		sql = psprintf("INSERT INTO %s.denorm_pending (counter_id, parent_key, delta) "
+					   "VALUES ($1, $2, $3)",
+					   quote_identifier(get_namespace_name(PendingTableNsp)));
+		PendingInsertPlan = SPI_prepare(sql, 3, argtypes);
+		if (PendingInsertPlan == NULL || SPI_keepplan(PendingInsertPlan) != 0)
+			elog(ERROR, "could not prepare denorm_pending insert");
+	}
+
+	getTypeOutputInfo(t->keytype, &typoutput, &typisvarlena);
+	values[0] = Int32GetDatum(t->counter_ids[e->k.colidx]);
+	values[1] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, e->k.key));
+	if (t->numeric[e->k.colidx])
+		values[2] = e->ndelta;
+	else
+		values[2] = NumericGetDatum(int64_to_numeric(e->idelta));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(RelationOwner(relid), save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	rc = SPI_execute_plan(PendingInsertPlan, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "denorm pending insert failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Applies one parent row's entries (sorted by column): immediate columns in
+ * one UPDATE, deferred ones as rows of denorm_pending.  The update runs as
+ * the owner of the parent table (as foreign-key actions do), with row
+ * security bypassed for the owner, so child writers need no rights on the
+ * parent.
  */
 static void
 ApplyRow(PendingEntry **entries, int n)
@@ -511,12 +611,8 @@ ApplyRow(PendingEntry **entries, int n)
 	int			save_sec_context;
 	int			rc;
 
-	for (i = 0; i < n; i++)
-		columns |= UINT64CONST(1) << entries[i]->k.colidx;
-
 	if (!t->valid)
 		RefreshTarget(t);
-	plan = GetUpdatePlan(t, columns);
 
 	values[0] = entries[0]->k.key;
 	nulls[0] = ' ';
@@ -525,6 +621,12 @@ ApplyRow(PendingEntry **entries, int n)
 	{
 		PendingEntry *e = entries[i];
 
+		if (t->deferred[e->k.colidx])
+		{
+			InsertPendingRow(t, e);
+			continue;
+		}
+		columns |= UINT64CONST(1) << e->k.colidx;
 		if (t->numeric[e->k.colidx])
 			values[nvalues] = e->ndelta;
 		else
@@ -532,7 +634,10 @@ ApplyRow(PendingEntry **entries, int n)
 		nulls[nvalues] = ' ';
 		nvalues++;
 	}
+	if (columns == 0)
+		return;
 
+	plan = GetUpdatePlan(t, columns);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(t->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);

@@ -49,6 +49,8 @@ typedef struct DenormTarget
 	int			ncolumns;
 	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
+	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
+	int32		counter_ids[DENORM_MAX_TARGET_COLUMNS];
 	struct DenormTarget *next;
 } DenormTarget;
 
@@ -56,7 +58,8 @@ typedef struct DenormTarget
 extern DenormTarget *DenormGetTarget(Oid parentrel, const char *parent_key,
 									 Oid keytype, Oid keycollation);
 extern int	DenormTargetColumn(DenormTarget *target, const char *column,
-							   bool numeric);
+							   bool numeric, bool deferred, int32 counter_id);
+extern void DenormSetPendingTable(Oid nspid);
 extern void DenormAddDelta(DenormTarget *target, int colidx, Datum key,
 						   bool numeric, int64 idelta, Datum ndelta);
 extern void DenormApplyPending(void);

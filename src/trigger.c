@@ -92,13 +92,14 @@ CounterAttnum(Relation rel, const char *attname, const char *counter_id)
  * builds lives in the entry's own memory context.
  */
 static void
-BuildCounter(DenormCounter *c, TriggerData *trigdata)
+BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 {
 	Trigger    *tg = trigdata->tg_trigger;
 	Relation	rel = trigdata->tg_relation;
 	char	  **args = tg->tgargs;
 	Oid			keytype;
 	Oid			keycollation;
+	bool		deferred = false;
 	MemoryContext old;
 
 	if (tg->tgnargs != DENORM_TRIGGER_NARGS)
@@ -143,8 +144,19 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata)
 				 errmsg("unknown aggregate \"%s\" in arguments of trigger \"%s\"",
 						args[5], tg->tgname)));
 
+	if (strcmp(args[8], "deferred") == 0)
+		deferred = true;
+	else if (strcmp(args[8], "immediate") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("unknown mode \"%s\" in arguments of trigger \"%s\"",
+						args[8], tg->tgname)));
+	if (deferred)
+		DenormSetPendingTable(get_func_namespace(funcid));
+
 	c->target = DenormGetTarget(c->parentrel, args[4], keytype, keycollation);
-	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric);
+	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric, deferred,
+								   pg_strtoint32(args[0]));
 
 	if (args[7][0] != '\0')
 	{
@@ -164,7 +176,7 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata)
 
 /* Returns the resolved counter of the firing trigger */
 static DenormCounter *
-GetCounter(TriggerData *trigdata)
+GetCounter(TriggerData *trigdata, Oid funcid)
 {
 	DenormCounter *c;
 	bool		found;
@@ -190,7 +202,7 @@ GetCounter(TriggerData *trigdata)
 	{
 		PG_TRY();
 		{
-			BuildCounter(c, trigdata);
+			BuildCounter(c, trigdata, funcid);
 		}
 		PG_CATCH();
 		{
@@ -317,7 +329,7 @@ Datum
 denorm_row_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = CheckTriggerCall(fcinfo, "denorm_row_trigger", true);
-	DenormCounter *c = GetCounter(trigdata);
+	DenormCounter *c = GetCounter(trigdata, fcinfo->flinfo->fn_oid);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		AddRow(c, trigdata->tg_trigslot, 1);
