@@ -238,7 +238,9 @@ COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters,
 -- deferred counter is the column plus its pending deltas.  Healing adds the
 -- difference (actual - stored) to the current value instead of writing an
 -- absolute one, so a writer or flush that commits in between keeps its
--- change.  With run_id NULL nothing is logged.
+-- change.  With run_id NULL nothing is logged.  JIT is off: the grouped
+-- join's row estimates make the planner compile for far longer than the
+-- statement runs.
 CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
                                               lo text, hi text, upto text,
                                               heal boolean, run_id bigint,
@@ -247,6 +249,7 @@ CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
                                               OUT rows_healed bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     keytype text;
@@ -1125,6 +1128,7 @@ CREATE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_variable
 DECLARE

@@ -63,6 +63,9 @@ typedef struct PlanEntry
 	SPIPlanPtr	plan;
 } PlanEntry;
 
+/* Memory the pending set may keep between statements */
+#define PENDING_CONTEXT_LIMIT (1024 * 1024)
+
 static MemoryContext PendingContext = NULL;
 static HTAB *PendingHash = NULL;
 static long PendingCount = 0;
@@ -71,6 +74,8 @@ static DenormTarget *Targets = NULL;
 
 /* denorm_pending, where deferred counters' deltas go */
 static Oid	PendingTableNsp = InvalidOid;
+static Oid	PendingTableRelid = InvalidOid;
+static Oid	PendingTableOwner = InvalidOid;
 static SPIPlanPtr PendingInsertPlan = NULL;
 
 /* Hash of a pending key: the scalars combined with the key type's hash */
@@ -247,6 +252,9 @@ void
 DenormInvalidateTargets(Oid relid)
 {
 	DenormTarget *t;
+
+	if (relid == InvalidOid || relid == PendingTableRelid)
+		PendingTableRelid = InvalidOid;
 
 	for (t = Targets; t != NULL; t = t->next)
 		if (relid == InvalidOid || t->parentrel == relid)
@@ -548,18 +556,21 @@ InsertPendingRow(DenormTarget *t, PendingEntry *e)
 	char		nulls[3] = {' ', ' ', ' '};
 	Oid			typoutput;
 	bool		typisvarlena;
-	Oid			relid;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			rc;
 
 	if (!OidIsValid(PendingTableNsp))
 		elog(ERROR, "denorm_pending table not located");
-	relid = get_relname_relid("denorm_pending", PendingTableNsp);
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table \"denorm_pending\" of extension denorm does not exist")));
+	if (!OidIsValid(PendingTableRelid))
+	{
+		PendingTableRelid = get_relname_relid("denorm_pending", PendingTableNsp);
+		if (!OidIsValid(PendingTableRelid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table \"denorm_pending\" of extension denorm does not exist")));
+		PendingTableOwner = RelationOwner(PendingTableRelid);
+	}
 	if (PendingInsertPlan == NULL)
 	{
 		Oid			argtypes[3] = {INT4OID, TEXTOID, NUMERICOID};
@@ -582,7 +593,7 @@ InsertPendingRow(DenormTarget *t, PendingEntry *e)
 		values[2] = NumericGetDatum(int64_to_numeric(e->idelta));
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(RelationOwner(relid), save_sec_context |
+	SetUserIdAndSecContext(PendingTableOwner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	rc = SPI_execute_plan(PendingInsertPlan, values, nulls, false, 0);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
@@ -694,7 +705,13 @@ DenormApplyPending(void)
 		entries[n] = &store[n];
 		n++;
 	}
-	if (PendingCount == 0)
+	/*
+	 * The hash is kept from statement to statement; only the copied keys
+	 * and numeric deltas it frees into its context accumulate, so the
+	 * context is reset once that passes a threshold.
+	 */
+	if (PendingCount == 0 &&
+		MemoryContextMemAllocated(PendingContext, true) > PENDING_CONTEXT_LIMIT)
 		DenormDiscardPending(InvalidSubTransactionId, true);
 
 	if (n > 0)

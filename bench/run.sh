@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# denorm benchmark suite.  As root on Debian 12: installs what it needs,
+# builds and installs denorm, starts a throwaway cluster, and compares in
+# one run, on the same data: no trigger, a PL/pgSQL atomic-increment
+# trigger, a PL/pgSQL recompute trigger, denorm immediate and denorm
+# deferred.  Writes bench/results/results.md (table) and
+# bench/results/chart.png (gnuplot).
+#
+# Settings (environment): BENCH_ROWS (1000000), BENCH_PARENTS (10000),
+# BENCH_MOVE (100000), BENCH_RECOMPUTE_ROWS (100000: the recompute trigger
+# is quadratic-ish, so its bulk run is smaller and reported as such),
+# BENCH_SECONDS (10, per pgbench run), BENCH_REPEAT (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/cluster.sh
+denorm_need_root
+denorm_install_packages gnuplot-nox
+denorm_build_install
+denorm_cluster_start postgres "shared_buffers = '512MB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'"
+
+ROWS=${BENCH_ROWS:-1000000}
+PARENTS=${BENCH_PARENTS:-10000}
+MOVE=${BENCH_MOVE:-100000}
+RROWS=${BENCH_RECOMPUTE_ROWS:-100000}
+SECS=${BENCH_SECONDS:-10}
+REPEAT=${BENCH_REPEAT:-3}
+PGBENCH=$PGBIN/pgbench
+OUT=bench/results
+mkdir -p "$OUT"
+RAW="$OUT/raw.tsv"
+: > "$RAW"
+DB=denorm_bench
+psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null
+psql -X -q -d $DB -c "CREATE EXTENSION denorm" >/dev/null
+VARIANTS="none plpgsql recompute immediate deferred"
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -d $DB "$@"; }
+# ms SQL: runs SQL once and prints its server-measured time in ms
+ms() { sql -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RAW"; }  # workload variant value
+setup() { sql -v v="$1" -v parents="$PARENTS" -f bench/schema.sql >/dev/null 2>&1; }
+# exact VARIANT: fails loudly when a maintained variant left wrong counters
+exact() {
+    [ "$1" = none ] && return 0
+    [ "$1" = deferred ] && sql -c "SELECT denorm_flush()" >/dev/null
+    local wrong
+    wrong=$(sql -t -A -c "SELECT count(*) FROM bench_parents p LEFT JOIN (SELECT parent_id, count(*) n, sum(amount) s FROM bench_children GROUP BY 1) c ON c.parent_id = p.id WHERE p.child_count <> coalesce(c.n, 0) OR p.amount_sum <> coalesce(c.s, 0)")
+    # the recompute trigger reads then writes, so concurrent writers can
+    # leave it wrong: that is reported, not fatal
+    if [ "$1" = recompute ]; then
+        [ "$wrong" = 0 ] || echo "   note: the recompute trigger left $wrong wrong parents after $2"
+        return 0
+    fi
+    if [ "$wrong" != 0 ]; then echo "ERROR: $1 left $wrong wrong parents after $2" >&2; exit 1; fi
+}
+
+echo "== bulk statements ($ROWS rows over $PARENTS parents; recompute: $RROWS rows)"
+for r in $(seq 1 "$REPEAT"); do
+    for v in $VARIANTS; do
+        n=$ROWS; [ "$v" = recompute ] && n=$RROWS
+        setup "$v"
+        t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $n) g")
+        record "bulk_insert" "$v" "$t"
+        t=$(ms "UPDATE bench_children SET parent_id = 1 + parent_id % $PARENTS WHERE id <= $((MOVE * n / ROWS))")
+        record "bulk_update" "$v" "$t"
+        t=$(ms "DELETE FROM bench_children WHERE id > $((n - MOVE * n / ROWS))")
+        record "bulk_delete" "$v" "$t"
+        exact "$v" bulk
+        echo "   run $r $v done"
+    done
+done
+
+echo "== peak backend memory of a $ROWS-row INSERT"
+for v in none plpgsql immediate deferred; do
+    setup "$v"
+    kb=$(sql -t -A <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\setenv BENCH_PID :pid
+INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $ROWS) g;
+\! awk '/VmHWM/ {print \$2}' /proc/\$BENCH_PID/status
+SQL
+)
+    record "peak_rss_kb" "$v" "$kb"
+done
+
+echo "== pgbench single-row inserts"
+for r in $(seq 1 "$REPEAT"); do
+    for v in $VARIANTS; do
+        setup "$v"
+        tps=$($PGBENCH -n -c 2 -j 2 -T "$SECS" -D parents="$PARENTS" -f bench/insert_uniform.pgb $DB 2>/dev/null \
+              | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        record "insert_2c_tps" "$v" "$tps"
+        exact "$v" insert_2c
+        setup "$v"
+        tps=$($PGBENCH -n -c 8 -j 2 -T "$SECS" -f bench/insert_hot.pgb $DB 2>/dev/null \
+              | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        record "hot_8c_tps" "$v" "$tps"
+        exact "$v" hot_8c
+        echo "   run $r $v done"
+    done
+done
+
+echo "== TPC-B: pgbench's own transaction vs balances kept by denorm"
+for r in $(seq 1 "$REPEAT"); do
+    for v in builtin denorm; do
+        sql -c "DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history CASCADE" >/dev/null 2>&1
+        $PGBENCH -i -q -s 1 $DB >/dev/null 2>&1
+        if [ "$v" = builtin ]; then
+            tps=$($PGBENCH -n -c 2 -j 2 -T "$SECS" $DB 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        else
+            sql >/dev/null <<'SQL'
+SELECT denorm_create_counter('pgbench_accounts', 'abalance', 'pgbench_history', 'aid', 'sum', 'delta');
+SELECT denorm_create_counter('pgbench_tellers', 'tbalance', 'pgbench_history', 'tid', 'sum', 'delta');
+SELECT denorm_create_counter('pgbench_branches', 'bbalance', 'pgbench_history', 'bid', 'sum', 'delta');
+SQL
+            tps=$($PGBENCH -n -c 2 -j 2 -T "$SECS" -D scale=1 -f bench/tpcb_denorm.pgb $DB 2>/dev/null \
+                  | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+            # TPC-B consistency: every balance sum equals the history sum, and no drift
+            bad=$(sql -t -A -c "SELECT (SELECT sum(abalance) FROM pgbench_accounts) <> h OR (SELECT sum(tbalance) FROM pgbench_tellers) <> h OR (SELECT sum(bbalance) FROM pgbench_branches) <> h FROM (SELECT coalesce(sum(delta), 0) h FROM pgbench_history) s")
+            drift=$(sql -t -A -c "SELECT sum(rows_drifted) FROM denorm_reconcile()" 2>/dev/null)
+            if [ "$bad" != f ] || [ "$drift" != 0 ]; then echo "ERROR: TPC-B consistency failed (bad=$bad drift=$drift)" >&2; exit 1; fi
+            sql -c "SELECT denorm_drop_counter(id) FROM denorm_counters" >/dev/null
+        fi
+        record "tpcb_tps" "$v" "$tps"
+    done
+    echo "   run $r done"
+done
+
+echo "== reconcile of $ROWS children over $PARENTS parents vs the bare grouped aggregate"
+setup immediate
+sql -c "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $ROWS) g" >/dev/null
+sql -c "VACUUM ANALYZE bench_children" >/dev/null
+for r in $(seq 1 "$REPEAT"); do
+    t=$(ms "SELECT parent_id, count(*) FROM bench_children GROUP BY parent_id")
+    record "reconcile_ms" "bare_group_by" "$t"
+    t=$(ms "SELECT * FROM denorm_reconcile((SELECT min(id) FROM denorm_counters))")
+    record "reconcile_ms" "reconcile" "$t"
+done
+
+bash bench/report.sh "$RAW" "$OUT"

@@ -1,0 +1,49 @@
+-- Benchmark schema for one variant: :v is the variant name.
+--   none       no trigger (the limit)
+--   plpgsql    hand-written PL/pgSQL row trigger with atomic increments
+--   recompute  PL/pgSQL trigger that recomputes the parent's values
+--   immediate  denorm counters, immediate mode
+--   deferred   denorm counters, deferred mode
+DROP TABLE IF EXISTS bench_children, bench_parents CASCADE;
+CREATE TABLE bench_parents (id int PRIMARY KEY, child_count int NOT NULL DEFAULT 0,
+                            amount_sum bigint NOT NULL DEFAULT 0);
+CREATE TABLE bench_children (id bigserial PRIMARY KEY, parent_id int NOT NULL,
+                             amount int NOT NULL);
+CREATE INDEX ON bench_children (parent_id);
+INSERT INTO bench_parents (id) SELECT g FROM generate_series(1, :parents) g;
+
+CREATE OR REPLACE FUNCTION bench_atomic() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE bench_parents SET child_count = child_count - 1, amount_sum = amount_sum - OLD.amount
+         WHERE id = OLD.parent_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE bench_parents SET child_count = child_count + 1, amount_sum = amount_sum + NEW.amount
+         WHERE id = NEW.parent_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION bench_recompute() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    p int;
+BEGIN
+    FOREACH p IN ARRAY ARRAY[CASE WHEN TG_OP <> 'INSERT' THEN OLD.parent_id END,
+                             CASE WHEN TG_OP <> 'DELETE' THEN NEW.parent_id END] LOOP
+        CONTINUE WHEN p IS NULL;
+        UPDATE bench_parents SET (child_count, amount_sum) =
+               (SELECT count(*), coalesce(sum(amount), 0) FROM bench_children WHERE parent_id = p)
+         WHERE id = p;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+SELECT CASE :'v'
+    WHEN 'plpgsql' THEN 'CREATE TRIGGER bench_t AFTER INSERT OR UPDATE OR DELETE ON bench_children FOR EACH ROW EXECUTE FUNCTION bench_atomic()'
+    WHEN 'recompute' THEN 'CREATE TRIGGER bench_t AFTER INSERT OR UPDATE OR DELETE ON bench_children FOR EACH ROW EXECUTE FUNCTION bench_recompute()'
+    WHEN 'immediate' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'')'
+    WHEN 'deferred' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id'', mode => ''deferred''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'', mode => ''deferred'')'
+    ELSE 'SELECT 1' END AS ddl \gset
+:ddl;
+VACUUM ANALYZE bench_parents;
