@@ -658,9 +658,21 @@ DECLARE
     c @extschema@.denorm_counters;
     tbl regclass;
 BEGIN
+    -- Only for counters whose child tree this command created or altered
+    -- (CREATE TABLE ... PARTITION OF names the partition, ATTACH PARTITION
+    -- the partitioned table), and whose row trigger is in place: during a
+    -- restore the registry rows arrive before the triggers, which
+    -- pg_restore creates itself.
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
-               JOIN pg_class k ON k.oid = d.child AND k.relkind = 'p' LOOP
-        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+               JOIN pg_class k ON k.oid = d.child AND k.relkind = 'p'
+              WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = d.child
+                               AND t.tgname = format('denorm_%s_row', d.id)) LOOP
+        CONTINUE WHEN NOT EXISTS (
+            SELECT 1 FROM pg_event_trigger_ddl_commands() e
+             WHERE e.classid = 'pg_class'::regclass
+               AND e.objid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child)));
+        FOR tbl IN SELECT t.rel FROM @extschema@.denorm_child_tables(c.child) AS t(rel)
+                    WHERE t.rel <> c.child LOOP
             PERFORM @extschema@.denorm_install_triggers(c, tbl);
         END LOOP;
     END LOOP;
@@ -1253,6 +1265,7 @@ COMMENT ON FUNCTION @extschema@.denorm_unschedule_flush() IS
     'Removes the pg_cron job made by denorm_schedule_flush; false when there was none';
 
 REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_value(integer, anyelement) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_flush(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_flush() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.denorm_pending FROM PUBLIC;

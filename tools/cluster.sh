@@ -3,7 +3,8 @@
 # throwaway PostgreSQL 15 cluster (socket only, private port, pg_cron
 # preloaded) that is stopped and removed when the calling script exits.
 #
-# After `denorm_cluster_start DBNAME`: PGHOST, PGPORT, PGUSER are exported.
+# After `denorm_cluster_start DBNAME`: PGHOST, PGPORT, PGUSER and
+# DENORM_CLUSTER_DIR (data directory in $DENORM_CLUSTER_DIR/data) are exported.
 
 set -euo pipefail
 
@@ -42,6 +43,7 @@ denorm_build_install() {
 denorm_cluster_start() {
     local crondb="$1"; shift
     DENORM_CLUSTER_DIR=$(mktemp -d /tmp/denorm-cluster.XXXXXX)
+    export DENORM_CLUSTER_DIR
     chown postgres:postgres "$DENORM_CLUSTER_DIR"
     chmod 700 "$DENORM_CLUSTER_DIR"
     export PGHOST="$DENORM_CLUSTER_DIR"
