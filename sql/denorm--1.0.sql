@@ -376,7 +376,7 @@ COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
 -- Creating and dropping counters
 ------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.denorm_create_counter(
+CREATE FUNCTION @extschema@.denorm_register_counter(
     parent          regclass,
     counter_column  name,
     child           regclass,
@@ -577,6 +577,36 @@ BEGIN
     RETURN c.id;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Internal: denorm_create_counter with its filter already in canonical form';
+
+-- The filter is read with the caller's search_path (a user's own immutable
+-- function may appear unqualified), so this wrapper has none of its own: it
+-- turns the filter into canonical, fully qualified form and hands over to
+-- denorm_register_counter, which runs with a safe search_path.
+CREATE FUNCTION @extschema@.denorm_create_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF filter IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+                                       WHERE k.oid OPERATOR(pg_catalog.=) child
+                                         AND k.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])) THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+    RETURN @extschema@.denorm_register_counter(parent, counter_column, child, foreign_key,
+                                               aggregate, value_column, filter, parent_key, mode);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) IS
     'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id';
 
@@ -592,7 +622,7 @@ DECLARE
     tbl regclass;
 BEGIN
     PERFORM @extschema@.denorm_require(counter_id, 'counter_id');
-    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id FOR UPDATE;
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'denorm counter % does not exist', counter_id
             USING ERRCODE = 'undefined_object';
@@ -604,6 +634,12 @@ BEGIN
                       DETAIL = 'Only the owner of both the parent and the child table can create or drop a counter on them.';
         END IF;
     END LOOP;
+    -- a concurrent drop of the same counter waits here, then finds it gone
+    PERFORM 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'denorm counter % does not exist', counter_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
     -- the row trigger first: dropping it also drops its clones on partitions
     FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
                FROM pg_trigger tg
@@ -830,6 +866,13 @@ BEGIN
                 USING ERRCODE = 'null_value_not_allowed',
                       HINT = 'Use denorm_reconcile() for a whole counter.';
         END IF;
+        -- keys that do not convert to the key type are the caller's error
+        FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+            EXECUTE format('SELECT $1::%1$s, $2::%1$s',
+                           (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                             WHERE a.attrelid = c.parent AND a.attname = c.parent_key))
+              USING p_from, p_to;
+        END LOOP;
     END IF;
     INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
     FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
@@ -910,6 +953,8 @@ DECLARE
     failed text;
     bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
 BEGIN
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
     INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
     COMMIT;
     FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
@@ -1039,6 +1084,7 @@ COMMENT ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) IS
 ------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
@@ -1053,6 +1099,38 @@ REVOKE ALL ON TABLE @extschema@.denorm_counters, @extschema@.denorm_drift_log,
                     @extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.denorm_counters TO PUBLIC;
 GRANT SELECT ON @extschema@.denorm_status TO PUBLIC;
+
+-- Administration runs with the caller's rights (ownership of the tables is
+-- checked against the caller), so an administering role needs rights on
+-- the extension's functions and tables: this grants them all.
+CREATE FUNCTION @extschema@.denorm_grant_admin(admin regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+BEGIN
+    PERFORM @extschema@.denorm_require(admin, 'admin');
+    FOR f IN SELECT p.oid::regprocedure AS proc, p.prokind
+               FROM pg_proc p
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                               AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+               JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'denorm' LOOP
+        EXECUTE format('GRANT EXECUTE ON %s %s TO %s',
+                       CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.proc, admin);
+    END LOOP;
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.denorm_counters, '
+                   '@extschema@.denorm_drift_log, @extschema@.denorm_reconcile_runs, '
+                   '@extschema@.denorm_reconcile_checks, @extschema@.denorm_pending TO %s', admin);
+    EXECUTE format('GRANT USAGE ON SEQUENCE @extschema@.denorm_counters_id_seq, '
+                   '@extschema@.denorm_drift_log_log_id_seq, '
+                   '@extschema@.denorm_reconcile_runs_run_id_seq TO %s', admin);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_grant_admin(regrole) IS
+    'Grants a role what administering denorm counters needs (it must still own the tables it declares counters on)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_grant_admin(regrole) FROM PUBLIC;
 
 ------------------------------------------------------------------------
 -- Guarding managed tables

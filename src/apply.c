@@ -38,6 +38,7 @@
 typedef struct PendingKey
 {
 	SubTransactionId subxid;
+	int			level;			/* executor nesting level that recorded it */
 	DenormTarget *target;
 	int			colidx;
 	Datum		key;
@@ -86,6 +87,7 @@ PendingHashFn(const void *key, Size keysize)
 	uint32		h;
 
 	h = hash_bytes_uint32((uint32) k->subxid);
+	h = hash_combine(h, hash_bytes_uint32((uint32) k->level));
 	h = hash_combine(h, hash_bytes_uint32((uint32) (uintptr_t) k->target));
 	h = hash_combine(h, hash_bytes_uint32((uint32) k->colidx));
 	h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&k->target->hashproc,
@@ -100,8 +102,8 @@ PendingMatchFn(const void *key1, const void *key2, Size keysize)
 	const PendingKey *a = (const PendingKey *) key1;
 	const PendingKey *b = (const PendingKey *) key2;
 
-	if (a->subxid != b->subxid || a->target != b->target ||
-		a->colidx != b->colidx)
+	if (a->subxid != b->subxid || a->level != b->level ||
+		a->target != b->target || a->colidx != b->colidx)
 		return 1;
 	return DatumGetBool(FunctionCall2Coll(&a->target->eqproc,
 										  a->target->keycollation,
@@ -278,6 +280,7 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 	EnsurePendingHash();
 	memset(&k, 0, sizeof(k));
 	k.subxid = GetCurrentSubTransactionId();
+	k.level = DenormQueryLevel;
 	k.target = target;
 	k.colidx = colidx;
 	k.key = key;
@@ -660,14 +663,17 @@ ApplyRow(PendingEntry **entries, int n)
 
 /*
  * DenormApplyPending applies every pending entry of the current
- * subtransaction.  The entries are taken out of the pending set before
- * anything runs, so triggers fired by the parent updates start with a clean
- * set of their own.
+ * subtransaction recorded at the current executor nesting level: a query
+ * nested inside the statement (a foreign-key check, a user trigger's SQL)
+ * must not apply the statement's deltas half-way, out of key order.  The
+ * entries are taken out of the pending set before anything runs, so
+ * triggers fired by the parent updates start with a clean set of their own.
  */
 void
 DenormApplyPending(void)
 {
 	SubTransactionId subxid = GetCurrentSubTransactionId();
+	int			level = DenormQueryLevel;
 	HASH_SEQ_STATUS seq;
 	PendingEntry *e;
 	PendingEntry **entries;
@@ -690,7 +696,7 @@ DenormApplyPending(void)
 	hash_seq_init(&seq, PendingHash);
 	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
 	{
-		if (e->k.subxid != subxid)
+		if (e->k.subxid != subxid || e->k.level != level)
 			continue;
 		memcpy(&store[n], e, sizeof(PendingEntry));
 		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);

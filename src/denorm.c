@@ -20,6 +20,13 @@
 PG_MODULE_MAGIC;
 
 int			denorm_reconcile_batch_size = 10000;
+
+/*
+ * How many ExecutorFinish calls are in progress: AFTER triggers of a query
+ * fire inside its ExecutorFinish, so this tells the deltas of a statement
+ * from those of queries nested inside its triggers.
+ */
+int			DenormQueryLevel = 0;
 double		denorm_drift_alert_ratio = 0.001;
 
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -35,13 +42,22 @@ void		_PG_init(void);
 static void
 DenormExecutorFinish(QueryDesc *queryDesc)
 {
-	if (prev_ExecutorFinish)
-		prev_ExecutorFinish(queryDesc);
-	else
-		standard_ExecutorFinish(queryDesc);
+	DenormQueryLevel++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
 
-	if (DenormHavePending())
-		DenormApplyPending();
+		if (DenormHavePending())
+			DenormApplyPending();
+	}
+	PG_FINALLY();
+	{
+		DenormQueryLevel--;
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -70,6 +86,7 @@ DenormXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			DenormDiscardPending(InvalidSubTransactionId, true);
+			DenormQueryLevel = 0;
 			break;
 	}
 }

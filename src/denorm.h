@@ -76,6 +76,7 @@ extern char *DenormDeparseFilter(Relation rel, Node *expr);
 extern void DenormInvalidateCounters(Oid relid);
 
 /* denorm.c */
+extern int	DenormQueryLevel;
 extern int	denorm_reconcile_batch_size;
 extern double denorm_drift_alert_ratio;
 extern int	DenormSetSafeSearchPath(void);

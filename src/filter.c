@@ -57,14 +57,9 @@ CheckFilterVars(Node *node, Relation rel)
 	return expression_tree_walker(node, CheckFilterVars, (void *) rel);
 }
 
-/*
- * DenormTransformFilter parses filter text against rel and returns the
- * checked boolean expression, with Vars of varno 1 pointing at rel's
- * attributes.  Every rejection is an ereport naming the rule broken.
- * Callers decide the search_path in force.
- */
-Node *
-DenormTransformFilter(Relation rel, const char *filter)
+/* TransformFilter does the work of DenormTransformFilter */
+static Node *
+TransformFilter(Relation rel, const char *filter)
 {
 	ErrorContextCallback errcb;
 	List	   *raw;
@@ -133,6 +128,43 @@ DenormTransformFilter(Relation rel, const char *filter)
 	free_parsestate(pstate);
 	error_context_stack = errcb.previous;
 	return expr;
+}
+
+/*
+ * DenormTransformFilter parses filter text against rel and returns the
+ * checked boolean expression, with Vars of varno 1 pointing at rel's
+ * attributes.  Every rejection is an ereport naming the rule broken; an
+ * error position is reported within the filter text (as for internal
+ * queries), not within the statement that called us.  Callers decide the
+ * search_path in force.
+ */
+Node *
+DenormTransformFilter(Relation rel, const char *filter)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Node	   *result = NULL;
+
+	PG_TRY();
+	{
+		result = TransformFilter(rel, filter);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->cursorpos <= 0)
+			PG_RE_THROW();
+		FlushErrorState();
+		/* positions count from the "SELECT (" we put in front */
+		edata->internalpos = Max(edata->cursorpos - (int) strlen("SELECT ("), 1);
+		edata->internalquery = pstrdup(filter);
+		edata->cursorpos = 0;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*

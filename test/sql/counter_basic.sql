@@ -1,4 +1,6 @@
 -- The order_total incident: a sum cache that must subtract on DELETE.
+-- CONTEXT lines would pin line numbers of the install script
+\set SHOW_CONTEXT never
 CREATE TABLE orders (id int PRIMARY KEY, order_total numeric NOT NULL DEFAULT 0,
                      item_count int NOT NULL DEFAULT 0);
 CREATE TABLE order_items (id serial PRIMARY KEY,

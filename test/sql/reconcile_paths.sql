@@ -3,6 +3,8 @@
 -- column, TRUNCATE in replica mode and COPY with user triggers disabled.
 -- Each time denorm_reconcile() must log exactly what differed, heal it, and
 -- find nothing on the run right after.
+-- CONTEXT lines would pin line numbers of the install script
+\set SHOW_CONTEXT never
 
 -- The WARNINGs below name counter ids, so this file pins them: its counters
 -- are 7101 and 7102 whatever earlier files created.

@@ -1,6 +1,8 @@
 -- The denorm_status view: whether each counter's triggers fire (missing,
 -- disabled, replica-only triggers, on the child and on every partition),
 -- and what its last reconcile run found.
+-- CONTEXT lines would pin line numbers of the install script
+\set SHOW_CONTEXT never
 
 -- Trigger names, WARNINGs and run ids carry ids, so this file pins them: its
 -- counters are 7301.. and its runs 7301.. whatever earlier files did.
