@@ -1,0 +1,114 @@
+-- Counters are maintained like foreign keys: with the parent owner's rights
+-- and immune to objects planted on the search_path.
+\set SHOW_CONTEXT never
+-- messages below name counter and run ids: pin them whatever ran before
+SELECT setval('denorm_counters_id_seq', 8100) AS pinned_counter_ids,
+       setval('denorm_reconcile_runs_run_id_seq', 8100) AS pinned_run_ids;
+
+CREATE TABLE sec_accounts (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0,
+                           entries int NOT NULL DEFAULT 0);
+CREATE TABLE sec_entries (id serial PRIMARY KEY, account_id int REFERENCES sec_accounts,
+                          amount int NOT NULL, kind text NOT NULL DEFAULT 'normal');
+INSERT INTO sec_accounts (id) VALUES (1), (2);
+SELECT denorm_create_counter('sec_accounts', 'balance', 'sec_entries', 'account_id',
+                             'sum', 'amount') AS balance_id \gset
+SELECT denorm_create_counter('sec_accounts', 'entries', 'sec_entries', 'account_id',
+                             filter => $$kind <> 'void'$$) AS entries_id \gset
+
+------------------------------------------------------------------------
+-- Owner rights: a writer with INSERT on the child and no rights on the
+-- parent moves the counter, and gains no way to write the parent.
+------------------------------------------------------------------------
+CREATE ROLE regress_sec_writer;
+GRANT INSERT, UPDATE, DELETE, SELECT ON sec_entries TO regress_sec_writer;
+GRANT USAGE ON SEQUENCE sec_entries_id_seq TO regress_sec_writer;
+-- the foreign key check itself needs nothing on the parent either
+SET ROLE regress_sec_writer;
+INSERT INTO sec_entries (account_id, amount) VALUES (1, 100), (1, 50), (2, 7);
+UPDATE sec_entries SET account_id = 2 WHERE amount = 50;
+DELETE FROM sec_entries WHERE amount = 7;
+-- no direct way in
+UPDATE sec_accounts SET balance = 1000000 WHERE id = 1;
+SELECT balance FROM sec_accounts;
+RESET ROLE;
+SELECT id, balance, entries FROM sec_accounts ORDER BY id;
+
+-- row security on the parent does not stop maintenance either (the owner
+-- bypasses it, as for foreign keys), and does not open the parent
+ALTER TABLE sec_accounts ENABLE ROW LEVEL SECURITY;
+SET ROLE regress_sec_writer;
+INSERT INTO sec_entries (account_id, amount) VALUES (2, 5);
+RESET ROLE;
+SELECT id, balance, entries FROM sec_accounts ORDER BY id;
+ALTER TABLE sec_accounts DISABLE ROW LEVEL SECURITY;
+
+------------------------------------------------------------------------
+-- search_path: a schema earlier on the path with a hostile "+" and "="
+-- and functions named like built-ins changes nothing.
+------------------------------------------------------------------------
+CREATE SCHEMA sec_evil;
+CREATE TABLE sec_evil.hits (what text);
+CREATE FUNCTION sec_evil.bad_plus(bigint, bigint) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_evil.hits VALUES ('plus'); RETURN 999999; END$$;
+CREATE FUNCTION sec_evil.bad_int_plus(integer, bigint) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_evil.hits VALUES ('int plus'); RETURN 999999; END$$;
+CREATE FUNCTION sec_evil.bad_eq(integer, integer) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_evil.hits VALUES ('eq'); RETURN true; END$$;
+CREATE OPERATOR sec_evil.+ (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = sec_evil.bad_plus);
+CREATE OPERATOR sec_evil.+ (LEFTARG = integer, RIGHTARG = bigint, FUNCTION = sec_evil.bad_int_plus);
+CREATE OPERATOR sec_evil.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = sec_evil.bad_eq);
+CREATE FUNCTION sec_evil.count(anyelement) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_evil.hits VALUES ('count'); RETURN 999999; END$$;
+CREATE FUNCTION sec_evil.sum(integer) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO sec_evil.hits VALUES ('sum'); RETURN 999999; END$$;
+GRANT USAGE ON SCHEMA sec_evil TO PUBLIC;
+GRANT INSERT ON sec_evil.hits TO PUBLIC;
+
+SET search_path = sec_evil, public, pg_catalog;
+-- the planted operator is what an unqualified query would use
+SELECT 1 + 1::bigint AS planted_plus;
+-- (this file's own statements qualify their operators: unqualified, they
+-- would run the planted ones)
+SET ROLE regress_sec_writer;
+SET search_path = sec_evil, public, pg_catalog;
+INSERT INTO sec_entries (account_id, amount) VALUES (1, 1), (2, 2);
+UPDATE sec_entries SET account_id = 1 WHERE amount OPERATOR(pg_catalog.=) 2;
+DELETE FROM sec_entries WHERE amount OPERATOR(pg_catalog.=) 1;
+RESET ROLE;
+SET search_path = sec_evil, public, pg_catalog;
+-- reconcile, backfill and the status view also ignore the planted objects
+SELECT denorm_drop_counter(:entries_id);
+SELECT denorm_create_counter('sec_accounts', 'entries', 'sec_entries', 'account_id',
+                             filter => $$kind <> 'void'$$) > 0 AS recreated;
+UPDATE sec_accounts SET balance = balance OPERATOR(pg_catalog.+) 3 WHERE id OPERATOR(pg_catalog.=) 2;
+SELECT counter_column, rows_checked, rows_drifted, rows_healed FROM denorm_reconcile() ORDER BY 1;
+SELECT counter_column, triggers_ok FROM denorm_status ORDER BY 1;
+RESET search_path;
+-- only the one deliberate call above reached the planted objects
+SELECT what, count(*) FROM sec_evil.hits GROUP BY what ORDER BY what;
+SELECT a.id, a.balance, a.entries,
+       a.balance = (SELECT coalesce(sum(amount), 0) FROM sec_entries e WHERE e.account_id = a.id) AS balance_ok,
+       a.entries = (SELECT count(*) FROM sec_entries e WHERE e.account_id = a.id AND kind <> 'void') AS entries_ok
+  FROM sec_accounts a ORDER BY a.id;
+
+------------------------------------------------------------------------
+-- Identifiers that need quoting are handled as names, never as SQL.
+------------------------------------------------------------------------
+CREATE TABLE "sec Odd ""Parent""" ("the id" int PRIMARY KEY, "n; DROP TABLE sec_accounts" int NOT NULL DEFAULT 0);
+CREATE TABLE "sec odd child" (id int, "fk)" int);
+INSERT INTO "sec Odd ""Parent""" VALUES (1), (2);
+INSERT INTO "sec odd child" VALUES (1, 1), (2, 1), (3, 2);
+SELECT denorm_create_counter('"sec Odd ""Parent"""', 'n; DROP TABLE sec_accounts',
+                             '"sec odd child"', 'fk)') AS odd_id \gset
+INSERT INTO "sec odd child" VALUES (4, 2);
+DELETE FROM "sec odd child" WHERE id = 1;
+SELECT * FROM "sec Odd ""Parent""" ORDER BY 1;
+SELECT counter_column, rows_drifted FROM denorm_reconcile(:odd_id);
+SELECT count(*) AS accounts_still_there FROM sec_accounts;
+
+DROP TABLE "sec odd child", "sec Odd ""Parent""";
+DROP TABLE sec_entries, sec_accounts;
+DROP SCHEMA sec_evil CASCADE;
+DROP OWNED BY regress_sec_writer;
+DROP ROLE regress_sec_writer;
+SELECT count(*) AS registry_rows FROM denorm_counters;
