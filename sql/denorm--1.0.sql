@@ -285,9 +285,13 @@ BEGIN
              WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0)),
         h AS (
             UPDATE %8$s p
-               SET %7$I = COALESCE(p.%7$I, 0) OPERATOR(pg_catalog.+)
-                          (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
-                                    OPERATOR(pg_catalog.-) d.pend)
+               SET %7$I = CASE WHEN d.stored_col::numeric IN ('NaN', 'Infinity', '-Infinity')
+                               OR p.%7$I::numeric IN ('NaN', 'Infinity', '-Infinity')
+                          -- nothing to add to: the recomputed value less pending
+                          THEN d.actual OPERATOR(pg_catalog.-) d.pend
+                          ELSE COALESCE(p.%7$I, 0) OPERATOR(pg_catalog.+)
+                               (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
+                                         OPERATOR(pg_catalog.-) d.pend) END
               FROM d
              WHERE $3 AND p.%6$I OPERATOR(pg_catalog.=) d.k
             RETURNING p.%6$I AS k),
@@ -498,12 +502,13 @@ BEGIN
                         foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)
             USING ERRCODE = 'datatype_mismatch';
     END;
-    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
-                    WHERE m.amname = 'hash' AND o.opcdefault
-                      AND o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type)))
-       OR NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
-                    WHERE m.amname = 'btree' AND o.opcdefault
-                      AND o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))) THEN
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
         RAISE EXCEPTION 'foreign key column "%" of table "%" has a type without hash and btree support', foreign_key, child
             USING ERRCODE = 'datatype_mismatch';
     END IF;
@@ -524,6 +529,18 @@ BEGIN
             RAISE EXCEPTION 'value column "%" of table "%" must be an integer or numeric type', value_column, child
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = format('Its type is %s.', format_type(value_type, NULL));
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype AND value_type = 'numeric'::regtype
+           AND (SELECT atttypmod FROM pg_attribute WHERE attrelid = parent AND attname = counter_column) >= 0
+           AND ((SELECT atttypmod FROM pg_attribute WHERE attrelid = child AND attname = value_column) < 0
+                OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = child AND attname = value_column) - 4) & 65535
+                   > ((SELECT atttypmod FROM pg_attribute WHERE attrelid = parent AND attname = counter_column) - 4) & 65535) THEN
+            RAISE EXCEPTION 'counter column "%" of table "%" has a smaller scale than value column "%"',
+                            counter_column, parent, value_column
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = 'Each change would be rounded on its own and the sum would drift.',
+                      HINT = 'Give the counter column at least the scale of the value column, or no fixed scale.';
         END IF;
         IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
             RAISE EXCEPTION 'counter column "%" of table "%" must be numeric to hold a sum of numeric column "%"',
@@ -640,16 +657,7 @@ BEGIN
         RAISE EXCEPTION 'denorm counter % does not exist', counter_id
             USING ERRCODE = 'undefined_object';
     END IF;
-    -- the row trigger first: dropping it also drops its clones on partitions
-    FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
-               FROM pg_trigger tg
-              WHERE tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
-                AND tg.tgname IN (format('denorm_%s_row', c.id), format('denorm_%s_stmt', c.id),
-                                  format('denorm_%s_truncate', c.id))
-                AND NOT tg.tgisinternal AND tg.tgparentid = 0
-              ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
-    END LOOP;
+    PERFORM @extschema@.denorm_remove_triggers(c);
     -- no new deltas can arrive now: fold the pending ones into the column
     IF c.mode = 'deferred' THEN
         PERFORM @extschema@.denorm_flush(c.id);
@@ -685,6 +693,76 @@ COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
 
 -- New partitions of a counted child get the counter's statement and
 -- TRUNCATE triggers (PostgreSQL clones only the row trigger).
+-- Whether a counter still fits its tables: every column it names exists
+-- with a usable type and its filter still parses.  Returns what is wrong,
+-- or NULL.
+CREATE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    col record;
+BEGIN
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
+                                     (c.parent, c.parent_key, false),
+                                     (c.child, c.foreign_key, false),
+                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
+                WHERE v.attname IS NOT NULL LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
+            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
+        END IF;
+        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
+            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
+                          col.attname, col.rel);
+        END IF;
+    END LOOP;
+    IF NOT @extschema@.denorm_filter_parses(c) THEN
+        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) IS
+    'Internal: what no longer fits in a counter''s tables, or NULL';
+
+-- Drops all triggers of a counter (the row trigger's partition clones go
+-- with it).
+CREATE FUNCTION @extschema@.denorm_remove_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    -- wherever they are: a detached partition may still carry some
+    FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
+               FROM pg_trigger tg
+              WHERE tg.tgname IN (format('denorm_%s_row', c.id), format('denorm_%s_stmt', c.id),
+                                  format('denorm_%s_truncate', c.id))
+                AND NOT tg.tgisinternal AND tg.tgparentid = 0
+              ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) IS
+    'Internal: drops every trigger of a counter';
+
+-- After DDL on a counter's tables:
+--  * a change that breaks the counter (renaming or retyping a column it
+--    uses, or one its filter reads) is refused, naming the counter;
+--  * a renamed or moved parent table gets triggers whose arguments name it
+--    anew (the arguments carry the parent's name);
+--  * new partitions of a counted child get the statement and TRUNCATE
+--    triggers (PostgreSQL clones only the row trigger).
+-- Only counters whose row trigger is in place are considered: during a
+-- restore the registry rows arrive before the triggers, which pg_restore
+-- creates itself.
 CREATE FUNCTION @extschema@.denorm_on_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -693,31 +771,61 @@ AS $$
 DECLARE
     c @extschema@.denorm_counters;
     tbl regclass;
+    problem text;
+    named_parent text;
+    recompute boolean;
+    has_rows boolean;
 BEGIN
-    -- Only for counters whose child tree this command created or altered
-    -- (CREATE TABLE ... PARTITION OF names the partition, ATTACH PARTITION
-    -- the partitioned table), and whose row trigger is in place: during a
-    -- restore the registry rows arrive before the triggers, which
-    -- pg_restore creates itself.
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
-               JOIN pg_class k ON k.oid = d.child AND k.relkind = 'p'
               WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = d.child
-                               AND t.tgname = format('denorm_%s_row', d.id)) LOOP
-        CONTINUE WHEN NOT EXISTS (
-            SELECT 1 FROM pg_event_trigger_ddl_commands() e
-             WHERE e.classid = 'pg_class'::regclass
-               AND e.objid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child)));
-        FOR tbl IN SELECT t.rel FROM @extschema@.denorm_child_tables(c.child) AS t(rel)
-                    WHERE t.rel <> c.child LOOP
+                               AND t.tgname = format('denorm_%s_row', d.id))
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'this change would break denorm counter % on %.%', c.id, c.parent, c.counter_column
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = format('After it, %s.', problem),
+                      HINT = format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id);
+        END IF;
+        SELECT (string_to_array(encode(t.tgargs, 'escape'), '\000'))[2] INTO named_parent
+          FROM pg_trigger t WHERE t.tgrelid = c.child AND t.tgname = format('denorm_%s_row', c.id);
+        IF named_parent IS DISTINCT FROM c.parent::text THEN
+            PERFORM @extschema@.denorm_remove_triggers(c);
+        END IF;
+        recompute := false;
+        -- detached partitions: their rows left the counter
+        FOR tbl IN SELECT DISTINCT t.tgrelid::regclass FROM pg_trigger t
+                    WHERE t.tgname IN (format('denorm_%s_stmt', c.id), format('denorm_%s_truncate', c.id))
+                      AND t.tgrelid NOT IN (SELECT * FROM @extschema@.denorm_child_tables(c.child)) LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', format('denorm_%s_stmt', c.id), tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', format('denorm_%s_truncate', c.id), tbl);
+            recompute := true;
+        END LOOP;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            -- a partition attached with rows brings them into the counter
+            IF tbl <> c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
+                                                 AND t.tgname = format('denorm_%s_stmt', c.id)) THEN
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', tbl) INTO has_rows;
+                recompute := recompute OR has_rows;
+            END IF;
             PERFORM @extschema@.denorm_install_triggers(c, tbl);
         END LOOP;
+        IF recompute THEN
+            RAISE NOTICE 'recomputing the denorm counter on %.% after a change of partitions',
+                         c.parent, c.counter_column;
+            PERFORM @extschema@.denorm_recompute(c);
+        END IF;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
-    'Event trigger: gives new partitions of counted tables their denorm triggers';
+    'Event trigger: refuses changes that break counters, follows parent renames, covers new partitions';
 
-CREATE EVENT TRIGGER denorm_partition_triggers ON ddl_command_end
+CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@.denorm_on_ddl();
 
@@ -1167,6 +1275,18 @@ DECLARE
     c @extschema@.denorm_counters;
     t record;
 BEGIN
+    -- a dropped partition takes its rows out of its counters
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() dtab
+                              JOIN pg_event_trigger_dropped_objects() dtrig
+                                ON dtrig.object_type = 'trigger'
+                               AND dtrig.object_identity = format('denorm_%s_stmt on %s', d.id, dtab.object_identity)
+                             WHERE dtab.object_type = 'table')
+                AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() dtab
+                                 WHERE dtab.object_type = 'table' AND dtab.objid IN (d.child, d.parent))
+                AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child) LOOP
+        PERFORM @extschema@.denorm_recompute(c);
+    END LOOP;
     FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
               WHERE object_type IN ('table', 'table column') LOOP
         IF o.object_type = 'table column' THEN

@@ -47,6 +47,7 @@ typedef struct PendingKey
 typedef struct PendingEntry
 {
 	PendingKey	k;				/* hash key: must be first */
+	bool		isnum;			/* the delta is in ndelta, not idelta */
 	int64		idelta;
 	Datum		ndelta;			/* numeric delta, or 0 while none */
 } PendingEntry;
@@ -56,6 +57,7 @@ typedef struct PlanKey
 {
 	DenormTarget *target;
 	uint64		columns;		/* bit i set: target column i is updated */
+	uint64		numeric;		/* bit i set: its delta is passed as numeric */
 } PlanKey;
 
 typedef struct PlanEntry
@@ -263,11 +265,31 @@ DenormInvalidateTargets(Oid relid)
 			t->valid = false;
 }
 
+/* Adds a numeric amount to an entry's numeric delta, in PendingContext */
+static void
+AddNumeric(PendingEntry *e, Datum amount)
+{
+	MemoryContext old = MemoryContextSwitchTo(PendingContext);
+	Datum		sum;
+
+	if (e->ndelta == (Datum) 0)
+		sum = datumCopy(amount, false, -1);
+	else
+	{
+		sum = DirectFunctionCall2(numeric_add, e->ndelta, amount);
+		pfree(DatumGetPointer(e->ndelta));
+	}
+	e->ndelta = sum;
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * DenormAddDelta folds one contribution into the pending set of the
  * current subtransaction.  key must be a detoasted value (it is hashed and
- * copied as is).  Integer deltas are checked for overflow here; numeric
- * ones are replaced, never accumulated in place, so memory stays bounded.
+ * copied as is).  Integer deltas are summed in an int64 and move to a
+ * numeric sum if that would overflow, so only a final delta out of range is
+ * an error.  Numeric sums are replaced, never grown in place, so memory
+ * stays bounded.
  */
 void
 DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
@@ -288,42 +310,41 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 	e = (PendingEntry *) hash_search(PendingHash, &k, HASH_ENTER, &found);
 	if (!found)
 	{
-		e->k.key = datumCopy(key, target->keybyval, target->keylen);
-		/* datumCopy allocates in the current context: move to ours */
-		if (!target->keybyval)
+		if (target->keybyval)
+			e->k.key = key;
+		else
 		{
 			MemoryContext old = MemoryContextSwitchTo(PendingContext);
-			Datum		copy = datumCopy(key, false, target->keylen);
 
+			e->k.key = datumCopy(key, false, target->keylen);
 			MemoryContextSwitchTo(old);
-			pfree(DatumGetPointer(e->k.key));
-			e->k.key = copy;
 		}
+		e->isnum = false;
 		e->idelta = 0;
 		e->ndelta = (Datum) 0;
 		PendingCount++;
 	}
 
-	if (numeric)
+	if (!numeric && !e->isnum)
 	{
-		MemoryContext old = MemoryContextSwitchTo(PendingContext);
-		Datum		sum;
+		int64		sum;
 
-		if (e->ndelta == (Datum) 0)
-			sum = datumCopy(ndelta, false, -1);
-		else
+		/* on overflow the result is garbage: keep the old value then */
+		if (!pg_add_s64_overflow(e->idelta, idelta, &sum))
 		{
-			sum = DirectFunctionCall2(numeric_add, e->ndelta, ndelta);
-			pfree(DatumGetPointer(e->ndelta));
+			e->idelta = sum;
+			return;
 		}
-		e->ndelta = sum;
-		MemoryContextSwitchTo(old);
 	}
-	else if (pg_add_s64_overflow(e->idelta, idelta, &e->idelta))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("denorm counter delta out of range for column %s of table %s",
-						target->columns[colidx], target->parent_sql)));
+
+	/* numeric from here on for this entry */
+	if (!e->isnum)
+	{
+		e->isnum = true;
+		AddNumeric(e, NumericGetDatum(int64_to_numeric(e->idelta)));
+		e->idelta = 0;
+	}
+	AddNumeric(e, numeric ? ndelta : NumericGetDatum(int64_to_numeric(idelta)));
 }
 
 bool
@@ -408,17 +429,23 @@ DenormReassignPending(SubTransactionId from, SubTransactionId to)
 			PendingCount++;
 			continue;
 		}
-		if (pg_add_s64_overflow(e2->idelta, m->idelta, &e2->idelta))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("denorm counter delta out of range")));
-		if (m->ndelta != (Datum) 0)
+		if (!m->isnum && !e2->isnum)
 		{
-			old = MemoryContextSwitchTo(PendingContext);
-			e2->ndelta = e2->ndelta == (Datum) 0 ? m->ndelta :
-				DirectFunctionCall2(numeric_add, e2->ndelta, m->ndelta);
-			MemoryContextSwitchTo(old);
+			int64		sum;
+
+			if (!pg_add_s64_overflow(e2->idelta, m->idelta, &sum))
+			{
+				e2->idelta = sum;
+				continue;
+			}
 		}
+		if (!e2->isnum)
+		{
+			e2->isnum = true;
+			AddNumeric(e2, NumericGetDatum(int64_to_numeric(e2->idelta)));
+			e2->idelta = 0;
+		}
+		AddNumeric(e2, m->isnum ? m->ndelta : NumericGetDatum(int64_to_numeric(m->idelta)));
 	}
 }
 
@@ -447,12 +474,21 @@ ComparePending(const void *a, const void *b)
 static bool
 EntryIsZero(PendingEntry *e)
 {
-	if (e->k.target->numeric[e->k.colidx])
+	if (e->isnum)
 		return e->ndelta == (Datum) 0 ||
 			DatumGetBool(DirectFunctionCall2(numeric_eq, e->ndelta,
 											 NumericGetDatum(int64_to_numeric(0))));
 	return e->idelta == 0;
 }
+
+/* An entry's delta as the numeric a numeric column's plan takes */
+static Datum
+EntryNumeric(PendingEntry *e)
+{
+	return e->isnum ? e->ndelta : NumericGetDatum(int64_to_numeric(e->idelta));
+}
+
+
 
 /*
  * Returns the prepared UPDATE for a target and column set, preparing it on
@@ -461,7 +497,7 @@ EntryIsZero(PendingEntry *e)
  * A NULL counter counts as 0.  Every name and operator is qualified.
  */
 static SPIPlanPtr
-GetUpdatePlan(DenormTarget *t, uint64 columns)
+GetUpdatePlan(DenormTarget *t, uint64 columns, uint64 numeric)
 {
 	PlanKey		pk;
 	PlanEntry  *pe;
@@ -485,6 +521,7 @@ GetUpdatePlan(DenormTarget *t, uint64 columns)
 	memset(&pk, 0, sizeof(pk));
 	pk.target = t;
 	pk.columns = columns;
+	pk.numeric = numeric;
 	pe = (PlanEntry *) hash_search(PlanHash, &pk, HASH_ENTER, &found);
 	if (found && pe->plan != NULL)
 		return pe->plan;
@@ -498,7 +535,7 @@ GetUpdatePlan(DenormTarget *t, uint64 columns)
 		if (!(columns & (UINT64CONST(1) << i)))
 			continue;
 		nargs++;
-		argtypes[nargs - 1] = t->numeric[i] ? NUMERICOID : INT8OID;
+		argtypes[nargs - 1] = (numeric & (UINT64CONST(1) << i)) ? NUMERICOID : INT8OID;
 		appendStringInfo(&sql,
 						 "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) $%d",
 						 nargs > 2 ? ", " : "",
@@ -590,10 +627,7 @@ InsertPendingRow(DenormTarget *t, PendingEntry *e)
 	getTypeOutputInfo(t->keytype, &typoutput, &typisvarlena);
 	values[0] = Int32GetDatum(t->counter_ids[e->k.colidx]);
 	values[1] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, e->k.key));
-	if (t->numeric[e->k.colidx])
-		values[2] = e->ndelta;
-	else
-		values[2] = NumericGetDatum(int64_to_numeric(e->idelta));
+	values[2] = EntryNumeric(e);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(PendingTableOwner, save_sec_context |
@@ -616,6 +650,7 @@ ApplyRow(PendingEntry **entries, int n)
 {
 	DenormTarget *t = entries[0]->k.target;
 	uint64		columns = 0;
+	uint64		numeric = 0;
 	Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
 	char		nulls[DENORM_MAX_TARGET_COLUMNS + 1];
 	int			nvalues = 1;
@@ -641,8 +676,15 @@ ApplyRow(PendingEntry **entries, int n)
 			continue;
 		}
 		columns |= UINT64CONST(1) << e->k.colidx;
-		if (t->numeric[e->k.colidx])
-			values[nvalues] = e->ndelta;
+		/*
+		 * Integer deltas go as bigint; numeric ones, and integer deltas
+		 * beyond bigint (the column may still take the result), as numeric.
+		 */
+		if (t->numeric[e->k.colidx] || e->isnum)
+		{
+			numeric |= UINT64CONST(1) << e->k.colidx;
+			values[nvalues] = EntryNumeric(e);
+		}
 		else
 			values[nvalues] = Int64GetDatum(e->idelta);
 		nulls[nvalues] = ' ';
@@ -651,7 +693,7 @@ ApplyRow(PendingEntry **entries, int n)
 	if (columns == 0)
 		return;
 
-	plan = GetUpdatePlan(t, columns);
+	plan = GetUpdatePlan(t, columns, numeric);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(t->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);

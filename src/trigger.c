@@ -40,6 +40,7 @@ typedef struct DenormCounter
 {
 	Oid			tgoid;			/* hash key */
 	bool		valid;
+	int32		counter_id;
 	Oid			childrel;
 	Oid			parentrel;
 	DenormTarget *target;
@@ -116,6 +117,7 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 	c->filter = NULL;
 	c->econtext = NULL;
 	c->childrel = RelationGetRelid(rel);
+	c->counter_id = pg_strtoint32(args[0]);
 	c->parentrel = DatumGetObjectId(DirectFunctionCall1(regclassin,
 														CStringGetDatum(args[1])));
 
@@ -257,6 +259,23 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 			return;
 		if (c->numeric)
 		{
+			Numeric		num = DatumGetNumeric(value);
+
+			/*
+			 * NaN or infinity would stick in the sum (it never subtracts
+			 * out), so none may enter.  One leaving got in before the
+			 * counter or behind its triggers: it subtracts nothing, and
+			 * reconcile, which heals non-finite sums outright, does the rest.
+			 */
+			if ((numeric_is_nan(num) || numeric_is_inf(num)) && sign < 0)
+				return;
+			if (numeric_is_nan(num) || numeric_is_inf(num))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("cannot add %s to the denorm sum in column %s of table %s",
+								numeric_is_nan(num) ? "NaN" : "an infinite value",
+								c->target->columns[c->colidx], c->target->parent_sql),
+						 errdetail("A sum cache holds finite values only.")));
 			if (sign < 0)
 				value = DirectFunctionCall1(numeric_uminus, value);
 			DenormAddDelta(c->target, c->colidx, key, true, 0, value);
@@ -274,12 +293,13 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 				v = DatumGetInt64(value);
 				break;
 		}
-		/* -INT64_MIN does not exist: negate with a check */
+		/* -INT64_MIN is no int64: that one is passed as a numeric */
 		if (sign < 0 && pg_sub_s64_overflow(0, v, &v))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("denorm counter delta out of range")));
-		DenormAddDelta(c->target, c->colidx, key, false, v, (Datum) 0);
+			DenormAddDelta(c->target, c->colidx, key, true, 0,
+						   DirectFunctionCall1(numeric_uminus,
+											   NumericGetDatum(int64_to_numeric(v))));
+		else
+			DenormAddDelta(c->target, c->colidx, key, false, v, (Datum) 0);
 	}
 }
 
