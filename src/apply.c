@@ -134,6 +134,26 @@ EnsurePendingHash(void)
 	PendingCount = 0;
 }
 
+/* Drops the prepared UPDATEs of a target */
+static void
+ForgetPlans(DenormTarget *t)
+{
+	HASH_SEQ_STATUS seq;
+	PlanEntry  *pe;
+
+	if (PlanHash == NULL)
+		return;
+	hash_seq_init(&seq, PlanHash);
+	while ((pe = (PlanEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		if (pe->k.target != t)
+			continue;
+		if (pe->plan != NULL)
+			SPI_freeplan(pe->plan);
+		(void) hash_search(PlanHash, &pe->k, HASH_REMOVE, NULL);
+	}
+}
+
 /* Fills the names and owner of a target from the catalogs */
 static void
 RefreshTarget(DenormTarget *t)
@@ -142,6 +162,7 @@ RefreshTarget(DenormTarget *t)
 	Form_pg_class classform;
 	MemoryContext old;
 	char	   *nspname;
+	char	   *name;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->parentrel));
 	if (!HeapTupleIsValid(tup))
@@ -152,10 +173,12 @@ RefreshTarget(DenormTarget *t)
 	classform = (Form_pg_class) GETSTRUCT(tup);
 	nspname = get_namespace_name(classform->relnamespace);
 	old = MemoryContextSwitchTo(TopMemoryContext);
+	name = quote_qualified_identifier(nspname, NameStr(classform->relname));
+	if (t->parent_sql && strcmp(t->parent_sql, name) != 0)
+		ForgetPlans(t);		/* their SQL names the table as it was */
 	if (t->parent_sql)
 		pfree(t->parent_sql);
-	t->parent_sql = quote_qualified_identifier(nspname,
-											   NameStr(classform->relname));
+	t->parent_sql = name;
 	t->owner = classform->relowner;
 	MemoryContextSwitchTo(old);
 	ReleaseSysCache(tup);
