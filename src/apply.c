@@ -19,8 +19,13 @@
  */
 #include "denorm.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "executor/executor.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -78,8 +83,6 @@ static DenormTarget *Targets = NULL;
 /* denorm_pending, where deferred counters' deltas go */
 static Oid	PendingTableNsp = InvalidOid;
 static Oid	PendingTableRelid = InvalidOid;
-static Oid	PendingTableOwner = InvalidOid;
-static SPIPlanPtr PendingInsertPlan = NULL;
 
 /* Hash of a pending key: the scalars combined with the key type's hash */
 static uint32
@@ -587,41 +590,25 @@ DenormSetPendingTable(Oid nspid)
 	if (PendingTableNsp != nspid)
 	{
 		PendingTableNsp = nspid;
-		if (PendingInsertPlan != NULL)
-			SPI_freeplan(PendingInsertPlan);
-		PendingInsertPlan = NULL;
+		PendingTableRelid = InvalidOid;
 	}
 }
 
-/* Owner of a relation, from the syscache */
-static Oid
-RelationOwner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
- * Appends one deferred delta to denorm_pending, as the owner of that table
- * (child writers have no rights on it).  The key is stored as text, the
- * delta as numeric.
+ * Where an apply writes deferred deltas: denorm_pending, opened on the
+ * first deferred entry and kept open with its indexes until the apply ends.
  */
-static void
-InsertPendingRow(DenormTarget *t, PendingEntry *e)
+typedef struct PendingWriter
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	Oid			typoutput;
-	bool		typisvarlena;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			rc;
+	Relation	rel;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} PendingWriter;
+
+static void
+OpenPendingWriter(PendingWriter *w)
+{
+	int			i;
 
 	if (!OidIsValid(PendingTableNsp))
 		elog(ERROR, "denorm_pending table not located");
@@ -632,33 +619,77 @@ InsertPendingRow(DenormTarget *t, PendingEntry *e)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("table \"denorm_pending\" of extension denorm does not exist")));
-		PendingTableOwner = RelationOwner(PendingTableRelid);
 	}
-	if (PendingInsertPlan == NULL)
+	w->rel = table_open(PendingTableRelid, RowExclusiveLock);
+	if (RelationGetDescr(w->rel)->natts != 4)
+		elog(ERROR, "denorm_pending has an unexpected shape");
+	w->rri = makeNode(ResultRelInfo);
+	w->rri->ri_RelationDesc = w->rel;
+	ExecOpenIndices(w->rri, false);
+	for (i = 0; i < w->rri->ri_NumIndices; i++)
 	{
-		Oid			argtypes[3] = {INT4OID, TEXTOID, NUMERICOID};
-		char	   *sql;
+		IndexInfo  *ii = w->rri->ri_IndexRelationInfo[i];
 
-		sql = psprintf("INSERT INTO %s.denorm_pending (counter_id, parent_key, delta) "
-					   "VALUES ($1, $2, $3)",
-					   quote_identifier(get_namespace_name(PendingTableNsp)));
-		PendingInsertPlan = SPI_prepare(sql, 3, argtypes);
-		if (PendingInsertPlan == NULL || SPI_keepplan(PendingInsertPlan) != 0)
-			elog(ERROR, "could not prepare denorm_pending insert");
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL)
+			elog(ERROR, "denorm_pending has an unexpected index");
 	}
+	w->slot = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsHeapTuple);
+}
+
+static void
+ClosePendingWriter(PendingWriter *w)
+{
+	if (w->rel == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(w->slot);
+	ExecCloseIndices(w->rri);
+	table_close(w->rel, NoLock);
+	w->rel = NULL;
+}
+
+/*
+ * Appends one deferred delta to denorm_pending: (counter id, key as text,
+ * delta as numeric, transaction start time).  The row is written straight
+ * into the heap and its indexes, without the executor: this is internal
+ * bookkeeping of the extension, needing no rights of the writer, and its
+ * cost is what makes deferred mode worth having.
+ */
+static void
+InsertPendingRow(PendingWriter *w, DenormTarget *t, PendingEntry *e)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	Oid			typoutput;
+	bool		typisvarlena;
+	HeapTuple	tup;
+	int			i;
+
+	if (w->rel == NULL)
+		OpenPendingWriter(w);
 
 	getTypeOutputInfo(t->keytype, &typoutput, &typisvarlena);
 	values[0] = Int32GetDatum(t->counter_ids[e->k.colidx]);
 	values[1] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, e->k.key));
 	values[2] = EntryNumeric(e);
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
+	simple_heap_insert(w->rel, tup);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(PendingTableOwner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	rc = SPI_execute_plan(PendingInsertPlan, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "denorm pending insert failed: %s", SPI_result_code_string(rc));
+	ExecStoreHeapTuple(tup, w->slot, false);
+	for (i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		FormIndexDatum(w->rri->ri_IndexRelationInfo[i], w->slot, NULL,
+					   ivalues, inulls);
+		index_insert(w->rri->ri_IndexRelationDescs[i], ivalues, inulls,
+					 &tup->t_self, w->rel, UNIQUE_CHECK_NO, false,
+					 w->rri->ri_IndexRelationInfo[i]);
+	}
+	ExecClearTuple(w->slot);
+	heap_freetuple(tup);
 }
 
 /*
@@ -669,7 +700,7 @@ InsertPendingRow(DenormTarget *t, PendingEntry *e)
  * parent.
  */
 static void
-ApplyRow(PendingEntry **entries, int n)
+ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 {
 	DenormTarget *t = entries[0]->k.target;
 	uint64		columns = 0;
@@ -695,7 +726,7 @@ ApplyRow(PendingEntry **entries, int n)
 
 		if (t->deferred[e->k.colidx])
 		{
-			InsertPendingRow(t, e);
+			InsertPendingRow(w, t, e);
 			continue;
 		}
 		columns |= UINT64CONST(1) << e->k.colidx;
@@ -748,6 +779,7 @@ DenormApplyPending(void)
 	int			start;
 	MemoryContext cxt;
 	MemoryContext old;
+	PendingWriter writer = {NULL, NULL, NULL};
 
 	if (!DenormHavePending())
 		return;
@@ -801,9 +833,10 @@ DenormApplyPending(void)
 												entries[i]->k.key,
 												entries[start]->k.key)) == 0)
 				continue;
-			ApplyRow(&entries[start], i - start);
+			ApplyRow(&writer, &entries[start], i - start);
 			start = i;
 		}
+		ClosePendingWriter(&writer);
 		SPI_finish();
 	}
 
