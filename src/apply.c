@@ -685,7 +685,10 @@ InsertPendingRow(PendingWriter *w, DenormTarget *t, PendingEntry *e)
 		FormIndexDatum(w->rri->ri_IndexRelationInfo[i], w->slot, NULL,
 					   ivalues, inulls);
 		index_insert(w->rri->ri_IndexRelationDescs[i], ivalues, inulls,
-					 &tup->t_self, w->rel, UNIQUE_CHECK_NO, false,
+					 &tup->t_self, w->rel, UNIQUE_CHECK_NO,
+#if PG_VERSION_NUM >= 140000
+					 false,
+#endif
 					 w->rri->ri_IndexRelationInfo[i]);
 	}
 	ExecClearTuple(w->slot);

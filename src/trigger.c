@@ -36,6 +36,11 @@
 
 #define DENORM_TRIGGER_NARGS 9
 
+/* numeric has had infinities since PostgreSQL 14 */
+#if PG_VERSION_NUM < 140000
+#define numeric_is_inf(num) false
+#endif
+
 typedef struct DenormCounter
 {
 	Oid			tgoid;			/* hash key */
