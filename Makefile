@@ -3,7 +3,7 @@
 
 EXTENSION = denorm
 MODULE_big = denorm
-OBJS = src/denorm.o src/filter.o src/apply.o src/trigger.o
+OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o
 DATA = $(wildcard sql/denorm--*.sql)
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))

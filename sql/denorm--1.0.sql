@@ -232,15 +232,18 @@ COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters,
     'Internal: start keys of the key-range batches over a counter''s parent table';
 
 -- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
--- counter in a single statement, hence one snapshot: a parent row, its
--- pending deltas and its children are seen in the same committed state, so
--- in-flight writers cannot cause false drift.  The stored value of a
--- deferred counter is the column plus its pending deltas.  Healing adds the
--- difference (actual - stored) to the current value instead of writing an
--- absolute one, so a writer or flush that commits in between keeps its
--- change.  With run_id NULL nothing is logged.  JIT is off: the grouped
--- join's row estimates make the planner compile for far longer than the
--- statement runs.
+-- counter.  Reading: one statement, hence one snapshot, in which a parent
+-- row, its pending deltas and its children are seen in the same committed
+-- state, so in-flight writers cannot cause false drift (the stored value of
+-- a deferred counter is the column plus its pending deltas).  Healing: the
+-- drifted parents are locked in ascending key order (the order writers use,
+-- so the two cannot deadlock), then recounted, logged and healed in a new
+-- statement that adds the difference (actual - stored) to the current value
+-- instead of writing an absolute one, so a writer or flush that committed
+-- in between keeps its change.  Two heals of the same counter are
+-- serialized by an advisory lock, or each would add the same difference.
+-- With run_id NULL nothing is logged.  JIT is off: the grouped join's row
+-- estimates make the planner compile for longer than the statement runs.
 CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
                                               lo text, hi text, upto text,
                                               heal boolean, run_id bigint,
@@ -254,47 +257,78 @@ AS $$
 DECLARE
     keytype text;
     agg text;
+    compare text;
+    keys text[];
 BEGIN
     SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
       FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
     agg := CASE c.aggregate WHEN 'count' THEN 'pg_catalog.count(*)'
                             ELSE format('pg_catalog.sum(x.%I)', c.value_column) END;
-    EXECUTE format($q$
-        WITH a AS (
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    -- stored against actual per parent row; $9 (text[]) narrows to some keys
+    compare := format($q$
+        a AS (
             SELECT x.%1$I AS k, %2$s AS v FROM %3$s x
              WHERE x.%1$I IS NOT NULL AND (%4$s)
                AND ($1 IS NULL OR x.%1$I OPERATOR(pg_catalog.>=) $1::%5$s)
                AND ($2 IS NULL OR x.%1$I OPERATOR(pg_catalog.<) $2::%5$s)
                AND ($8 IS NULL OR x.%1$I OPERATOR(pg_catalog.<=) $8::%5$s)
+               AND ($9 IS NULL OR x.%1$I OPERATOR(pg_catalog.=) ANY ($9::%5$s[]))
              GROUP BY 1),
         q AS (
-            SELECT q.parent_key AS k, pg_catalog.sum(q.delta) AS d
+            SELECT q.parent_key::%5$s AS k, pg_catalog.sum(q.delta) AS d
               FROM @extschema@.denorm_pending q
              WHERE q.counter_id OPERATOR(pg_catalog.=) $5
              GROUP BY 1),
         b AS (
             SELECT p.%6$I AS k, p.%7$I AS stored_col, COALESCE(q.d, 0) AS pend,
                    p.%7$I OPERATOR(pg_catalog.+) COALESCE(q.d, 0) AS stored
-              FROM %8$s p LEFT JOIN q ON q.k OPERATOR(pg_catalog.=) p.%6$I::text
+              FROM %8$s p LEFT JOIN q ON q.k OPERATOR(pg_catalog.=) p.%6$I
              WHERE ($1 IS NULL OR p.%6$I OPERATOR(pg_catalog.>=) $1::%5$s)
                AND ($2 IS NULL OR p.%6$I OPERATOR(pg_catalog.<) $2::%5$s)
-               AND ($8 IS NULL OR p.%6$I OPERATOR(pg_catalog.<=) $8::%5$s)),
+               AND ($8 IS NULL OR p.%6$I OPERATOR(pg_catalog.<=) $8::%5$s)
+               AND ($9 IS NULL OR p.%6$I OPERATOR(pg_catalog.=) ANY ($9::%5$s[]))),
         d AS (
             SELECT b.k, b.stored, b.stored_col, b.pend, COALESCE(a.v, 0) AS actual
               FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k
-             WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0)),
+             WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0))
+        $q$,
+        c.foreign_key, agg, c.child, coalesce(c.filter, 'true'), keytype,
+        c.parent_key, c.counter_column, c.parent);
+
+    EXECUTE 'WITH ' || compare ||
+            ' SELECT (SELECT pg_catalog.count(*) FROM b),'
+            '        (SELECT pg_catalog.array_agg(d.k::text ORDER BY d.k) FROM d)'
+      INTO rows_checked, keys
+      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column, upto, NULL::text[];
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF keys IS NULL THEN
+        RETURN;
+    END IF;
+
+    IF heal THEN
+        EXECUTE format('SELECT 1 FROM %1$s p WHERE p.%2$I OPERATOR(pg_catalog.=) ANY ($1::%3$s[])'
+                       ' ORDER BY p.%2$I FOR NO KEY UPDATE OF p',
+                       c.parent, c.parent_key, keytype)
+          USING keys;
+    END IF;
+
+    EXECUTE 'WITH ' || compare || format($q$,
         h AS (
-            UPDATE %8$s p
-               SET %7$I = CASE WHEN d.stored_col::numeric IN ('NaN', 'Infinity', '-Infinity')
-                               OR p.%7$I::numeric IN ('NaN', 'Infinity', '-Infinity')
+            UPDATE %1$s p
+               SET %2$I = CASE WHEN d.stored_col::numeric IN ('NaN', 'Infinity', '-Infinity')
+                               OR p.%2$I::numeric IN ('NaN', 'Infinity', '-Infinity')
                           -- nothing to add to: the recomputed value less pending
                           THEN d.actual OPERATOR(pg_catalog.-) d.pend
-                          ELSE COALESCE(p.%7$I, 0) OPERATOR(pg_catalog.+)
+                          ELSE COALESCE(p.%2$I, 0) OPERATOR(pg_catalog.+)
                                (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
                                          OPERATOR(pg_catalog.-) d.pend) END
               FROM d
-             WHERE $3 AND p.%6$I OPERATOR(pg_catalog.=) d.k
-            RETURNING p.%6$I AS k),
+             WHERE $3 AND p.%3$I OPERATOR(pg_catalog.=) d.k
+            RETURNING p.%3$I AS k),
         l AS (
             INSERT INTO @extschema@.denorm_drift_log
                    (run_id, counter_id, parent_table, counter_column, parent_key,
@@ -306,19 +340,16 @@ BEGIN
               FROM d LEFT JOIN h ON h.k OPERATOR(pg_catalog.=) d.k
              WHERE $4 IS NOT NULL
             RETURNING 1)
-        SELECT (SELECT pg_catalog.count(*) FROM b),
-               (SELECT pg_catalog.count(*) FROM d),
+        SELECT (SELECT pg_catalog.count(*) FROM d),
                (SELECT pg_catalog.count(*) FROM h),
                (SELECT pg_catalog.count(*) FROM l)
-        $q$,
-        c.foreign_key, agg, c.child, coalesce(c.filter, 'true'), keytype,
-        c.parent_key, c.counter_column, c.parent)
-      INTO rows_checked, rows_drifted, rows_healed
-      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column, upto;
+        $q$, c.parent, c.counter_column, c.parent_key)
+      INTO rows_drifted, rows_healed
+      USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column, upto, keys;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
-    'Internal: compares, logs and heals one key range of one counter in one snapshot';
+    'Internal: compares, logs and heals one key range of one counter';
 
 -- Brings every parent row of a counter to the recomputed value, batch by
 -- batch, with NOTICE progress on large tables, and drops its pending
@@ -356,25 +387,23 @@ COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
     'Internal: sets every parent row of a counter to its recomputed value';
 
 -- TRUNCATE of a child (or of one of its partitions) removes rows without
--- row triggers: recompute the counter from what remains.
+-- row triggers: recompute the counter from what remains, as the parent's
+-- owner.
 CREATE FUNCTION @extschema@.denorm_truncate_trigger()
 RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c @extschema@.denorm_counters;
-BEGIN
-    SELECT * INTO c FROM @extschema@.denorm_counters WHERE id = TG_ARGV[0]::integer;
-    IF FOUND THEN
-        PERFORM @extschema@.denorm_recompute(c);
-    END IF;
-    RETURN NULL;
-END
-$$;
+AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
+LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
     'TRUNCATE trigger of a denorm counter: recomputes the counter';
+
+-- Recomputes a counter as its parent's owner; used when partitions come
+-- and go.
+CREATE FUNCTION @extschema@.denorm_recompute_counter(counter_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_recompute_counter'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
+    'Internal: recomputes a counter as the owner of its parent table';
 
 ------------------------------------------------------------------------
 -- Creating and dropping counters
@@ -553,6 +582,16 @@ BEGIN
                   HINT = 'Use aggregate => ''sum'' to add up a column.';
     END IF;
 
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        RAISE EXCEPTION 'a deferred counter needs a parent key of an integer, numeric, text or uuid type'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL));
+    END IF;
     IF parent = child AND counter_column IN (foreign_key, value_column) THEN
         RAISE EXCEPTION 'counter column "%" of table "%" cannot count itself', counter_column, parent
             USING ERRCODE = 'invalid_parameter_value';
@@ -720,6 +759,16 @@ BEGIN
                           col.attname, col.rel);
         END IF;
     END LOOP;
+    IF c.value_column IS NOT NULL AND
+       (SELECT atttypid FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) = 'numeric'::regtype AND
+       ((SELECT atttypid FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) <> 'numeric'::regtype
+        OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) >= 0
+            AND ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) < 0
+                 OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) - 4) & 65535
+                    > ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) - 4) & 65535))) THEN
+        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
+                      c.value_column, c.counter_column);
+    END IF;
     IF NOT @extschema@.denorm_filter_parses(c) THEN
         RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
     END IF;
@@ -766,6 +815,9 @@ COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counte
 CREATE FUNCTION @extschema@.denorm_on_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; recomputes run as the parent's owner
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -817,7 +869,7 @@ BEGIN
         IF recompute THEN
             RAISE NOTICE 'recomputing the denorm counter on %.% after a change of partitions',
                          c.parent, c.counter_column;
-            PERFORM @extschema@.denorm_recompute(c);
+            PERFORM @extschema@.denorm_recompute_counter(c.id);
         END IF;
     END LOOP;
 END
@@ -1201,6 +1253,7 @@ REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean) F
 REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.denorm_counters, @extschema@.denorm_drift_log,
@@ -1268,6 +1321,9 @@ COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters
 CREATE FUNCTION @extschema@.denorm_on_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; recomputes run as the parent's owner
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1285,7 +1341,7 @@ BEGIN
                 AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() dtab
                                  WHERE dtab.object_type = 'table' AND dtab.objid IN (d.child, d.parent))
                 AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child) LOOP
-        PERFORM @extschema@.denorm_recompute(c);
+        PERFORM @extschema@.denorm_recompute_counter(c.id);
     END LOOP;
     FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
               WHERE object_type IN ('table', 'table column') LOOP
@@ -1328,10 +1384,12 @@ CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
 ------------------------------------------------------------------------
 
 -- Folds the pending deltas of deferred counters into their parent columns.
--- Per counter: the parent rows concerned are locked in ascending key order
--- first (so flushes and immediate writers never deadlock), then exactly the
--- pending rows of those keys that this snapshot sees are deleted and their
--- sum added to the columns, in one statement.  Deltas that writers commit
+-- Parent tables are taken in OID order and, for each, the rows with
+-- pending deltas of any of its deferred counters are locked first, in
+-- ascending key order: the order immediate writers lock them in, so a flush
+-- and a writer cannot deadlock.  Then, per counter, exactly the pending
+-- rows of those keys that this snapshot sees are deleted and their sum
+-- added to the column, in one statement.  Deltas that writers commit
 -- meanwhile stay pending for the next flush; a concurrent flush of the same
 -- rows waits and then finds them gone.  Returns the pending rows folded.
 CREATE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
@@ -1343,6 +1401,8 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     c @extschema@.denorm_counters;
+    parent_table regclass;
+    parent_key name;
     keytype text;
     keys text[];
     n bigint;
@@ -1353,38 +1413,49 @@ BEGIN
         RAISE EXCEPTION 'denorm counter % does not exist', counter_id
             USING ERRCODE = 'undefined_object';
     END IF;
-    FOR c IN SELECT * FROM @extschema@.denorm_counters d
-              WHERE d.mode = 'deferred' AND (counter_id IS NULL OR d.id = counter_id)
-              ORDER BY d.id LOOP
-        SELECT array_agg(DISTINCT q.parent_key) INTO keys
-          FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
-        CONTINUE WHEN keys IS NULL;
+    FOR parent_table, parent_key IN
+        SELECT DISTINCT d.parent, d.parent_key FROM @extschema@.denorm_counters d
+         WHERE d.mode = 'deferred' AND (counter_id IS NULL OR d.id = counter_id)
+         ORDER BY d.parent, d.parent_key LOOP
         SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
-          FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+          FROM pg_attribute a WHERE a.attrelid = parent_table AND a.attname = parent_key;
+        SELECT array_agg(DISTINCT q.parent_key) INTO keys
+          FROM @extschema@.denorm_pending q
+         WHERE q.counter_id IN (SELECT d.id FROM @extschema@.denorm_counters d
+                                 WHERE d.mode = 'deferred' AND d.parent = parent_table
+                                   AND d.parent_key = parent_key
+                                   AND (counter_id IS NULL OR d.id = counter_id));
+        CONTINUE WHEN keys IS NULL;
         EXECUTE format('SELECT 1 FROM %1$s p WHERE p.%2$I OPERATOR(pg_catalog.=) ANY ($1::%3$s[])'
                        ' ORDER BY p.%2$I FOR NO KEY UPDATE OF p',
-                       c.parent, c.parent_key, keytype)
+                       parent_table, parent_key, keytype)
           USING keys;
-        EXECUTE format($q$
-            WITH del AS (
-                DELETE FROM @extschema@.denorm_pending q
-                 WHERE q.counter_id OPERATOR(pg_catalog.=) $1
-                   AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2)
-                RETURNING q.parent_key, q.delta),
-            agg AS (
-                SELECT del.parent_key AS k, pg_catalog.sum(del.delta) AS d,
-                       pg_catalog.count(*) AS n
-                  FROM del GROUP BY 1),
-            upd AS (
-                UPDATE %1$s p
-                   SET %4$I = COALESCE(p.%4$I, 0) OPERATOR(pg_catalog.+) agg.d
-                  FROM agg
-                 WHERE p.%2$I OPERATOR(pg_catalog.=) agg.k::%3$s
-                RETURNING 1)
-            SELECT COALESCE(pg_catalog.sum(agg.n), 0)::bigint FROM agg
-            $q$, c.parent, c.parent_key, keytype, c.counter_column)
-          INTO n USING c.id, keys;
-        total := total + n;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.mode = 'deferred' AND d.parent = parent_table
+                    AND d.parent_key = parent_key
+                    AND (counter_id IS NULL OR d.id = counter_id)
+                  ORDER BY d.id LOOP
+            EXECUTE format($q$
+                WITH del AS (
+                    DELETE FROM @extschema@.denorm_pending q
+                     WHERE q.counter_id OPERATOR(pg_catalog.=) $1
+                       AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2)
+                    RETURNING q.parent_key, q.delta),
+                agg AS (
+                    SELECT del.parent_key::%3$s AS k, pg_catalog.sum(del.delta) AS d,
+                           pg_catalog.count(*) AS n
+                      FROM del GROUP BY 1),
+                upd AS (
+                    UPDATE %1$s p
+                       SET %4$I = COALESCE(p.%4$I, 0) OPERATOR(pg_catalog.+) agg.d
+                      FROM agg
+                     WHERE p.%2$I OPERATOR(pg_catalog.=) agg.k
+                    RETURNING 1)
+                SELECT COALESCE(pg_catalog.sum(agg.n), 0)::bigint FROM agg
+                $q$, parent_table, parent_key, keytype, c.counter_column)
+              INTO n USING c.id, keys;
+            total := total + n;
+        END LOOP;
     END LOOP;
     RETURN total;
 END
@@ -1420,7 +1491,7 @@ BEGIN
     EXECUTE format('SELECT COALESCE(p.%1$I, 0) OPERATOR(pg_catalog.+) COALESCE('
                    '(SELECT pg_catalog.sum(q.delta) FROM @extschema@.denorm_pending q'
                    '  WHERE q.counter_id OPERATOR(pg_catalog.=) $1'
-                   '    AND q.parent_key OPERATOR(pg_catalog.=) p.%2$I::text), 0)'
+                   '    AND q.parent_key::%4$s OPERATOR(pg_catalog.=) p.%2$I), 0)'
                    '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
                    c.counter_column, c.parent_key, c.parent, keytype)
       INTO result USING c.id, parent_key::text;

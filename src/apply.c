@@ -151,8 +151,11 @@ ForgetPlans(DenormTarget *t)
 	{
 		if (pe->k.target != t)
 			continue;
-		if (pe->plan != NULL)
-			SPI_freeplan(pe->plan);
+		/*
+		 * The plan may be running further up the stack (a trigger on the
+		 * parent can rename it mid-update), so it is left to leak rather
+		 * than freed: renames are rare and plans small.
+		 */
 		(void) hash_search(PlanHash, &pe->k, HASH_REMOVE, NULL);
 	}
 }
@@ -790,8 +793,8 @@ DenormApplyPending(void)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm apply",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	store = palloc(sizeof(PendingEntry) * PendingCount);
-	entries = palloc(sizeof(PendingEntry *) * PendingCount);
+	store = MemoryContextAllocHuge(cxt, sizeof(PendingEntry) * PendingCount);
+	entries = MemoryContextAllocHuge(cxt, sizeof(PendingEntry *) * PendingCount);
 
 	hash_seq_init(&seq, PendingHash);
 	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)

@@ -11,11 +11,13 @@
 
 #include "access/xact.h"
 #include "executor/executor.h"
+#include "tcop/utility.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -30,6 +32,7 @@ int			DenormQueryLevel = 0;
 double		denorm_drift_alert_ratio = 0.001;
 
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 void		_PG_init(void);
 
@@ -58,6 +61,37 @@ DenormExecutorFinish(QueryDesc *queryDesc)
 		DenormQueryLevel--;
 	}
 	PG_END_TRY();
+}
+
+/*
+ * COPY fires its AFTER triggers without the executor's finish step; if the
+ * statement trigger that applies them did not fire (COPY into a
+ * partitioned table whose partition carries the counter), apply them when
+ * the COPY is done.
+ */
+#if PG_VERSION_NUM >= 140000
+#define UTILITY_ARGS pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+static void
+DenormProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+#else
+#define UTILITY_ARGS pstmt, queryString, context, params, queryEnv, dest, qc
+static void
+DenormProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+#endif
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(UTILITY_ARGS);
+	else
+		standard_ProcessUtility(UTILITY_ARGS);
+
+	if (IsA(pstmt->utilityStmt, CopyStmt) && DenormHavePending())
+		DenormApplyPending();
 }
 
 /*
@@ -106,6 +140,13 @@ DenormSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 		DenormReassignPending(mySubid, parentSubid);
 }
 
+/* A schema was renamed (or dropped): cached parent names may be stale */
+static void
+DenormNamespaceCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	DenormInvalidateTargets(InvalidOid);
+}
+
 /* Cached counter definitions and targets follow their relations' changes */
 static void
 DenormRelcacheCallback(Datum arg, Oid relid)
@@ -140,9 +181,12 @@ _PG_init(void)
 	RegisterXactCallback(DenormXactCallback, NULL);
 	RegisterSubXactCallback(DenormSubXactCallback, NULL);
 	CacheRegisterRelcacheCallback(DenormRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, DenormNamespaceCallback, (Datum) 0);
 
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = DenormExecutorFinish;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = DenormProcessUtility;
 }
 
 /*

@@ -68,6 +68,27 @@ extern void DenormDiscardPending(SubTransactionId subxid, bool all);
 extern void DenormReassignPending(SubTransactionId from, SubTransactionId to);
 extern void DenormInvalidateTargets(Oid relid);
 
+/* registry.c: a row of denorm_counters, as text */
+typedef struct DenormRegistry
+{
+	Oid			parent;
+	Oid			child;
+	char	   *counter_column;
+	char	   *foreign_key;
+	char	   *parent_key;
+	char	   *aggregate;
+	char	   *value_column;	/* '' for a count */
+	char	   *filter;			/* '' for none */
+	char	   *mode;
+} DenormRegistry;
+
+extern Oid	DenormRelationOwner(Oid relid);
+extern bool DenormInChildTree(Oid relid, Oid child);
+extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
+extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
+							   char **args, DenormRegistry *r);
+extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
+
 /* filter.c */
 extern Node *DenormTransformFilter(Relation rel, const char *filter);
 extern char *DenormDeparseFilter(Relation rel, Node *expr);

@@ -106,6 +106,7 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 	Oid			keytype;
 	Oid			keycollation;
 	bool		deferred = false;
+	DenormRegistry reg;
 	MemoryContext old;
 
 	if (tg->tgnargs != DENORM_TRIGGER_NARGS)
@@ -123,8 +124,10 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 	c->econtext = NULL;
 	c->childrel = RelationGetRelid(rel);
 	c->counter_id = pg_strtoint32(args[0]);
-	c->parentrel = DatumGetObjectId(DirectFunctionCall1(regclassin,
-														CStringGetDatum(args[1])));
+	/* trust the arguments only as far as the registry confirms them */
+	DenormCheckTrigger(get_func_namespace(funcid), c->counter_id, c->childrel,
+					   tg->tgname, args, &reg);
+	c->parentrel = reg.parent;
 
 	c->fk_attno = CounterAttnum(rel, args[3], args[0]);
 	keytype = TupleDescAttr(RelationGetDescr(rel), c->fk_attno - 1)->atttypid;

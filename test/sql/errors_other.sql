@@ -8,6 +8,8 @@
 -- move with every edit of it; they are hidden.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
+-- some messages below name counter ids: pin them whatever ran before
+SELECT setval('denorm_counters_id_seq', 8400) AS pinned_counter_ids;
 
 ------------------------------------------------------------------------
 -- Settings
@@ -189,6 +191,9 @@ CREATE TRIGGER erro_no_args AFTER INSERT ON erro_manual
 INSERT INTO erro_manual VALUES (1, 1, 1);
 \echo :SQLSTATE
 DROP TRIGGER erro_no_args ON erro_manual;
+-- Hand-made triggers are refused unless their arguments match a registered
+-- counter (id, columns, aggregate, filter, mode) on this very table: the
+-- arguments decide what gets written to the parent, as its owner.
 -- counter arguments naming a column the table lacks
 CREATE TRIGGER erro_bad_column AFTER INSERT ON erro_manual
     FOR EACH ROW EXECUTE FUNCTION denorm_row_trigger(
@@ -209,6 +214,18 @@ CREATE TRIGGER erro_bad_mode AFTER INSERT ON erro_manual
 INSERT INTO erro_manual VALUES (1, 1, 1);
 \echo :SQLSTATE
 DROP TRIGGER erro_bad_mode ON erro_manual;
+-- a copy of a real counter's trigger on another table is refused too
+CREATE TRIGGER erro_copied AFTER INSERT ON erro_manual
+    FOR EACH ROW EXECUTE FUNCTION denorm_row_trigger(
+        :'n_id', 'erro_parent', 'n', 'parent_id', 'id', 'count', '', '', 'immediate');
+INSERT INTO erro_manual VALUES (1, 1, 1);
+\echo :SQLSTATE
+DROP TRIGGER erro_copied ON erro_manual;
+CREATE TRIGGER erro_copied_truncate AFTER TRUNCATE ON erro_manual
+    FOR EACH STATEMENT EXECUTE FUNCTION denorm_truncate_trigger(:'n_id');
+TRUNCATE erro_manual;
+\echo :SQLSTATE
+DROP TRIGGER erro_copied_truncate ON erro_manual;
 -- every failed statement was rolled back: no rows, no parent change
 SELECT count(*) AS manual_rows FROM erro_manual;
 SELECT * FROM erro_check();

@@ -1,0 +1,266 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  Reading denorm_counters from C, checking triggers against it, and
+ *	  recomputing a counter with the parent owner's rights.
+ *
+ * A trigger's arguments carry the counter's definition, but anyone may
+ * attach a trigger function to a table of their own with arguments of
+ * their choosing.  Since maintenance writes the parent as its owner, the
+ * arguments are checked once per backend against the registry, which only
+ * administrators can write, before a trigger is trusted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "denorm.h"
+
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+/* Owner of a relation, from the syscache */
+Oid
+DenormRelationOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Is relid the child table itself or one of its partitions, at any depth? */
+bool
+DenormInChildTree(Oid relid, Oid child)
+{
+	if (relid == child)
+		return true;
+	if (!get_rel_relispartition(relid))
+		return false;
+	return list_member_oid(get_partition_ancestors(relid), child);
+}
+
+/*
+ * DenormReadRegistry reads counter id's row of denorm_counters (in schema
+ * nsp) into r, allocated in the caller's memory context.  Returns false if
+ * there is no such counter.
+ */
+bool
+DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	char	   *sql;
+	bool		found;
+	int			i;
+
+	sql = psprintf("SELECT parent::oid, child::oid, counter_column::text, foreign_key::text, "
+				   "parent_key::text, aggregate, COALESCE(value_column::text, ''), "
+				   "COALESCE(filter, ''), mode "
+				   "FROM %s.denorm_counters WHERE id OPERATOR(pg_catalog.=) $1",
+				   quote_identifier(get_namespace_name(nsp)));
+	values[0] = Int32GetDatum(id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read denorm_counters");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *text[9];
+
+		for (i = 0; i < 9; i++)
+		{
+			char	   *v = SPI_getvalue(tup, desc, i + 1);
+
+			text[i] = MemoryContextStrdup(caller, v ? v : "");
+		}
+		r->parent = (Oid) strtoul(text[0], NULL, 10);
+		r->child = (Oid) strtoul(text[1], NULL, 10);
+		r->counter_column = text[2];
+		r->foreign_key = text[3];
+		r->parent_key = text[4];
+		r->aggregate = text[5];
+		r->value_column = text[6];
+		r->filter = text[7];
+		r->mode = text[8];
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * DenormCheckTrigger verifies that a trigger firing on relid for counter
+ * id belongs to that counter: the counter exists, the table is its child
+ * or a partition of it, and (when args is given) every argument matches
+ * the registry.  Anything else is refused.
+ */
+void
+DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
+				   char **args, DenormRegistry *r)
+{
+	bool		ok;
+
+	ok = DenormReadRegistry(nsp, id, r) && DenormInChildTree(relid, r->child);
+	/*
+	 * The parent is taken from the registry by OID; its name in the
+	 * arguments may be out of date after a rename and is not compared.
+	 */
+	if (ok && args != NULL)
+		ok = strcmp(args[2], r->counter_column) == 0 &&
+			strcmp(args[3], r->foreign_key) == 0 &&
+			strcmp(args[4], r->parent_key) == 0 &&
+			strcmp(args[5], r->aggregate) == 0 &&
+			strcmp(args[6], r->value_column) == 0 &&
+			strcmp(args[7], r->filter) == 0 &&
+			strcmp(args[8], r->mode) == 0;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+						tgname, get_rel_name(relid), id),
+				 errdetail("denorm triggers act only as registered in denorm_counters."),
+				 errhint("Create counters with denorm_create_counter().")));
+}
+
+/*
+ * DenormRecomputeCounter sets every parent row of a counter to the value
+ * recomputed from its children and drops the counter's pending deltas.
+ * The parent is updated as its owner (as foreign-key actions are), never
+ * as whoever happens to cause the recompute, so user code on the parent
+ * runs with no more rights than its owner has.  Pending deltas are deleted
+ * as the owner of denorm_pending; no user code is involved there.
+ */
+void
+DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
+{
+	StringInfoData sql;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	Oid			save_userid;
+	int			save_sec_context;
+	const char *parent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->parent)),
+												   get_rel_name(r->parent));
+	const char *child = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->child)),
+												  get_rel_name(r->child));
+	const char *key = quote_identifier(r->parent_key);
+	const char *col = quote_identifier(r->counter_column);
+	const char *fk = quote_identifier(r->foreign_key);
+	int			nestlevel;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = DenormSetSafeSearchPath();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+
+	values[0] = Int32GetDatum(id);
+	SetUserIdAndSecContext(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s.denorm_pending "
+										"WHERE counter_id OPERATOR(pg_catalog.=) $1",
+										quote_identifier(get_namespace_name(nsp))),
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not clear pending deltas of denorm counter %d", id);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "UPDATE %s p SET %s = COALESCE(a.v, 0) "
+					 "FROM %s p2 LEFT JOIN ("
+					 "SELECT x.%s AS k, %s AS v FROM %s x "
+					 "WHERE x.%s IS NOT NULL AND (%s) GROUP BY 1) a "
+					 "ON a.k OPERATOR(pg_catalog.=) p2.%s "
+					 "WHERE p.%s OPERATOR(pg_catalog.=) p2.%s "
+					 "AND p.%s IS DISTINCT FROM COALESCE(a.v, 0)",
+					 parent, col, parent, fk,
+					 strcmp(r->aggregate, "sum") == 0 ?
+					 psprintf("pg_catalog.sum(x.%s)", quote_identifier(r->value_column)) :
+					 "pg_catalog.count(*)",
+					 child, fk, r->filter[0] ? r->filter : "true", key,
+					 key, key, col);
+	SetUserIdAndSecContext(DenormRelationOwner(r->parent),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not recompute denorm counter %d", id);
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	DenormRestoreSearchPath(nestlevel);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(denorm_truncate_trigger);
+
+/*
+ * denorm_truncate_trigger: AFTER TRUNCATE FOR EACH STATEMENT, argument the
+ * counter id.  TRUNCATE removes rows without row triggers, so the counter
+ * is recomputed from what remains (all of it when the whole child went, the
+ * rest when one partition did).
+ */
+Datum
+denorm_truncate_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	DenormRegistry r;
+	int32		id;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", "denorm_truncate_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	trigdata = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER TRUNCATE with a counter id",
+						"denorm_truncate_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
+	DenormCheckTrigger(nsp, id, RelationGetRelid(trigdata->tg_relation),
+					   trigdata->tg_trigger->tgname, NULL, &r);
+	DenormRecomputeCounter(nsp, id, &r);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_recompute_counter);
+
+/*
+ * denorm_recompute_counter(counter_id integer) returns void
+ *
+ * Recomputes a counter as its parent's owner.  Used by the event triggers
+ * when partitions come or go; revoked from PUBLIC.
+ */
+Datum
+denorm_recompute_counter(PG_FUNCTION_ARGS)
+{
+	int32		id = PG_GETARG_INT32(0);
+	DenormRegistry r;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (!DenormReadRegistry(nsp, id, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("denorm counter %d does not exist", id)));
+	DenormRecomputeCounter(nsp, id, &r);
+	PG_RETURN_VOID();
+}
