@@ -201,6 +201,37 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
     'Internal: creates a counter''s missing triggers on one table';
 
+-- Creates the counter's triggers on its parent where they are missing:
+-- denorm_<id>_key (the key of a parent row changes) and, for a deferred
+-- counter, denorm_<id>_delete (a parent row went: checked at commit).
+CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.parent AND tgparentid = 0
+                      AND tgname = format('denorm_%s_key', c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
+                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_key', c.id), c.parent_key, c.parent,
+                       c.parent_key, c.parent_key, c.id);
+    END IF;
+    IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.parent
+                      AND tgparentid = 0 AND tgname = format('denorm_%s_delete', c.id)) THEN
+        -- at commit: foreign-key cascades postpone the children's triggers
+        -- (and so their deltas) past the parent's own AFTER triggers
+        EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER DELETE ON %s '
+                       'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_delete', c.id), c.parent, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) IS
+    'Internal: creates a counter''s missing triggers on its parent table';
+
 -- Start keys of the key-range batches of a counter's parent table, as
 -- text, ascending; batch i covers [starts[i], starts[i+1]) and the first
 -- batch is open below.  key_from/key_to narrow the scope.
@@ -395,6 +426,15 @@ AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
     'TRUNCATE trigger of a denorm counter: recomputes the counter';
+
+-- On the parent: a row whose key changes gets the counter of its new key;
+-- a deleted row of a deferred counter takes its pending deltas along.
+CREATE FUNCTION @extschema@.denorm_parent_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_parent_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
+    'Parent-table trigger of a denorm counter: key changes and deleted parents';
 
 -- Recomputes a counter as its parent's owner; used when partitions come
 -- and go.
@@ -608,7 +648,14 @@ BEGIN
                   HINT = 'Drop it first with denorm_drop_counter().';
     END IF;
 
-    -- Keep writers out until commit, so the backfill sees every child row.
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'denorm_create_counter must run in a READ COMMITTED transaction'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'Its backfill must see every child row committed before it locked the child table.';
+    END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
 
     INSERT INTO @extschema@.denorm_counters
@@ -621,6 +668,7 @@ BEGIN
     FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
         PERFORM @extschema@.denorm_install_triggers(c, tbl);
     END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
 
     n := @extschema@.denorm_recompute(c);
     IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
@@ -792,7 +840,8 @@ BEGIN
     FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
                FROM pg_trigger tg
               WHERE tg.tgname IN (format('denorm_%s_row', c.id), format('denorm_%s_stmt', c.id),
-                                  format('denorm_%s_truncate', c.id))
+                                  format('denorm_%s_truncate', c.id), format('denorm_%s_key', c.id),
+                                  format('denorm_%s_delete', c.id))
                 AND NOT tg.tgisinternal AND tg.tgparentid = 0
               ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
@@ -866,6 +915,7 @@ BEGIN
             END IF;
             PERFORM @extschema@.denorm_install_triggers(c, tbl);
         END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
         IF recompute THEN
             RAISE NOTICE 'recomputing the denorm counter on %.% after a change of partitions',
                          c.parent, c.counter_column;
@@ -898,7 +948,11 @@ AS $$
                       '; ' ORDER BY e.rel::oid, e.tgname)
       FROM (SELECT rel, format('denorm_%s_%s', c.id, kind) AS tgname
               FROM @extschema@.denorm_child_tables(c.child) AS rel,
-                   unnest(ARRAY['row', 'stmt', 'truncate']) AS kind) e
+                   unnest(ARRAY['row', 'stmt', 'truncate']) AS kind
+            UNION ALL
+            SELECT c.parent, format('denorm_%s_%s', c.id, kind)
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'delete']
+                               ELSE ARRAY['key'] END) AS kind) e
       LEFT JOIN pg_trigger t ON t.tgrelid = e.rel AND t.tgname = e.tgname
      WHERE t.oid IS NULL OR t.tgenabled IN ('D', 'R')
 $$;

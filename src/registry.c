@@ -20,8 +20,13 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/htup_details.h"
+#include "commands/trigger.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 /* Owner of a relation, from the syscache */
@@ -74,8 +79,16 @@ DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
 	values[0] = Int32GetDatum(id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * Read with the latest snapshot, as catalogs are read: a REPEATABLE READ
+	 * transaction older than a counter already sees its triggers (catalog
+	 * access is not snapshot-bound) and must see its registry row too.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read denorm_counters");
+	PopActiveSnapshot();
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -263,4 +276,188 @@ denorm_recompute_counter(PG_FUNCTION_ARGS)
 				 errmsg("denorm counter %d does not exist", id)));
 	DenormRecomputeCounter(nsp, id, &r);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Runs a one-row, one-column query as the given role and returns its
+ * result as numeric (0 when NULL).
+ */
+static Datum
+QueryNumericAs(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		isnull;
+	Datum		result;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "denorm query returned no row: %s", sql);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return NumericGetDatum(int64_to_numeric(0));
+	return SPI_datumTransfer(result, false, -1);
+}
+
+PG_FUNCTION_INFO_V1(denorm_parent_trigger);
+
+/*
+ * denorm_parent_trigger, on the parent table, argument the counter id:
+ *  - BEFORE UPDATE FOR EACH ROW WHEN the key changes: the row now stands
+ *    for another key, so its counter is set to what that key's children
+ *    (less its pending deltas) add up to.  With ON UPDATE CASCADE the
+ *    children follow afterwards and their moves add up exactly.
+ *  - AFTER DELETE FOR EACH ROW, deferred to commit (deferred counters):
+ *    unless a row with that key is back, the row's pending deltas go with
+ *    it, as an immediate delta for a missing parent would.
+ * Children are read as the child's owner, pending deltas as the owner of
+ * denorm_pending.
+ */
+Datum
+denorm_parent_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	Relation	rel;
+	DenormRegistry r;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	const char *nspname;
+	int32		id;
+	AttrNumber	keyattno;
+	Oid			keytype;
+	Datum		key;
+	bool		isnull;
+	char	   *keytypename;
+	int			nestlevel;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", "denorm_parent_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1 ||
+		!((TRIGGER_FIRED_BEFORE(trigdata->tg_event) && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
+		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE UPDATE or AFTER DELETE FOR EACH ROW with a counter id",
+						"denorm_parent_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
+	if (!DenormReadRegistry(nsp, id, &r) || !DenormInChildTree(RelationGetRelid(rel), r.parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
+				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+
+	keyattno = get_attnum(RelationGetRelid(rel), r.parent_key);
+	if (keyattno == InvalidAttrNumber)
+		elog(ERROR, "parent key \"%s\" of denorm counter %d not found", r.parent_key, id);
+	keytype = TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid;
+	keytypename = format_type_be_qualified(keytype);
+	nspname = quote_identifier(get_namespace_name(nsp));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = DenormSetSafeSearchPath();
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		Oid			argtypes[2] = {INT4OID, keytype};
+		Datum		values[2];
+		Oid			save_userid;
+		int			save_sec_context;
+
+		key = heap_getattr(trigdata->tg_trigtuple, keyattno, RelationGetDescr(rel), &isnull);
+		values[0] = key;
+		/* fired at commit: a row with the same key may be back by now */
+		if (!isnull && strcmp(r.mode, "deferred") == 0 &&
+			DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											  QueryNumericAs(DenormRelationOwner(r.parent),
+															 psprintf("SELECT pg_catalog.count(*)::pg_catalog.numeric "
+																	  "FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
+																	  quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
+																								 get_rel_name(r.parent)),
+																	  quote_identifier(r.parent_key)),
+															 1, &keytype, values))) == 0)
+		{
+			values[0] = Int32GetDatum(id);
+			values[1] = key;
+			GetUserIdAndSecContext(&save_userid, &save_sec_context);
+			SetUserIdAndSecContext(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
+								   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+			if (SPI_execute_with_args(psprintf("DELETE FROM %s.denorm_pending q "
+											   "WHERE q.counter_id OPERATOR(pg_catalog.=) $1 "
+											   "AND q.parent_key::%s OPERATOR(pg_catalog.=) $2",
+											   nspname, keytypename),
+									  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not drop pending deltas of denorm counter %d", id);
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+		}
+		DenormRestoreSearchPath(nestlevel);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+	else
+	{
+		HeapTuple	newtuple = trigdata->tg_newtuple;
+		AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r.counter_column);
+		Form_pg_attribute colattr;
+		Oid			argtypes[2] = {keytype, INT4OID};
+		Datum		values[2];
+		Datum		actual;
+		Datum		value;
+		int			colnum;
+		bool		valnull = false;
+		Oid			typinput;
+		Oid			typioparam;
+		const char *child = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.child)),
+													  get_rel_name(r.child));
+
+		if (colattno == InvalidAttrNumber)
+			elog(ERROR, "counter column \"%s\" of denorm counter %d not found", r.counter_column, id);
+		key = heap_getattr(newtuple, keyattno, RelationGetDescr(rel), &isnull);
+		values[0] = key;
+		values[1] = Int32GetDatum(id);
+		if (isnull)
+			actual = NumericGetDatum(int64_to_numeric(0));
+		else
+		{
+			actual = QueryNumericAs(DenormRelationOwner(r.child),
+									psprintf("SELECT (%s)::pg_catalog.numeric FROM %s x "
+											 "WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
+											 strcmp(r.aggregate, "sum") == 0 ?
+											 psprintf("pg_catalog.sum(x.%s)", quote_identifier(r.value_column)) :
+											 "pg_catalog.count(*)",
+											 child, quote_identifier(r.foreign_key),
+											 r.filter[0] ? r.filter : "true"),
+									1, argtypes, values);
+			if (strcmp(r.mode, "deferred") == 0)
+				actual = DirectFunctionCall2(numeric_sub, actual,
+											 QueryNumericAs(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
+															psprintf("SELECT pg_catalog.sum(q.delta) FROM %s.denorm_pending q "
+																	 "WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
+																	 "AND q.parent_key::%s OPERATOR(pg_catalog.=) $1",
+																	 nspname, keytypename),
+															2, argtypes, values));
+		}
+		/* into the column's own type, through its input function */
+		colattr = TupleDescAttr(RelationGetDescr(rel), colattno - 1);
+		getTypeInputInfo(colattr->atttypid, &typinput, &typioparam);
+		value = OidInputFunctionCall(typinput,
+									 DatumGetCString(DirectFunctionCall1(numeric_out, actual)),
+									 typioparam, colattr->atttypmod);
+		DenormRestoreSearchPath(nestlevel);
+		SPI_finish();
+		colnum = colattno;
+		newtuple = heap_modify_tuple_by_cols(newtuple, RelationGetDescr(rel), 1,
+											 &colnum, &value, &valnull);
+		return PointerGetDatum(newtuple);
+	}
 }
