@@ -268,10 +268,11 @@ COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters,
 -- state, so in-flight writers cannot cause false drift (the stored value of
 -- a deferred counter is the column plus its pending deltas).  Healing: the
 -- drifted parents are locked in ascending key order (the order writers use,
--- so the two cannot deadlock), then recounted, logged and healed in a new
--- statement that adds the difference (actual - stored) to the current value
--- instead of writing an absolute one, so a writer or flush that committed
--- in between keeps its change.  Two heals of the same counter are
+-- so the two cannot deadlock), then recounted in a new statement, and the
+-- difference (actual - stored) is added to the current value instead of
+-- writing an absolute one, so a writer or flush that committed in between
+-- keeps its change.  Parents are written through denorm_apply_amounts, as
+-- their owner, whoever runs the reconcile.  Two heals of the same counter are
 -- serialized by an advisory lock, or each would add the same difference.
 -- With run_id NULL nothing is logged.  JIT is off: the grouped join's row
 -- estimates make the planner compile for longer than the statement runs.
@@ -290,6 +291,11 @@ DECLARE
     agg text;
     compare text;
     keys text[];
+    stored numeric[];
+    actual numeric[];
+    amounts numeric[];
+    absolute boolean[];
+    healed text[] := '{}';
 BEGIN
     SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
       FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
@@ -347,36 +353,39 @@ BEGIN
           USING keys;
     END IF;
 
-    EXECUTE 'WITH ' || compare || format($q$,
-        h AS (
-            UPDATE %1$s p
-               SET %2$I = CASE WHEN d.stored_col::numeric IN ('NaN', 'Infinity', '-Infinity')
-                               OR p.%2$I::numeric IN ('NaN', 'Infinity', '-Infinity')
-                          -- nothing to add to: the recomputed value less pending
-                          THEN d.actual OPERATOR(pg_catalog.-) d.pend
-                          ELSE COALESCE(p.%2$I, 0) OPERATOR(pg_catalog.+)
-                               (d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
-                                         OPERATOR(pg_catalog.-) d.pend) END
-              FROM d
-             WHERE $3 AND p.%3$I OPERATOR(pg_catalog.=) d.k
-            RETURNING p.%3$I AS k),
-        l AS (
-            INSERT INTO @extschema@.denorm_drift_log
-                   (run_id, counter_id, parent_table, counter_column, parent_key,
-                    stored_value, actual_value, drift, healed, healed_at)
-            SELECT $4, $5, $6, $7, d.k::text, d.stored, d.actual,
-                   d.actual OPERATOR(pg_catalog.-) d.stored,
-                   h.k IS NOT NULL,
-                   CASE WHEN h.k IS NOT NULL THEN pg_catalog.clock_timestamp() END
-              FROM d LEFT JOIN h ON h.k OPERATOR(pg_catalog.=) d.k
-             WHERE $4 IS NOT NULL
-            RETURNING 1)
-        SELECT (SELECT pg_catalog.count(*) FROM d),
-               (SELECT pg_catalog.count(*) FROM h),
-               (SELECT pg_catalog.count(*) FROM l)
-        $q$, c.parent, c.counter_column, c.parent_key)
-      INTO rows_drifted, rows_healed
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    EXECUTE 'WITH ' || compare || $q$
+        SELECT pg_catalog.array_agg(d.k::text ORDER BY d.k),
+               pg_catalog.array_agg(d.stored ORDER BY d.k),
+               pg_catalog.array_agg(d.actual ORDER BY d.k),
+               pg_catalog.array_agg(CASE WHEN non_finite
+                                    THEN d.actual OPERATOR(pg_catalog.-) d.pend
+                                    ELSE d.actual OPERATOR(pg_catalog.-) COALESCE(d.stored_col, 0)
+                                                  OPERATOR(pg_catalog.-) d.pend END ORDER BY d.k),
+               pg_catalog.array_agg(non_finite ORDER BY d.k)
+          FROM d, LATERAL (SELECT COALESCE(d.stored_col::numeric IN ('NaN', 'Infinity', '-Infinity'),
+                                           false) AS non_finite) f
+        $q$
+      INTO keys, stored, actual, amounts, absolute
       USING lo, hi, heal, run_id, c.id, c.parent, c.counter_column, upto, keys;
+    IF keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(keys, 1);
+    IF heal THEN
+        healed := @extschema@.denorm_apply_amounts(c.id, keys, amounts, absolute);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+               u.actual - u.stored, u.k = ANY (healed),
+               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+          FROM unnest(keys, stored, actual) AS u(k, stored, actual);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
@@ -435,6 +444,16 @@ AS 'MODULE_PATHNAME', 'denorm_parent_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
     'Parent-table trigger of a denorm counter: key changes and deleted parents';
+
+-- Adds (or sets) amounts on a counter's parent rows as the parent's owner;
+-- reconcile and flush write parents only through this.
+CREATE FUNCTION @extschema@.denorm_apply_amounts(counter_id integer, keys text[],
+                                                 amounts numeric[], absolute boolean[])
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'denorm_apply_amounts'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) IS
+    'Internal: changes a counter''s column on some parent rows, as the parent''s owner';
 
 -- Recomputes a counter as its parent's owner; used when partitions come
 -- and go.
@@ -1308,6 +1327,7 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) FROM PU
 REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.denorm_counters, @extschema@.denorm_drift_log,
@@ -1442,8 +1462,9 @@ CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
 -- pending deltas of any of its deferred counters are locked first, in
 -- ascending key order: the order immediate writers lock them in, so a flush
 -- and a writer cannot deadlock.  Then, per counter, exactly the pending
--- rows of those keys that this snapshot sees are deleted and their sum
--- added to the column, in one statement.  Deltas that writers commit
+-- rows of those keys that this snapshot sees are deleted and their sums
+-- added to the column (through denorm_apply_amounts, as the parent's
+-- owner).  Deltas that writers commit
 -- meanwhile stay pending for the next flush; a concurrent flush of the same
 -- rows waits and then finds them gone.  Returns the pending rows folded.
 CREATE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
@@ -1459,6 +1480,8 @@ DECLARE
     parent_key name;
     keytype text;
     keys text[];
+    fold_keys text[];
+    fold_amounts numeric[];
     n bigint;
     total bigint := 0;
 BEGIN
@@ -1496,18 +1519,19 @@ BEGIN
                        AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2)
                     RETURNING q.parent_key, q.delta),
                 agg AS (
-                    SELECT del.parent_key::%3$s AS k, pg_catalog.sum(del.delta) AS d,
+                    SELECT del.parent_key::%1$s AS k, pg_catalog.sum(del.delta) AS d,
                            pg_catalog.count(*) AS n
-                      FROM del GROUP BY 1),
-                upd AS (
-                    UPDATE %1$s p
-                       SET %4$I = COALESCE(p.%4$I, 0) OPERATOR(pg_catalog.+) agg.d
-                      FROM agg
-                     WHERE p.%2$I OPERATOR(pg_catalog.=) agg.k
-                    RETURNING 1)
-                SELECT COALESCE(pg_catalog.sum(agg.n), 0)::bigint FROM agg
-                $q$, parent_table, parent_key, keytype, c.counter_column)
-              INTO n USING c.id, keys;
+                      FROM del GROUP BY 1)
+                SELECT pg_catalog.array_agg(agg.k::text ORDER BY agg.k),
+                       pg_catalog.array_agg(agg.d ORDER BY agg.k),
+                       COALESCE(pg_catalog.sum(agg.n), 0)::bigint
+                  FROM agg
+                $q$, keytype)
+              INTO fold_keys, fold_amounts, n USING c.id, keys;
+            IF fold_keys IS NOT NULL THEN
+                PERFORM @extschema@.denorm_apply_amounts(c.id, fold_keys, fold_amounts,
+                                                         array_fill(false, ARRAY[array_length(fold_keys, 1)]));
+            END IF;
             total := total + n;
         END LOOP;
     END LOOP;

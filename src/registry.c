@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -460,4 +461,93 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 											 &colnum, &value, &valnull);
 		return PointerGetDatum(newtuple);
 	}
+}
+
+PG_FUNCTION_INFO_V1(denorm_apply_amounts);
+
+/*
+ * denorm_apply_amounts(counter_id integer, keys text[], amounts numeric[],
+ *                      absolute boolean[]) returns text[]
+ *
+ * Changes a counter's column on the parent rows with the given keys: adds
+ * each amount, or (absolute) sets it.  Returns the keys of the rows changed.
+ * Reconcile and flush write parents through this, so the parent's own
+ * triggers and constraints run as the parent's owner, not as whoever runs
+ * the job (often a superuser, through pg_cron).  The caller must have the
+ * rights of that owner: the function gives no rights of its own.
+ */
+Datum
+denorm_apply_amounts(PG_FUNCTION_ARGS)
+{
+	int32		id;
+	DenormRegistry r;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			owner;
+	Oid			argtypes[3] = {TEXTARRAYOID, NUMERICARRAYOID, BOOLARRAYOID};
+	Datum		values[3];
+	char	   *sql;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+	Datum		result;
+	bool		isnull;
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	keytup;
+	Form_pg_attribute keyattr;
+	char	   *keytypename;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of denorm_apply_amounts must not be null")));
+	id = PG_GETARG_INT32(0);
+	if (!DenormReadRegistry(nsp, id, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("denorm counter %d does not exist", id)));
+	owner = DenormRelationOwner(r.parent);
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must have the rights of the owner of table \"%s\" to change denorm counter %d",
+						get_rel_name(r.parent), id)));
+
+	keytup = SearchSysCacheAttName(r.parent, r.parent_key);
+	if (!HeapTupleIsValid(keytup))
+		elog(ERROR, "parent key \"%s\" of denorm counter %d not found", r.parent_key, id);
+	keyattr = (Form_pg_attribute) GETSTRUCT(keytup);
+	keytypename = format_type_extended(keyattr->atttypid, keyattr->atttypmod,
+									   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	ReleaseSysCache(keytup);
+
+	sql = psprintf("WITH u AS (UPDATE %s p SET %s = CASE WHEN h.a THEN h.v "
+				   "ELSE COALESCE(p.%s, 0) OPERATOR(pg_catalog.+) h.v END "
+				   "FROM ROWS FROM (pg_catalog.unnest($1::%s[]), pg_catalog.unnest($2), "
+				   "pg_catalog.unnest($3)) AS h(k, v, a) "
+				   "WHERE p.%s OPERATOR(pg_catalog.=) h.k RETURNING p.%s::text AS k) "
+				   "SELECT COALESCE(pg_catalog.array_agg(u.k), '{}') FROM u",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
+											  get_rel_name(r.parent)),
+				   quote_identifier(r.counter_column), quote_identifier(r.counter_column),
+				   keytypename, quote_identifier(r.parent_key), quote_identifier(r.parent_key));
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = PG_GETARG_DATUM(3);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = DenormSetSafeSearchPath();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	if (SPI_execute_with_args(sql, 3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not apply amounts to denorm counter %d", id);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	MemoryContextSwitchTo(caller);
+	result = SPI_datumTransfer(result, false, -1);
+	DenormRestoreSearchPath(nestlevel);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
 }

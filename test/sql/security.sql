@@ -106,6 +106,45 @@ SELECT * FROM "sec Odd ""Parent""" ORDER BY 1;
 SELECT counter_column, rows_drifted FROM denorm_reconcile(:odd_id);
 SELECT count(*) AS accounts_still_there FROM sec_accounts;
 
+------------------------------------------------------------------------
+-- Jobs run by a superuser (pg_cron, a DBA) write parents as their owner:
+-- user code on a parent never runs with the job's rights.
+------------------------------------------------------------------------
+CREATE ROLE regress_sec_owner;
+CREATE TABLE sec_shop (id int PRIMARY KEY, orders int NOT NULL DEFAULT 0,
+                       hot int NOT NULL DEFAULT 0);
+CREATE TABLE sec_orders (id serial PRIMARY KEY, shop_id int);
+CREATE TABLE sec_seen (who name, what text);
+CREATE FUNCTION sec_spy() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO public.sec_seen VALUES (current_user, TG_OP); RETURN NEW; END$$;
+CREATE TRIGGER sec_spy BEFORE UPDATE ON sec_shop FOR EACH ROW EXECUTE FUNCTION sec_spy();
+INSERT INTO sec_shop (id) VALUES (1), (2);
+ALTER TABLE sec_shop OWNER TO regress_sec_owner;
+ALTER TABLE sec_orders OWNER TO regress_sec_owner;
+GRANT INSERT ON sec_seen TO regress_sec_owner;
+SELECT denorm_create_counter('sec_shop', 'orders', 'sec_orders', 'shop_id') AS shop_id \gset
+SELECT denorm_create_counter('sec_shop', 'hot', 'sec_orders', 'shop_id', mode => 'deferred') AS hot_id \gset
+INSERT INTO sec_orders (shop_id) VALUES (1), (2), (2);
+-- drift, then a reconcile and a flush by the superuser running this test
+UPDATE sec_shop SET orders = 0 WHERE id = 2;
+TRUNCATE sec_seen;
+SELECT counter_column, rows_drifted, rows_healed FROM denorm_reconcile(:shop_id);
+SELECT denorm_flush(:hot_id) AS folded;
+SELECT who, count(*) FROM sec_seen GROUP BY who ORDER BY who;
+SELECT id, orders, hot FROM sec_shop ORDER BY id;
+-- applying amounts needs the owner's rights; a plain administrator is refused
+CREATE ROLE regress_sec_admin;
+SELECT denorm_grant_admin('regress_sec_admin');
+SET ROLE regress_sec_admin;
+SELECT denorm_apply_amounts(:shop_id, '{1}', '{100}', '{f}');
+\echo :SQLSTATE
+RESET ROLE;
+SELECT id, orders FROM sec_shop ORDER BY id;
+DROP TABLE sec_orders, sec_shop, sec_seen;
+DROP FUNCTION sec_spy();
+DROP OWNED BY regress_sec_admin;
+DROP ROLE regress_sec_admin, regress_sec_owner;
+
 DROP TABLE "sec odd child", "sec Odd ""Parent""";
 DROP TABLE sec_entries, sec_accounts;
 DROP SCHEMA sec_evil CASCADE;
