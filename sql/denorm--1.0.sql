@@ -468,6 +468,47 @@ COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
 -- Creating and dropping counters
 ------------------------------------------------------------------------
 
+-- The type of a column, or the standard error when the table lacks it.
+CREATE FUNCTION @extschema@.denorm_column_type(tbl regclass, col name)
+RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t oid;
+BEGIN
+    SELECT atttypid INTO t FROM pg_attribute
+     WHERE attrelid = tbl AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_column_type(regclass, name) IS
+    'Internal: a column''s type, or undefined_column';
+
+-- Whether summing a numeric value column into a counter column would
+-- round: the counter is not numeric, or has a fixed scale narrower than
+-- the value's.
+CREATE FUNCTION @extschema@.denorm_sum_rounds(parent regclass, counter_column name,
+                                              child regclass, value_column name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT v.atttypid = 'numeric'::regtype
+           AND (c.atttypid <> 'numeric'::regtype
+                OR (c.atttypmod >= 0
+                    AND (v.atttypmod < 0 OR ((v.atttypmod - 4) & 65535) > ((c.atttypmod - 4) & 65535))))
+      FROM pg_attribute c, pg_attribute v
+     WHERE c.attrelid = parent AND c.attname = counter_column
+       AND v.attrelid = child AND v.attname = value_column
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_sum_rounds(regclass, name, regclass, name) IS
+    'Internal: whether sums of a value column would be rounded into a counter column';
+
 CREATE FUNCTION @extschema@.denorm_register_counter(
     parent          regclass,
     counter_column  name,
@@ -525,12 +566,7 @@ BEGIN
     END IF;
 
     -- counter column
-    SELECT atttypid INTO counter_type FROM pg_attribute
-     WHERE attrelid = parent AND attname = counter_column AND attnum > 0 AND NOT attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of table "%" does not exist', counter_column, parent
-            USING ERRCODE = 'undefined_column';
-    END IF;
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
     IF counter_type <> ALL (numeric_types) THEN
         RAISE EXCEPTION 'counter column "%" of table "%" must be an integer or numeric type', counter_column, parent
             USING ERRCODE = 'datatype_mismatch',
@@ -553,12 +589,7 @@ BEGIN
                       HINT = 'Name a uniquely indexed column with parent_key.';
         END IF;
     END IF;
-    SELECT atttypid INTO key_type FROM pg_attribute
-     WHERE attrelid = parent AND attname = parent_key AND attnum > 0 AND NOT attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of table "%" does not exist', parent_key, parent
-            USING ERRCODE = 'undefined_column';
-    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
     IF NOT EXISTS (
         SELECT 1 FROM pg_index i JOIN pg_attribute a
             ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -574,12 +605,7 @@ BEGIN
     END IF;
 
     -- foreign key: exists, comparable with the parent key, hashable and sortable
-    SELECT atttypid INTO fk_type FROM pg_attribute
-     WHERE attrelid = child AND attname = foreign_key AND attnum > 0 AND NOT attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of table "%" does not exist', foreign_key, child
-            USING ERRCODE = 'undefined_column';
-    END IF;
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
                        ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
@@ -607,23 +633,15 @@ BEGIN
             RAISE EXCEPTION 'a sum counter needs a value_column'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        SELECT atttypid INTO value_type FROM pg_attribute
-         WHERE attrelid = child AND attname = value_column AND attnum > 0 AND NOT attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of table "%" does not exist', value_column, child
-                USING ERRCODE = 'undefined_column';
-        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
         IF value_type <> ALL (numeric_types) THEN
             RAISE EXCEPTION 'value column "%" of table "%" must be an integer or numeric type', value_column, child
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = format('Its type is %s.', format_type(value_type, NULL));
         END IF;
         -- a counter column of fixed scale would round every delta on its own
-        IF counter_type = 'numeric'::regtype AND value_type = 'numeric'::regtype
-           AND (SELECT atttypmod FROM pg_attribute WHERE attrelid = parent AND attname = counter_column) >= 0
-           AND ((SELECT atttypmod FROM pg_attribute WHERE attrelid = child AND attname = value_column) < 0
-                OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = child AND attname = value_column) - 4) & 65535
-                   > ((SELECT atttypmod FROM pg_attribute WHERE attrelid = parent AND attname = counter_column) - 4) & 65535) THEN
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
             RAISE EXCEPTION 'counter column "%" of table "%" has a smaller scale than value column "%"',
                             counter_column, parent, value_column
                 USING ERRCODE = 'datatype_mismatch',
@@ -826,13 +844,8 @@ BEGIN
                           col.attname, col.rel);
         END IF;
     END LOOP;
-    IF c.value_column IS NOT NULL AND
-       (SELECT atttypid FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) = 'numeric'::regtype AND
-       ((SELECT atttypid FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) <> 'numeric'::regtype
-        OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) >= 0
-            AND ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) < 0
-                 OR ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.child AND attname = c.value_column) - 4) & 65535
-                    > ((SELECT atttypmod FROM pg_attribute WHERE attrelid = c.parent AND attname = c.counter_column) - 4) & 65535))) THEN
+    IF c.value_column IS NOT NULL
+       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
         RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
                       c.value_column, c.counter_column);
     END IF;

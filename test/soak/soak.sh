@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Concurrent soak: pgbench writers hammer a child table carrying a count, a
 # sum and a filtered counter (mostly on one hot parent, with multi-row
-# statements) while another pgbench runs reconciles in a loop.  Afterwards
-# there must be no drift logged (the reconciles never saw a false drift),
-# no deadlock, no failed transaction, and every counter must equal a full
-# recompute.  Prints TAP; exits non-zero on failure.
+# statements) while another pgbench runs reconciles in a loop, and, for
+# deferred counters (SOAK_MODE=deferred), a third loops denorm_flush().
+# Afterwards there must be no drift logged (the reconciles never mistook an
+# in-flight write, pending delta or flush for drift), no deadlock and no
+# failed transaction; every column (plus its pending deltas) must equal a
+# full recompute, and for deferred counters, after a final flush, every
+# column alone must.  Prints TAP; exits non-zero on failure.
 #
 # Needs a running server reached through PGHOST/PGPORT/PGUSER, with denorm
-# installed; works in its own database (SOAK_DB, default denorm_soak),
-# which it drops at the end unless SOAK_KEEP=1.
+# installed; works in its own database (SOAK_DB, default denorm_soak or
+# denorm_soak_deferred), which it drops at the end unless SOAK_KEEP=1.
 # SOAK_SECONDS (15), SOAK_CLIENTS (8), SOAK_PARENTS (300) size the run.
 set -uo pipefail
 
-DB=${SOAK_DB:-denorm_soak}
+MODE=${SOAK_MODE:-immediate}
+case "$MODE" in
+    immediate) DB=${SOAK_DB:-denorm_soak} ;;
+    deferred) DB=${SOAK_DB:-denorm_soak_deferred} ;;
+    *) echo "SOAK_MODE must be immediate or deferred" >&2; exit 2 ;;
+esac
 SECONDS_TO_RUN=${SOAK_SECONDS:-15}
 CLIENTS=${SOAK_CLIENTS:-8}
 PARENTS=${SOAK_PARENTS:-300}
@@ -76,11 +84,37 @@ SELECT CASE WHEN g % 10 = 0 THEN 1 WHEN g % 97 = 0 THEN NULL ELSE 1 + g % $PAREN
        CASE WHEN g % 13 = 0 THEN NULL ELSE g % 50 - 10 END,
        (ARRAY['confirmed', 'pending', 'cancelled', NULL])[1 + g % 4]
   FROM generate_series(1, 20 * $PARENTS) g;
-SELECT denorm_create_counter('soak_parents', 'child_count', 'soak_children', 'parent_id');
+SELECT denorm_create_counter('soak_parents', 'child_count', 'soak_children', 'parent_id',
+                             mode => '$MODE');
 SELECT denorm_create_counter('soak_parents', 'amount_sum', 'soak_children', 'parent_id',
-                             aggregate => 'sum', value_column => 'amount');
+                             aggregate => 'sum', value_column => 'amount', mode => '$MODE');
 SELECT denorm_create_counter('soak_parents', 'confirmed_count', 'soak_children', 'parent_id',
-                             filter => \$\$status = 'confirmed'\$\$);
+                             filter => \$\$status = 'confirmed'\$\$, mode => '$MODE');
+-- what each flush folded, to show the flusher had work
+CREATE TABLE soak_flushes (folded bigint NOT NULL);
+-- Stored value (column + pending deltas, or the column alone) next to the
+-- recomputed one: how many of the three counters of all parents differ.
+CREATE FUNCTION soak_wrong(with_pending boolean)
+RETURNS bigint
+LANGUAGE sql
+AS \$\$
+    SELECT coalesce(sum((p.child_count + CASE WHEN with_pending THEN q.n ELSE 0 END
+                             IS DISTINCT FROM coalesce(a.n, 0))::int
+                      + (p.amount_sum + CASE WHEN with_pending THEN q.s ELSE 0 END
+                             IS DISTINCT FROM coalesce(a.s, 0))::int
+                      + (p.confirmed_count + CASE WHEN with_pending THEN q.c ELSE 0 END
+                             IS DISTINCT FROM coalesce(a.c, 0))::int), 0)
+      FROM soak_parents p
+      LEFT JOIN (SELECT parent_id, count(*) AS n, sum(amount) AS s,
+                        count(*) FILTER (WHERE status = 'confirmed') AS c
+                   FROM soak_children GROUP BY parent_id) a ON a.parent_id = p.id
+     CROSS JOIN LATERAL (
+           SELECT coalesce(sum(x.delta) FILTER (WHERE d.counter_column = 'child_count'), 0) AS n,
+                  coalesce(sum(x.delta) FILTER (WHERE d.counter_column = 'amount_sum'), 0) AS s,
+                  coalesce(sum(x.delta) FILTER (WHERE d.counter_column = 'confirmed_count'), 0) AS c
+             FROM denorm_pending x JOIN denorm_counters d ON d.id = x.counter_id
+            WHERE d.parent = 'soak_parents'::regclass AND x.parent_key = p.id::text) q
+\$\$;
 ANALYZE soak_parents, soak_children;
 SQL
 
@@ -88,7 +122,8 @@ SQL
 # Every transaction is one statement, and statements that touch several
 # existing rows pick them with ORDER BY id ... FOR UPDATE, so the workload
 # itself takes row locks in one order: a deadlock could only come from the
-# counters' parent updates.  The hot parent is chosen 40% of the time.
+# counters (parent updates, pending inserts, flushes, heals).  The hot
+# parent is chosen 40% of the time.
 hot='\set p CASE WHEN random(1, 100) <= 40 THEN 1 ELSE random(1, :nparents) END'
 pick='SELECT id FROM soak_children
                WHERE id >= (SELECT last_value FROM soak_children_id_seq) * :r / 1000
@@ -176,6 +211,17 @@ DELETE FROM soak_children
                ORDER BY id LIMIT 2 FOR UPDATE);
 EOF
 
+# ------------------------------------------------------- flusher scripts
+# mostly all counters, sometimes one (it locks the same parent rows)
+echo 'INSERT INTO soak_flushes SELECT denorm_flush();' > "$work/flush.sql"
+cat > "$work/flush_one.sql" <<EOF
+\set k random(1, 3)
+INSERT INTO soak_flushes
+SELECT denorm_flush(id) FROM denorm_counters
+ WHERE parent = 'soak_parents'::regclass
+   AND counter_column = (ARRAY['child_count', 'amount_sum', 'confirmed_count'])[:k];
+EOF
+
 # ---------------------------------------------------- reconciler scripts
 echo 'SELECT count(*) FROM denorm_reconcile();' > "$work/reconcile.sql"
 echo 'CALL denorm_reconcile_batched();' > "$work/reconcile_batched.sql"
@@ -197,6 +243,17 @@ PGOPTIONS="-c denorm.reconcile_batch_size=40 -c client_min_messages=warning" \
     "$DB" > "$work/reconciler.out" 2> "$work/reconciler.err" &
 reconciler=$!
 
+if [ "$MODE" = deferred ]; then
+    timeout "$LIMIT" "$PGBENCH" -n -c 1 -T "$SECONDS_TO_RUN" \
+        --failures-detailed \
+        -f "$work/flush.sql@4" -f "$work/flush_one.sql@1" \
+        "$DB" > "$work/flusher.out" 2> "$work/flusher.err" &
+    flusher=$!
+else
+    : > "$work/flusher.out"
+    : > "$work/flusher.err"
+fi
+
 timeout "$LIMIT" "$PGBENCH" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_TO_RUN" -D nparents="$PARENTS" \
     --failures-detailed \
     -f "$work/insert_one.sql@20" -f "$work/insert_many.sql@8" \
@@ -207,6 +264,11 @@ timeout "$LIMIT" "$PGBENCH" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_TO_RUN" 
 writers_rc=$?
 wait "$reconciler"
 reconciler_rc=$?
+flusher_rc=0
+if [ "$MODE" = deferred ]; then
+    wait "$flusher"
+    flusher_rc=$?
+fi
 
 # -------------------------------------------------------------- figures
 figure() {  # figure FILE LABEL: the number after "LABEL: " in pgbench's summary
@@ -217,7 +279,9 @@ failed=$(figure "$work/writers.out" "number of failed transactions")
 deadlock_failures=$(figure "$work/writers.out" "number of deadlock failures")
 reconciles=$(figure "$work/reconciler.out" "number of transactions actually processed")
 reconcile_failed=$(figure "$work/reconciler.out" "number of failed transactions")
-errors=$(cat "$work/writers.err" "$work/reconciler.err" | grep -cE 'ERROR|aborted')
+flushes=$(figure "$work/flusher.out" "number of transactions actually processed")
+flush_failed=$(figure "$work/flusher.out" "number of failed transactions")
+errors=$(cat "$work/writers.err" "$work/reconciler.err" "$work/flusher.err" | grep -cE 'ERROR|aborted')
 # backends flush their statistics when they exit; pgbench's have
 sleep 1
 deadlocks_after=$(q "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
@@ -226,41 +290,61 @@ runs=$(q "SELECT count(*) FROM denorm_reconcile_runs")
 runs=$((runs - runs_before))
 runs_not_ok=$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status <> 'ok'")
 drift_rows=$(q "SELECT count(*) FROM denorm_drift_log")
-wrong=$(q "
-SELECT coalesce(sum((p.child_count IS DISTINCT FROM coalesce(a.n, 0))::int
-                  + (p.amount_sum IS DISTINCT FROM coalesce(a.s, 0))::int
-                  + (p.confirmed_count IS DISTINCT FROM coalesce(a.c, 0))::int), 0)
-  FROM soak_parents p
-  LEFT JOIN (SELECT parent_id, count(*) AS n, sum(amount) AS s,
-                    count(*) FILTER (WHERE status = 'confirmed') AS c
-               FROM soak_children GROUP BY parent_id) a ON a.parent_id = p.id")
+folded=$(q "SELECT coalesce(sum(folded), 0) FROM soak_flushes")
+# before the final flush the column alone may lag; column + pending may not
+pending=$(q "SELECT count(*) FROM denorm_pending")
+wrong_exact=$(q "SELECT soak_wrong(true)")
+hot_value=$(q "SELECT denorm_value(id, 1) FROM denorm_counters
+                WHERE parent = 'soak_parents'::regclass AND counter_column = 'child_count'")
+hot_true=$(q "SELECT count(*) FROM soak_children WHERE parent_id = 1")
+final_folded=$(q "SELECT denorm_flush()")
+pending_after=$(q "SELECT count(*) FROM denorm_pending")
+wrong=$(q "SELECT soak_wrong(false)")
 hot_rows=$(q "SELECT child_count FROM soak_parents WHERE id = 1")
 children=$(q "SELECT count(*) FROM soak_children")
 
 echo "# clients: $CLIENTS, seconds: $SECONDS_TO_RUN, parents: $PARENTS, children now: $children (hot parent: $hot_rows)"
 echo "# writer transactions: ${transactions:-?}, failed: ${failed:-?} (${deadlock_failures:-?} by deadlock), errors: $errors, deadlocks: $deadlocks"
 echo "# reconcile transactions: ${reconciles:-?} ($runs runs recorded), failed: ${reconcile_failed:-?}, runs not ok: $runs_not_ok"
-echo "# drift rows: $drift_rows, wrong counters: $wrong"
+if [ "$MODE" = deferred ]; then
+    echo "# flush transactions: ${flushes:-?} (folded $folded pending rows), failed: ${flush_failed:-?}"
+    echo "# pending rows at the end: $pending (the final flush folded $final_folded, left $pending_after)"
+    echo "# drift rows: $drift_rows, wrong counters: column + pending $wrong_exact, column after the final flush $wrong"
+else
+    echo "# drift rows: $drift_rows, wrong counters: $wrong"
+fi
 if [ "$deadlocks" -gt 0 ]; then
     echo "# the server log has each deadlock's statements (search for 'deadlock detected')"
 fi
 if [ "$errors" -gt 0 ]; then
-    grep -hE 'ERROR|aborted' "$work/writers.err" "$work/reconciler.err" | sort | uniq -c | head -n 20 |
+    grep -hE 'ERROR|aborted' "$work/writers.err" "$work/reconciler.err" "$work/flusher.err" |
+        sort | uniq -c | head -n 20 |
         sed 's/^/# /'
 fi
 
 # ---------------------------------------------------------------- TAP
 check "writer pgbench finished cleanly (exit status)" 0 "$writers_rc"
 check "reconciler pgbench finished cleanly (exit status)" 0 "$reconciler_rc"
+[ "$MODE" = deferred ] && check "flusher pgbench finished cleanly (exit status)" 0 "$flusher_rc"
 check_true "writers committed transactions" [ "${transactions:-0}" -gt 0 ]
 check "no failed writer transactions" 0 "${failed:-missing}"
 check "no failed reconcile transactions" 0 "${reconcile_failed:-missing}"
+[ "$MODE" = deferred ] && check "no failed flush transactions" 0 "${flush_failed:-missing}"
 check "no errors or aborted clients" 0 "$errors"
 check "no deadlocks" 0 "$deadlocks"
 check_true "reconciles ran during the writes" [ "$runs" -gt 0 ]
+[ "$MODE" = deferred ] && check_true "flushes folded pending rows during the writes" [ "$folded" -gt 0 ]
 check "no drift logged during live writes" 0 "$drift_rows"
 check "every reconcile run ended ok" 0 "$runs_not_ok"
-check "every counter equals a full recompute" 0 "$wrong"
+if [ "$MODE" = deferred ]; then
+    check "every column plus its pending deltas equals a full recompute" 0 "$wrong_exact"
+    check "denorm_value of the hot parent equals a recompute" "$hot_true" "$hot_value"
+    check "the final flush folded every pending row" "$pending" "$final_folded"
+    check "nothing is pending after the final flush" 0 "$pending_after"
+    check "every column equals a full recompute after the final flush" 0 "$wrong"
+else
+    check "every counter equals a full recompute" 0 "$wrong"
+fi
 check "a last reconcile finds nothing" 0 \
       "$(q "SELECT coalesce(sum(rows_drifted), 0) FROM denorm_reconcile(heal => false)")"
 echo "1..$n"
