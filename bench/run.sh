@@ -55,19 +55,27 @@ exact() {
 }
 
 echo "== bulk statements ($ROWS rows over $PARENTS parents; recompute: $RROWS rows)"
+# bulk VARIANT ROWS SUFFIX: insert ROWS, move and delete a tenth of them
+bulk() {
+    local v=$1 n=$2 suffix=$3 t
+    setup "$v"
+    t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $n) g")
+    record "bulk_insert$suffix" "$v" "$t"
+    t=$(ms "UPDATE bench_children SET parent_id = 1 + parent_id % $PARENTS WHERE id <= $((MOVE * n / ROWS))")
+    record "bulk_update$suffix" "$v" "$t"
+    t=$(ms "DELETE FROM bench_children WHERE id > $((n - MOVE * n / ROWS))")
+    record "bulk_delete$suffix" "$v" "$t"
+    exact "$v" "bulk$suffix"
+}
 for r in $(seq 1 "$REPEAT"); do
-    for v in $VARIANTS; do
-        n=$ROWS; [ "$v" = recompute ] && n=$RROWS
-        setup "$v"
-        t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $n) g")
-        record "bulk_insert" "$v" "$t"
-        t=$(ms "UPDATE bench_children SET parent_id = 1 + parent_id % $PARENTS WHERE id <= $((MOVE * n / ROWS))")
-        record "bulk_update" "$v" "$t"
-        t=$(ms "DELETE FROM bench_children WHERE id > $((n - MOVE * n / ROWS))")
-        record "bulk_delete" "$v" "$t"
-        exact "$v" bulk
+    for v in none plpgsql immediate deferred; do
+        bulk "$v" "$ROWS" ""
         echo "   run $r $v done"
     done
+    # the recompute trigger is compared with no trigger at its own, smaller size
+    bulk none "$RROWS" "_small"
+    bulk recompute "$RROWS" "_small"
+    echo "   run $r recompute done"
 done
 
 echo "== peak backend memory of a $ROWS-row INSERT"
