@@ -34,24 +34,49 @@ summary=$(sort -t$'\t' -k1,1 -k2,2 -k3,3g "$RAW" | awk -F'\t' '
         }'
 } > "$MD"
 
-# chart: one bar group per workload, ratio against its baseline
+# chart: one group of bars per workload, one colour per variant, each the
+# ratio to that workload's baseline (the no-trigger run, pgbench's own
+# transaction, the bare GROUP BY); "-" where a variant does not apply
 echo "$summary" | awk -F'\t' '
-    { w[NR] = $1; var[NR] = $2; med[NR] = $3
-      if ($2 == "none" || $2 == "builtin" || $2 == "bare_group_by") base[$1] = $3 }
-    END { for (i = 1; i <= NR; i++) if (base[w[i]] > 0 && w[i] !~ /kb/)
-              printf "\"%s\\n%s\" %.3f\n", w[i], var[i], med[i] / base[w[i]] }' > "$DAT"
+    { med[$1, $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+    END {
+        # columns: workload baseline plpgsql recompute immediate deferred
+        for (i = 1; i <= k; i++) {
+            w = order[i]
+            if (w ~ /kb/) continue
+            base = med[w, "none"]; imm = med[w, "immediate"]
+            if (w ~ /tpcb/) { base = med[w, "builtin"]; imm = med[w, "denorm"] }
+            if (w ~ /reconcile/) { base = med[w, "bare_group_by"]; imm = med[w, "reconcile"] }
+            if (base == "" || base == 0) continue
+            printf "%s 1", w
+            split("plpgsql recompute", extra, " ")
+            for (j = 1; j <= 2; j++)
+                printf " %s", ((w, extra[j]) in med) ? sprintf("%.3f", med[w, extra[j]] / base) : "-"
+            printf " %s", (imm != "") ? sprintf("%.3f", imm / base) : "-"
+            printf " %s\n", ((w, "deferred") in med) ? sprintf("%.3f", med[w, "deferred"] / base) : "-"
+        }
+    }' > "$DAT"
 
 if command -v gnuplot >/dev/null; then
     gnuplot <<GP
-set terminal pngcairo size 1400,600 font ",9"
+set terminal pngcairo size 1400,620 font ",10" noenhanced
 set output "$OUT/chart.png"
-set title "denorm benchmark: ratio to the baseline of each workload (time: lower is better; tps: higher is better)"
-set style fill solid 0.8
-set boxwidth 0.7
-set xtics rotate by -60 font ",8"
+set title "denorm benchmark: each variant as a ratio to its workload's baseline (log scale; time: lower is better, tps: higher is better)"
+set datafile missing "-"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y
+set yrange [0.03:40]
 set grid ytics
-set yrange [0:*]
-plot "$DAT" using 0:2:xtic(1) with boxes notitle, 1 with lines lc rgb "red" title "baseline"
+set xtics rotate by -30 font ",9"
+set key top left
+plot "$DAT" using 2:xtic(1) title "baseline", \
+     "" using 3 title "PL/pgSQL increments", \
+     "" using 4 title "PL/pgSQL recompute", \
+     "" using 5 title "denorm immediate", \
+     "" using 6 title "denorm deferred"
 GP
 fi
 cat "$MD"
