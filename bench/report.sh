@@ -68,10 +68,10 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y
-set yrange [0.03:40]
+set yrange [0.03:200]
 set grid ytics
 set xtics rotate by -30 font ",9"
-set key top left
+set key outside right top
 plot "$DAT" using 2:xtic(1) title "baseline", \
      "" using 3 title "PL/pgSQL increments", \
      "" using 4 title "PL/pgSQL recompute", \
