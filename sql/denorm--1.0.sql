@@ -962,6 +962,8 @@ COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
 CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@.denorm_on_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_ddl IS
+    'Refuses table changes that break denorm counters and follows renames and partitions';
 
 ------------------------------------------------------------------------
 -- Reconciliation
@@ -1465,6 +1467,8 @@ COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
 
 CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
     EXECUTE FUNCTION @extschema@.denorm_on_drop();
+COMMENT ON EVENT TRIGGER denorm_guard_drops IS
+    'Drops denorm counters with their tables and refuses to drop the columns they use';
 
 ------------------------------------------------------------------------
 -- Deferred counters
