@@ -203,7 +203,8 @@ COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_count
 
 -- Creates the counter's triggers on its parent where they are missing:
 -- denorm_<id>_key (the key of a parent row changes) and, for a deferred
--- counter, denorm_<id>_delete (a parent row went: checked at commit).
+-- counter, denorm_<id>_delete (a parent row went or changed its key:
+-- settled at commit, after foreign-key cascades).
 CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -222,10 +223,10 @@ BEGIN
                       AND tgparentid = 0 AND tgname = format('denorm_%s_delete', c.id)) THEN
         -- at commit: foreign-key cascades postpone the children's triggers
         -- (and so their deltas) past the parent's own AFTER triggers
-        EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER DELETE ON %s '
+        EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
                        'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                       format('denorm_%s_delete', c.id), c.parent, c.id);
+                       format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
     END IF;
 END
 $$;

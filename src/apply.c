@@ -718,6 +718,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	SPIPlanPtr	plan;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			nestlevel;
 	int			rc;
 
 	if (!t->valid)
@@ -753,11 +754,18 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	if (columns == 0)
 		return;
 
-	plan = GetUpdatePlan(t, columns, numeric);
+	/*
+	 * Prepared and run as the parent's owner (writers need no rights on
+	 * its schema either), with settings restored afterwards whatever the
+	 * parent's own triggers changed.
+	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(t->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	nestlevel = DenormSetSafeSearchPath();
+	plan = GetUpdatePlan(t, columns, numeric);
 	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	DenormRestoreSearchPath(nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));

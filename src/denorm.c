@@ -193,7 +193,7 @@ _PG_init(void)
  * Run what follows with search_path = pg_catalog, pg_temp, so that names
  * resolved or printed meanwhile cannot be captured by objects planted in
  * the caller's path.  Returns the GUC nest level to pass to
- * DenormRestoreSearchPath.
+ * DenormRestoreSearchPath, which restores every setting as it was.
  */
 int
 DenormSetSafeSearchPath(void)
@@ -209,7 +209,13 @@ DenormSetSafeSearchPath(void)
 void
 DenormRestoreSearchPath(int nestlevel)
 {
-	AtEOXact_GUC(true, nestlevel);
+	/*
+	 * As on abort: undo every setting changed since, not just ours.  User
+	 * code run meanwhile (a parent's trigger, say) may have run a plain SET
+	 * search_path, which a "commit" here would let outlive it and capture
+	 * the unqualified names of whoever runs next.
+	 */
+	AtEOXact_GUC(false, nestlevel);
 }
 
 PG_FUNCTION_INFO_V1(denorm_settings);

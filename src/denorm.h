@@ -71,6 +71,7 @@ extern void DenormInvalidateTargets(Oid relid);
 /* registry.c: a row of denorm_counters, as text */
 typedef struct DenormRegistry
 {
+	int32		id;
 	Oid			parent;
 	Oid			child;
 	char	   *counter_column;

@@ -13,6 +13,7 @@
 #include "denorm.h"
 
 #include "access/table.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -32,6 +33,33 @@ static void
 FilterErrorContext(void *arg)
 {
 	errcontext("counter filter: %s", (const char *) arg);
+}
+
+/* check_functions_in_node callback: true for a function outside pg_catalog */
+static bool
+NotBuiltin(Oid funcid, void *context)
+{
+	return get_func_namespace(funcid) != PG_CATALOG_NAMESPACE;
+}
+
+/*
+ * Rejects code that is not PostgreSQL's own: functions and operators
+ * outside pg_catalog, and domain checks.  Filters are evaluated by
+ * whoever writes the child and by maintenance jobs (often a superuser),
+ * so a function the table owner can redefine would run with their rights.
+ */
+static bool
+CheckFilterCode(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, CoerceToDomain) ||
+		check_functions_in_node(node, NotBuiltin, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a counter filter may only use built-in functions and operators"),
+				 errdetail("Filters are evaluated with the rights of whoever writes the child or runs a reconcile, so they cannot run code that its owner could change.")));
+	return expression_tree_walker(node, CheckFilterCode, context);
 }
 
 /* Rejects references to system columns and whole-row references */
@@ -124,6 +152,7 @@ TransformFilter(Relation rel, const char *filter)
 				 errmsg("functions in a counter filter must be marked IMMUTABLE"),
 				 errdetail("A filter whose result can change without the row changing would make the counter drift.")));
 	(void) CheckFilterVars(expr, rel);
+	(void) CheckFilterCode(expr, NULL);
 
 	free_parsestate(pstate);
 	error_context_stack = errcb.previous;

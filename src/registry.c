@@ -103,6 +103,7 @@ DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
 
 			text[i] = MemoryContextStrdup(caller, v ? v : "");
 		}
+		r->id = id;
 		r->parent = (Oid) strtoul(text[0], NULL, 10);
 		r->child = (Oid) strtoul(text[1], NULL, 10);
 		r->counter_column = text[2];
@@ -115,6 +116,32 @@ DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
 	}
 	SPI_finish();
 	return found;
+}
+
+/*
+ * A counter lets writes on its child change its parent, as the parent's
+ * owner.  That is only honoured when the child's owner may update the
+ * counter column itself: otherwise a registry row pointing someone else's
+ * table at one's own child (an administrator can write the registry) would
+ * be a way into that table.
+ */
+static void
+CheckAuthority(DenormRegistry *r, int32 id)
+{
+	AttrNumber	attnum = get_attnum(r->parent, r->counter_column);
+	Oid			child_owner = DenormRelationOwner(r->child);
+
+	/* table-level UPDATE, or UPDATE on the column itself */
+	if (attnum == InvalidAttrNumber ||
+		(pg_class_aclcheck(r->parent, child_owner, ACL_UPDATE) != ACLCHECK_OK &&
+		 pg_attribute_aclcheck(r->parent, attnum, child_owner, ACL_UPDATE) != ACLCHECK_OK))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("denorm counter %d may not write column \"%s\" of table \"%s\"",
+						id, r->counter_column, get_rel_name(r->parent)),
+				 errdetail("The owner of its child table \"%s\" may not update that column.",
+						   get_rel_name(r->child)),
+				 errhint("Give the child's owner UPDATE on the column, or have one role own both tables.")));
 }
 
 /*
@@ -149,6 +176,7 @@ DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 						tgname, get_rel_name(relid), id),
 				 errdetail("denorm triggers act only as registered in denorm_counters."),
 				 errhint("Create counters with denorm_create_counter().")));
+	CheckAuthority(r, id);
 }
 
 /*
@@ -177,6 +205,7 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 	int			nestlevel;
 	int			rc;
 
+	CheckAuthority(r, id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = DenormSetSafeSearchPath();
@@ -209,7 +238,7 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 					 key, key, col);
 	SetUserIdAndSecContext(DenormRelationOwner(r->parent),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "could not recompute denorm counter %d", id);
@@ -293,7 +322,7 @@ QueryNumericAs(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *value
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 	if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "denorm query returned no row: %s", sql);
@@ -302,6 +331,47 @@ QueryNumericAs(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *value
 	if (isnull)
 		return NumericGetDatum(int64_to_numeric(0));
 	return SPI_datumTransfer(result, false, -1);
+}
+
+/*
+ * What key's children add up to, less the key's pending deltas (deferred
+ * counters): the value a parent row with that key must hold for its
+ * counter to be exact.  Children are read as the child's owner, pending
+ * deltas as the owner of denorm_pending.
+ */
+static Datum
+ChildAggregate(DenormRegistry *r, Oid keytype, Datum key, Oid nsp)
+{
+	Oid			argtypes[2] = {keytype, INT4OID};
+	Datum		values[2];
+	Datum		actual;
+	const char *child = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->child)),
+												  get_rel_name(r->child));
+
+	values[0] = key;
+	values[1] = Int32GetDatum(0);
+	actual = QueryNumericAs(DenormRelationOwner(r->child),
+							psprintf("SELECT (%s)::pg_catalog.numeric FROM %s x "
+									 "WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
+									 strcmp(r->aggregate, "sum") == 0 ?
+									 psprintf("pg_catalog.sum(x.%s)", quote_identifier(r->value_column)) :
+									 "pg_catalog.count(*)",
+									 child, quote_identifier(r->foreign_key),
+									 r->filter[0] ? r->filter : "true"),
+							1, argtypes, values);
+	if (strcmp(r->mode, "deferred") == 0)
+	{
+		values[1] = Int32GetDatum(r->id);
+		actual = DirectFunctionCall2(numeric_sub, actual,
+									 QueryNumericAs(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
+													psprintf("SELECT pg_catalog.sum(q.delta) FROM %s.denorm_pending q "
+															 "WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
+															 "AND q.parent_key::%s OPERATOR(pg_catalog.=) $1",
+															 quote_identifier(get_namespace_name(nsp)),
+															 format_type_be_qualified(keytype)),
+													2, argtypes, values));
+	}
+	return actual;
 }
 
 PG_FUNCTION_INFO_V1(denorm_parent_trigger);
@@ -343,7 +413,8 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1 ||
 		!((TRIGGER_FIRED_BEFORE(trigdata->tg_event) && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
-		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))))
+		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+		   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired BEFORE UPDATE or AFTER DELETE FOR EACH ROW with a counter id",
@@ -356,6 +427,7 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
 						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
 				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+	CheckAuthority(&r, id);
 
 	keyattno = get_attnum(RelationGetRelid(rel), r.parent_key);
 	if (keyattno == InvalidAttrNumber)
@@ -368,26 +440,33 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = DenormSetSafeSearchPath();
 
-	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	if (TRIGGER_FIRED_AFTER(trigdata->tg_event))
 	{
 		Oid			argtypes[2] = {INT4OID, keytype};
 		Datum		values[2];
 		Oid			save_userid;
 		int			save_sec_context;
+		const char *parent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
+													   get_rel_name(r.parent));
+		Datum		exists;
 
+		/* fired at commit, for the key the row had before its delete or key change */
 		key = heap_getattr(trigdata->tg_trigtuple, keyattno, RelationGetDescr(rel), &isnull);
-		values[0] = key;
-		/* fired at commit: a row with the same key may be back by now */
-		if (!isnull && strcmp(r.mode, "deferred") == 0 &&
-			DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											  QueryNumericAs(DenormRelationOwner(r.parent),
-															 psprintf("SELECT pg_catalog.count(*)::pg_catalog.numeric "
-																	  "FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
-																	  quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
-																								 get_rel_name(r.parent)),
-																	  quote_identifier(r.parent_key)),
-															 1, &keytype, values))) == 0)
+		if (isnull || strcmp(r.mode, "deferred") != 0)
 		{
+			DenormRestoreSearchPath(nestlevel);
+			SPI_finish();
+			return PointerGetDatum(NULL);
+		}
+		values[0] = key;
+		exists = QueryNumericAs(DenormRelationOwner(r.parent),
+								psprintf("SELECT pg_catalog.count(*)::pg_catalog.numeric "
+										 "FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
+										 parent, quote_identifier(r.parent_key)),
+								1, &keytype, values);
+		if (DatumGetInt64(DirectFunctionCall1(numeric_int8, exists)) == 0)
+		{
+			/* no row has the key any more: its pending deltas go with it */
 			values[0] = Int32GetDatum(id);
 			values[1] = key;
 			GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -401,6 +480,31 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 				elog(ERROR, "could not drop pending deltas of denorm counter %d", id);
 			SetUserIdAndSecContext(save_userid, save_sec_context);
 		}
+		else
+		{
+			/*
+			 * A row has the key again (deleted and inserted, or another row
+			 * renamed to it): the key's pending deltas mix its history with
+			 * the old row's, so the row is set to what its children add up
+			 * to less what is pending, which makes the two exact together.
+			 */
+			Datum		actual = ChildAggregate(&r, keytype, key, nsp);
+			Oid			uargtypes[2] = {NUMERICOID, keytype};
+			Datum		uvalues[2];
+
+			uvalues[0] = actual;
+			uvalues[1] = key;
+			GetUserIdAndSecContext(&save_userid, &save_sec_context);
+			SetUserIdAndSecContext(DenormRelationOwner(r.parent),
+								   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+								   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+			if (SPI_execute_with_args(psprintf("UPDATE %s p SET %s = $1 WHERE p.%s OPERATOR(pg_catalog.=) $2",
+											   parent, quote_identifier(r.counter_column),
+											   quote_identifier(r.parent_key)),
+									  2, uargtypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not reset denorm counter %d", id);
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+		}
 		DenormRestoreSearchPath(nestlevel);
 		SPI_finish();
 		return PointerGetDatum(NULL);
@@ -410,44 +514,20 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		HeapTuple	newtuple = trigdata->tg_newtuple;
 		AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r.counter_column);
 		Form_pg_attribute colattr;
-		Oid			argtypes[2] = {keytype, INT4OID};
-		Datum		values[2];
 		Datum		actual;
 		Datum		value;
 		int			colnum;
 		bool		valnull = false;
 		Oid			typinput;
 		Oid			typioparam;
-		const char *child = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.child)),
-													  get_rel_name(r.child));
 
 		if (colattno == InvalidAttrNumber)
 			elog(ERROR, "counter column \"%s\" of denorm counter %d not found", r.counter_column, id);
 		key = heap_getattr(newtuple, keyattno, RelationGetDescr(rel), &isnull);
-		values[0] = key;
-		values[1] = Int32GetDatum(id);
 		if (isnull)
 			actual = NumericGetDatum(int64_to_numeric(0));
 		else
-		{
-			actual = QueryNumericAs(DenormRelationOwner(r.child),
-									psprintf("SELECT (%s)::pg_catalog.numeric FROM %s x "
-											 "WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
-											 strcmp(r.aggregate, "sum") == 0 ?
-											 psprintf("pg_catalog.sum(x.%s)", quote_identifier(r.value_column)) :
-											 "pg_catalog.count(*)",
-											 child, quote_identifier(r.foreign_key),
-											 r.filter[0] ? r.filter : "true"),
-									1, argtypes, values);
-			if (strcmp(r.mode, "deferred") == 0)
-				actual = DirectFunctionCall2(numeric_sub, actual,
-											 QueryNumericAs(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
-															psprintf("SELECT pg_catalog.sum(q.delta) FROM %s.denorm_pending q "
-																	 "WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
-																	 "AND q.parent_key::%s OPERATOR(pg_catalog.=) $1",
-																	 nspname, keytypename),
-															2, argtypes, values));
-		}
+			actual = ChildAggregate(&r, keytype, key, nsp);
 		/* into the column's own type, through its input function */
 		colattr = TupleDescAttr(RelationGetDescr(rel), colattno - 1);
 		getTypeInputInfo(colattr->atttypid, &typinput, &typioparam);
@@ -539,7 +619,7 @@ denorm_apply_amounts(PG_FUNCTION_ARGS)
 	nestlevel = DenormSetSafeSearchPath();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 	if (SPI_execute_with_args(sql, 3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not apply amounts to denorm counter %d", id);

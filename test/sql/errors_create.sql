@@ -291,13 +291,17 @@ SELECT t.code, t.n,
 SELECT count(*) AS denorm_triggers FROM pg_trigger
  WHERE tgrelid = 'errc_child'::regclass AND tgname LIKE 'denorm%';
 
--- A filter may call the caller's own immutable functions: names resolve
--- on the caller's search_path, and the registry keeps them qualified.
+-- A filter may not call the caller's own functions, even immutable ones:
+-- maintenance jobs evaluate filters with their own rights, and the owner
+-- could redefine the function.  Built-in functions and operators are fine.
 CREATE FUNCTION errc_is_ok(status text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT status = 'ok' $$;
 ALTER TABLE errc_parent ADD COLUMN ok_n int NOT NULL DEFAULT 0;
 SELECT denorm_create_counter('errc_parent', 'ok_n', 'errc_child', 'parent_id',
                              filter => 'errc_is_ok(status)') > 0 AS created;
+\echo :SQLSTATE
+SELECT denorm_create_counter('errc_parent', 'ok_n', 'errc_child', 'parent_id',
+                             filter => $$lower(status) = 'ok' AND coalesce(qty, 0) >= 0$$) > 0 AS created;
 SELECT filter FROM denorm_counters
  WHERE parent = 'errc_parent'::regclass AND counter_column = 'ok_n';
 INSERT INTO errc_child (id, parent_id, qty, status) VALUES (7, 3, 1, 'ok'), (8, 3, 1, 'void');

@@ -55,6 +55,24 @@ SELECT name, uses, pending_uses FROM pk_tags ORDER BY name;
 SELECT * FROM pk_check();
 SELECT counter_column, rows_drifted FROM denorm_reconcile() ORDER BY 1;
 
+-- deferred: a parent deleted and inserted again in one transaction, and a
+-- key given up by a rename and taken again, settle exactly at commit
+SELECT denorm_flush(:pend_id) >= 0 AS flushed;
+INSERT INTO pk_posts (tag) VALUES ('gamma');
+BEGIN;
+DELETE FROM pk_tags WHERE name = 'gamma';
+INSERT INTO pk_tags (name) VALUES ('gamma');
+COMMIT;
+SELECT * FROM pk_check();
+INSERT INTO pk_posts (tag) VALUES ('beta');
+UPDATE pk_tags SET name = 'omega' WHERE name = 'beta';
+INSERT INTO pk_tags (name) VALUES ('beta');
+SELECT * FROM pk_check();
+SELECT denorm_flush(:pend_id) >= 0 AS flushed;
+SELECT name, uses, pending_uses FROM pk_tags ORDER BY name;
+SELECT count(*) AS pending_rows FROM denorm_pending WHERE counter_id = :pend_id;
+SELECT counter_column, rows_drifted FROM denorm_reconcile() ORDER BY 1;
+
 DROP FUNCTION pk_check();
 DROP TABLE pk_posts, pk_tags;
 SELECT count(*) AS counters_left FROM denorm_counters;

@@ -145,6 +145,87 @@ DROP FUNCTION sec_spy();
 DROP OWNED BY regress_sec_admin;
 DROP ROLE regress_sec_admin, regress_sec_owner;
 
+------------------------------------------------------------------------
+-- Settings changed by a parent's own code do not outlive it: a trigger
+-- that moves search_path cannot capture the names of whoever wrote the
+-- child or ran the job.
+------------------------------------------------------------------------
+CREATE SCHEMA sec_leak;
+CREATE TABLE sec_lp (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, d int NOT NULL DEFAULT 0);
+CREATE TABLE sec_lc (id serial PRIMARY KEY, pid int);
+CREATE FUNCTION sec_mover() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN PERFORM set_config('search_path', 'sec_leak, public', false); RETURN NEW; END$$;
+CREATE TRIGGER sec_mover BEFORE UPDATE ON sec_lp FOR EACH ROW EXECUTE FUNCTION sec_mover();
+INSERT INTO sec_lp (id) VALUES (1);
+SELECT denorm_create_counter('sec_lp', 'n', 'sec_lc', 'pid') > 0 AS created;
+SELECT denorm_create_counter('sec_lp', 'd', 'sec_lc', 'pid', mode => 'deferred') > 0 AS created;
+SET search_path = public;
+INSERT INTO sec_lc (pid) VALUES (1);
+SHOW search_path;
+-- drift made with triggers off, so only denorm's own writes fire the mover
+SET session_replication_role = replica;
+UPDATE sec_lp SET n = 7;
+RESET session_replication_role;
+SET denorm.drift_alert_ratio = 1;
+SELECT count(*) > 0 AS reconciled FROM denorm_reconcile();
+RESET denorm.drift_alert_ratio;
+SELECT denorm_flush() >= 0 AS flushed;
+SHOW search_path;
+SELECT n, d FROM sec_lp;
+RESET search_path;
+DROP TABLE sec_lc, sec_lp;
+DROP FUNCTION sec_mover();
+DROP SCHEMA sec_leak;
+
+------------------------------------------------------------------------
+-- A registry row cannot point a counter at a table its child's owner may
+-- not update: an administrator who edits denorm_counters gains nothing.
+------------------------------------------------------------------------
+CREATE ROLE regress_sec_dave;
+CREATE ROLE regress_sec_victim;
+CREATE TABLE sec_victim (id int PRIMARY KEY, n int NOT NULL DEFAULT 100);
+INSERT INTO sec_victim VALUES (1);
+ALTER TABLE sec_victim OWNER TO regress_sec_victim;
+CREATE TABLE sec_dave_p (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE sec_dave_c (id int, pid int);
+INSERT INTO sec_dave_p VALUES (1);
+ALTER TABLE sec_dave_p OWNER TO regress_sec_dave;
+ALTER TABLE sec_dave_c OWNER TO regress_sec_dave;
+SELECT denorm_grant_admin('regress_sec_dave');
+SET ROLE regress_sec_dave;
+SELECT denorm_create_counter('sec_dave_p', 'n', 'sec_dave_c', 'pid') AS dave_id \gset
+UPDATE denorm_counters SET parent = 'sec_victim'::regclass WHERE id = :dave_id;
+INSERT INTO sec_dave_c VALUES (1, 1);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT n AS victim_n FROM sec_victim;
+UPDATE denorm_counters SET parent = 'sec_dave_p'::regclass WHERE id = :dave_id;
+SELECT denorm_drop_counter(:dave_id);
+DROP TABLE sec_dave_c, sec_dave_p, sec_victim;
+DROP OWNED BY regress_sec_dave;
+DROP ROLE regress_sec_dave, regress_sec_victim;
+
+------------------------------------------------------------------------
+-- Writers need no rights on the parent's schema either.
+------------------------------------------------------------------------
+CREATE SCHEMA sec_private;
+CREATE TABLE sec_private.totals (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE sec_public_items (id serial PRIMARY KEY, total_id int);
+INSERT INTO sec_private.totals VALUES (1);
+SELECT denorm_create_counter('sec_private.totals', 'n', 'sec_public_items', 'total_id') > 0 AS created;
+CREATE ROLE regress_sec_app;
+GRANT INSERT ON sec_public_items TO regress_sec_app;
+GRANT USAGE ON SEQUENCE sec_public_items_id_seq TO regress_sec_app;
+SET ROLE regress_sec_app;
+INSERT INTO sec_public_items (total_id) VALUES (1), (1);
+SELECT * FROM sec_private.totals;
+RESET ROLE;
+SELECT * FROM sec_private.totals;
+DROP TABLE sec_public_items, sec_private.totals;
+DROP SCHEMA sec_private;
+DROP OWNED BY regress_sec_app;
+DROP ROLE regress_sec_app;
+
 DROP TABLE "sec odd child", "sec Odd ""Parent""";
 DROP TABLE sec_entries, sec_accounts;
 DROP SCHEMA sec_evil CASCADE;
