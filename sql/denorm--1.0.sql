@@ -203,8 +203,8 @@ COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_count
 
 -- Creates the counter's triggers on its parent where they are missing:
 -- denorm_<id>_key (the key of a parent row changes) and, for a deferred
--- counter, denorm_<id>_delete (a parent row went or changed its key:
--- settled at commit, after foreign-key cascades).
+-- counter, denorm_<id>_delete (a parent row gives up its key, deleted or
+-- renamed: the key keeps only what its remaining children add up to).
 CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -221,11 +221,8 @@ BEGIN
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.parent
                       AND tgparentid = 0 AND tgname = format('denorm_%s_delete', c.id)) THEN
-        -- at commit: foreign-key cascades postpone the children's triggers
-        -- (and so their deltas) past the parent's own AFTER triggers
-        EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
-                       'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
-                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
                        format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
     END IF;
 END
@@ -490,6 +487,19 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_column_type(regclass, name) IS
     'Internal: a column''s type, or undefined_column';
 
+-- Whether a type is one of PostgreSQL's own base types (no domain, no
+-- user-defined type).
+CREATE FUNCTION @extschema@.denorm_builtin_type(t oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT typtype = 'b' AND typnamespace = 'pg_catalog'::regnamespace
+                       FROM pg_type WHERE oid = t), false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_builtin_type(oid) IS
+    'Internal: whether a type is a built-in base type';
+
 -- Whether summing a numeric value column into a counter column would
 -- round: the counter is not numeric, or has a fixed scale narrower than
 -- the value's.
@@ -607,6 +617,15 @@ BEGIN
 
     -- foreign key: exists, comparable with the parent key, hashable and sortable
     fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        RAISE EXCEPTION 'parent key and foreign key must be of built-in types'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL));
+    END IF;
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
                        ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
@@ -849,6 +868,10 @@ BEGIN
        AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
         RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
                       c.value_column, c.counter_column);
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
+       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
+        RETURN 'its parent key or foreign key would no longer be of a built-in type';
     END IF;
     IF NOT @extschema@.denorm_filter_parses(c) THEN
         RETURN format('its filter %s no longer fits table %s', c.filter, c.child);

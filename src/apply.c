@@ -756,12 +756,14 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 
 	/*
 	 * Prepared and run as the parent's owner (writers need no rights on
-	 * its schema either), with settings restored afterwards whatever the
-	 * parent's own triggers changed.
+	 * its schema either), as a security-restricted operation (the parent's
+	 * own triggers can leave no temporary objects behind), with settings
+	 * restored afterwards whatever those triggers changed.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(t->owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION |
+						   SECURITY_NOFORCE_RLS);
 	nestlevel = DenormSetSafeSearchPath();
 	plan = GetUpdatePlan(t, columns, numeric);
 	rc = SPI_execute_plan(plan, values, nulls, false, 0);

@@ -26,6 +26,8 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/typcache.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -374,6 +376,21 @@ ChildAggregate(DenormRegistry *r, Oid keytype, Datum key, Oid nsp)
 	return actual;
 }
 
+/* An integer column's value as int64, whatever its width */
+static int64
+ColumnInt64(TupleDesc desc, AttrNumber attno, Datum value)
+{
+	switch (TupleDescAttr(desc, attno - 1)->atttypid)
+	{
+		case INT2OID:
+			return DatumGetInt16(value);
+		case INT4OID:
+			return DatumGetInt32(value);
+		default:
+			return DatumGetInt64(value);
+	}
+}
+
 PG_FUNCTION_INFO_V1(denorm_parent_trigger);
 
 /*
@@ -382,9 +399,10 @@ PG_FUNCTION_INFO_V1(denorm_parent_trigger);
  *    for another key, so its counter is set to what that key's children
  *    (less its pending deltas) add up to.  With ON UPDATE CASCADE the
  *    children follow afterwards and their moves add up exactly.
- *  - AFTER DELETE FOR EACH ROW, deferred to commit (deferred counters):
- *    unless a row with that key is back, the row's pending deltas go with
- *    it, as an immediate delta for a missing parent would.
+ *  - AFTER DELETE OR UPDATE OF the key FOR EACH ROW (deferred counters):
+ *    the key the row gives up gets the row's column back as a pending
+ *    delta, so that what stays pending for it is exactly what its
+ *    remaining children add up to.
  * Children are read as the child's owner, pending deltas as the owner of
  * denorm_pending.
  */
@@ -401,7 +419,6 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	Oid			keytype;
 	Datum		key;
 	bool		isnull;
-	char	   *keytypename;
 	int			nestlevel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -433,7 +450,6 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	if (keyattno == InvalidAttrNumber)
 		elog(ERROR, "parent key \"%s\" of denorm counter %d not found", r.parent_key, id);
 	keytype = TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid;
-	keytypename = format_type_be_qualified(keytype);
 	nspname = quote_identifier(get_namespace_name(nsp));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -442,67 +458,61 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_AFTER(trigdata->tg_event))
 	{
-		Oid			argtypes[2] = {INT4OID, keytype};
-		Datum		values[2];
+		TupleDesc	desc = RelationGetDescr(rel);
+		AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r.counter_column);
+		Datum		oldcol;
+		bool		colnull;
+		Oid			argtypes[3] = {INT4OID, TEXTOID, NUMERICOID};
+		Datum		values[3];
+		Oid			typoutput;
+		bool		typisvarlena;
 		Oid			save_userid;
 		int			save_sec_context;
-		const char *parent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
-													   get_rel_name(r.parent));
-		Datum		exists;
 
-		/* fired at commit, for the key the row had before its delete or key change */
-		key = heap_getattr(trigdata->tg_trigtuple, keyattno, RelationGetDescr(rel), &isnull);
-		if (isnull || strcmp(r.mode, "deferred") != 0)
+		/*
+		 * The row gives up its key (deleted, or its key changed).  Its
+		 * column plus the key's pending deltas equalled what the key's
+		 * children added up to; adding the column back as a pending delta
+		 * leaves the key with exactly what its children still add up to
+		 * once they have left (ON DELETE/UPDATE CASCADE, whose deltas may
+		 * come before or after this) or with the orphans that stay.  A
+		 * row that takes the key later starts from that.
+		 */
+		key = heap_getattr(trigdata->tg_trigtuple, keyattno, desc, &isnull);
+		oldcol = heap_getattr(trigdata->tg_trigtuple, colattno, desc, &colnull);
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && !isnull)
 		{
-			DenormRestoreSearchPath(nestlevel);
-			SPI_finish();
-			return PointerGetDatum(NULL);
+			bool		newnull;
+			Datum		newkey = heap_getattr(trigdata->tg_newtuple, keyattno, desc, &newnull);
+			TypeCacheEntry *tce = lookup_type_cache(keytype, TYPECACHE_EQ_OPR_FINFO);
+
+			/* the key written back unchanged: nothing given up */
+			if (!newnull &&
+				DatumGetBool(FunctionCall2Coll(&tce->eq_opr_finfo,
+											   TupleDescAttr(desc, keyattno - 1)->attcollation,
+											   key, newkey)))
+				isnull = true;
 		}
-		values[0] = key;
-		exists = QueryNumericAs(DenormRelationOwner(r.parent),
-								psprintf("SELECT pg_catalog.count(*)::pg_catalog.numeric "
-										 "FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
-										 parent, quote_identifier(r.parent_key)),
-								1, &keytype, values);
-		if (DatumGetInt64(DirectFunctionCall1(numeric_int8, exists)) == 0)
+		if (!isnull && !colnull && strcmp(r.mode, "deferred") == 0)
 		{
-			/* no row has the key any more: its pending deltas go with it */
+			getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
 			values[0] = Int32GetDatum(id);
-			values[1] = key;
+			values[1] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, key));
+			values[2] = DirectFunctionCall3(numeric_in,
+											CStringGetDatum(OidOutputFunctionCall(
+												TupleDescAttr(desc, colattno - 1)->atttypid == NUMERICOID ?
+												F_NUMERIC_OUT : F_INT8OUT,
+												TupleDescAttr(desc, colattno - 1)->atttypid == NUMERICOID ?
+												oldcol : Int64GetDatum(ColumnInt64(desc, colattno, oldcol)))),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 			GetUserIdAndSecContext(&save_userid, &save_sec_context);
 			SetUserIdAndSecContext(DenormRelationOwner(get_relname_relid("denorm_pending", nsp)),
-								   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-			if (SPI_execute_with_args(psprintf("DELETE FROM %s.denorm_pending q "
-											   "WHERE q.counter_id OPERATOR(pg_catalog.=) $1 "
-											   "AND q.parent_key::%s OPERATOR(pg_catalog.=) $2",
-											   nspname, keytypename),
-									  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not drop pending deltas of denorm counter %d", id);
-			SetUserIdAndSecContext(save_userid, save_sec_context);
-		}
-		else
-		{
-			/*
-			 * A row has the key again (deleted and inserted, or another row
-			 * renamed to it): the key's pending deltas mix its history with
-			 * the old row's, so the row is set to what its children add up
-			 * to less what is pending, which makes the two exact together.
-			 */
-			Datum		actual = ChildAggregate(&r, keytype, key, nsp);
-			Oid			uargtypes[2] = {NUMERICOID, keytype};
-			Datum		uvalues[2];
-
-			uvalues[0] = actual;
-			uvalues[1] = key;
-			GetUserIdAndSecContext(&save_userid, &save_sec_context);
-			SetUserIdAndSecContext(DenormRelationOwner(r.parent),
 								   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-								   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
-			if (SPI_execute_with_args(psprintf("UPDATE %s p SET %s = $1 WHERE p.%s OPERATOR(pg_catalog.=) $2",
-											   parent, quote_identifier(r.counter_column),
-											   quote_identifier(r.parent_key)),
-									  2, uargtypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not reset denorm counter %d", id);
+								   SECURITY_RESTRICTED_OPERATION);
+			if (SPI_execute_with_args(psprintf("INSERT INTO %s.denorm_pending (counter_id, parent_key, delta) "
+											   "VALUES ($1, $2, $3)", nspname),
+									  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not record the key given up by denorm counter %d", id);
 			SetUserIdAndSecContext(save_userid, save_sec_context);
 		}
 		DenormRestoreSearchPath(nestlevel);

@@ -307,13 +307,13 @@ SELECT denorm_flush() AS flushed;
 SELECT * FROM dfr_check;
 
 ------------------------------------------------------------------------
--- A parent deleted before the flush: at commit its pending rows go with
--- it (a flush would fold them into nothing anyway).
+-- A parent deleted before the flush: its column comes back as a pending
+-- delta, so what is pending for its key nets to what its remaining
+-- children add up to (none, after the cascade); a flush folds it away.
 ------------------------------------------------------------------------
 INSERT INTO dfr_items VALUES (24, 4, 11, 'confirmed'), (25, 5, 12, 'confirmed');
--- deleting parent 4 cascades to its items; their deltas and the earlier
--- ones of parent 4 are gone by the end of the statement's transaction;
--- the immediate counter's update finds no row
+-- deleting parent 4 cascades to its items; the immediate counter's
+-- update finds no row
 DELETE FROM dfr_parents WHERE id = 4;
 SELECT * FROM dfr_pending;
 SELECT denorm_value(:n_id, 4) AS gone_value;
