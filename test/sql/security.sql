@@ -226,6 +226,32 @@ DROP SCHEMA sec_private;
 DROP OWNED BY regress_sec_app;
 DROP ROLE regress_sec_app;
 
+------------------------------------------------------------------------
+-- A parent's trigger runs as a restricted operation during child writes:
+-- it cannot leave temporary objects behind to capture the writer's later
+-- queries.  Keys of domain types, whose CHECK is its owner's code, are
+-- refused outright.
+------------------------------------------------------------------------
+CREATE TABLE sec_tp (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE sec_tc (id serial PRIMARY KEY, pid int);
+INSERT INTO sec_tp VALUES (1);
+CREATE FUNCTION sec_temp_maker() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN CREATE TEMP VIEW pg_settings AS SELECT 1 AS trap; RETURN NEW; END$$;
+CREATE TRIGGER sec_temp_maker BEFORE UPDATE ON sec_tp FOR EACH ROW EXECUTE FUNCTION sec_temp_maker();
+SELECT denorm_create_counter('sec_tp', 'n', 'sec_tc', 'pid') > 0 AS created;
+INSERT INTO sec_tc (pid) VALUES (1);
+\echo :SQLSTATE
+SELECT count(*) AS temp_views FROM pg_class WHERE relname = 'pg_settings' AND relpersistence = 't';
+DROP TABLE sec_tc, sec_tp;
+DROP FUNCTION sec_temp_maker();
+CREATE DOMAIN sec_key AS int CHECK (VALUE > 0);
+CREATE TABLE sec_dp (id sec_key PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE sec_dc (id int, pid int);
+SELECT denorm_create_counter('sec_dp', 'n', 'sec_dc', 'pid');
+\echo :SQLSTATE
+DROP TABLE sec_dc, sec_dp;
+DROP DOMAIN sec_key;
+
 DROP TABLE "sec odd child", "sec Odd ""Parent""";
 DROP TABLE sec_entries, sec_accounts;
 DROP SCHEMA sec_evil CASCADE;
