@@ -43,7 +43,7 @@ grep -q '^Result: PASS' "$log/pgtap.txt" || bad=$((bad > 0 ? bad : 1))
 echo "pgTAP assertions: $ok passed, $bad failed"
 passed=$((passed + ok)); failed=$((failed + bad))
 
-for t in test/cron/*.sh test/reliability/*.sh test/soak/*.sh; do
+for t in test/cron/*.sh test/reliability/*.sh test/upgrade/*.sh test/soak/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"
     bash "$t" 2>&1 | tee "$log/$(basename "$t").txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_cron, for real: a job scheduled with denorm_schedule_reconcile() every
 # minute runs the reconcile procedure in the pg_cron database and heals
-# drift.  Needs the test cluster of test/run-all.sh (pg_cron preloaded,
+# drift; the history purge job is scheduled with its retention period.
+# Needs the test cluster of test/run-all.sh (pg_cron preloaded,
 # cron.database_name = denorm_cron, background workers on).  Prints TAP.
 set -euo pipefail
 DB=denorm_cron
@@ -44,4 +45,17 @@ check "the drift was healed" "0" \
       "$(q "SELECT count(*) FROM cron_posts p WHERE comment_count <> (SELECT count(*) FROM cron_comments c WHERE c.post_id = p.id)")"
 check "unschedule removes the job" "t" "$(q "SELECT denorm_unschedule_reconcile()")"
 check "unschedule of a missing job says false" "f" "$(q "SELECT denorm_unschedule_reconcile()")"
+
+# the history purge job: its command is stored with the retention period
+pjob=$(q "SELECT denorm_schedule_purge('15 4 * * *', interval '30 days')")
+check "the purge job runs denorm_purge_history with its keep" \
+      "SELECT * FROM public.denorm_purge_history('30 days'::interval)" \
+      "$(q "SELECT command FROM cron.job WHERE jobid = $pjob AND jobname = 'denorm-purge-history'")"
+check "scheduling the purge again updates the same job" "$pjob" \
+      "$(q "SELECT denorm_schedule_purge('15 5 * * *', interval '60 days')")"
+# what pg_cron will run: the run above is recent, so it is kept
+check "the purge job's command runs and keeps recent runs" "0|0|0|0" \
+      "$(q "$(q "SELECT command FROM cron.job WHERE jobid = $pjob")")"
+check "unschedule removes the purge job" "t" "$(q "SELECT denorm_unschedule_purge()")"
+check "unschedule of a missing purge job says false" "f" "$(q "SELECT denorm_unschedule_purge()")"
 echo "1..$n"

@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(157);
+SELECT plan(171);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -21,6 +21,9 @@ SELECT has_function(f, args::name[], format('function %s(%s) exists', f, transla
     ('denorm_value', '{integer,anyelement}'),
     ('denorm_schedule_flush', '{text}'),
     ('denorm_unschedule_flush', '{}'),
+    ('denorm_purge_history', '{interval}'),
+    ('denorm_schedule_purge', '{text,interval}'),
+    ('denorm_unschedule_purge', '{}'),
     ('denorm_row_trigger', '{}'),
     ('denorm_stmt_trigger', '{}')
   ) AS v(f, args);
@@ -38,6 +41,9 @@ SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s
     ('denorm_value', '{integer,anyelement}', 'numeric'),
     ('denorm_schedule_flush', '{text}', 'bigint'),
     ('denorm_unschedule_flush', '{}', 'boolean'),
+    ('denorm_purge_history', '{interval}', 'setof record'),
+    ('denorm_schedule_purge', '{text,interval}', 'bigint'),
+    ('denorm_unschedule_purge', '{}', 'boolean'),
     ('denorm_row_trigger', '{}', 'trigger'),
     ('denorm_stmt_trigger', '{}', 'trigger')
   ) AS v(f, args, ret);
@@ -68,7 +74,10 @@ SELECT is(pg_get_function_arguments(p), args, format('arguments of %s', p))
     ('denorm_unschedule_reconcile(text)'::regprocedure,
      'job_name text DEFAULT ''denorm-nightly-reconcile''::text'),
     ('denorm_flush(integer)'::regprocedure, 'counter_id integer DEFAULT NULL::integer'),
-    ('denorm_value(integer,anyelement)'::regprocedure, 'counter_id integer, parent_key anyelement')
+    ('denorm_value(integer,anyelement)'::regprocedure, 'counter_id integer, parent_key anyelement'),
+    ('denorm_purge_history(interval)'::regprocedure, 'keep interval DEFAULT ''90 days''::interval'),
+    ('denorm_schedule_purge(text,interval)'::regprocedure,
+     'schedule text DEFAULT ''30 3 * * *''::text, keep interval DEFAULT ''90 days''::interval')
   ) AS v(p, args);
 
 -- the rows a reconcile returns
@@ -78,6 +87,10 @@ SELECT is(pg_get_function_result(p),
           format('result columns of %s', p))
   FROM (VALUES ('denorm_reconcile(integer,boolean)'::regprocedure),
                ('denorm_reconcile_range(integer,text,text,boolean)'::regprocedure)) AS v(p);
+SELECT is(pg_get_function_result('denorm_purge_history(interval)'::regprocedure),
+          'TABLE(runs_closed bigint, runs_deleted bigint, checks_deleted bigint, '
+          'drift_rows_deleted bigint)',
+          'result columns of denorm_purge_history(interval)');
 
 ------------------------------------------------------------------------
 -- Tables and the status view
@@ -120,7 +133,8 @@ INSERT INTO tap_api_columns VALUES
     ('denorm_reconcile_runs', 'rows_healed', 'bigint'),
     ('denorm_reconcile_runs', 'drift_ratio', 'double precision'),
     ('denorm_reconcile_runs', 'status', 'text'),
-    ('denorm_reconcile_runs', 'error', 'text');
+    ('denorm_reconcile_runs', 'error', 'text'),
+    ('denorm_reconcile_runs', 'backend_pid', 'integer');
 SELECT has_column(t, c, format('%s.%s exists', t, c))
   FROM tap_api_columns ORDER BY t, c;
 SELECT col_type_is(t, c, ty, format('%s.%s is %s', t, c, ty))
@@ -158,6 +172,9 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_value', '{integer,anyelement}'),
     ('denorm_schedule_flush', '{text}'),
     ('denorm_unschedule_flush', '{}'),
+    ('denorm_purge_history', '{interval}'),
+    ('denorm_schedule_purge', '{text,interval}'),
+    ('denorm_unschedule_purge', '{}'),
     -- internals that write parent tables or the logs
     ('denorm_recompute', '{denorm_counters}'),
     ('denorm_sync_batch', '{denorm_counters,text,text,text,boolean,bigint}'),

@@ -1,0 +1,175 @@
+-- Reconcile history (denorm 1.1): denorm_purge_history() closes runs whose
+-- session ended before they finished and deletes old runs with their
+-- checks and drift rows, keeping each counter's latest check; and the
+-- update from 1.0 that brought it.  The purge works on the whole database,
+-- so this file runs in a database of its own.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_denorm_history;
+\c regress_denorm_history
+SET client_min_messages = warning;
+
+------------------------------------------------------------------------
+-- Updating from 1.0 keeps counters and history
+------------------------------------------------------------------------
+CREATE EXTENSION denorm VERSION '1.0';
+CREATE TABLE hist_posts (id int PRIMARY KEY, comment_count int NOT NULL DEFAULT 0,
+                         likes bigint NOT NULL DEFAULT 0);
+CREATE TABLE hist_comments (id serial PRIMARY KEY, post_id int, likes int NOT NULL DEFAULT 0);
+INSERT INTO hist_posts (id) SELECT g FROM generate_series(1, 4) g;
+INSERT INTO hist_comments (post_id, likes) VALUES (1, 2), (1, 3), (2, 5);
+SELECT denorm_create_counter('hist_posts', 'comment_count', 'hist_comments', 'post_id') AS count_id \gset
+SELECT denorm_create_counter('hist_posts', 'likes', 'hist_comments', 'post_id', 'sum', 'likes') AS likes_id \gset
+SELECT count(*) AS counters_checked FROM denorm_reconcile();
+-- a 1.0 run has no backend_pid column
+SELECT count(*) FROM pg_attribute
+ WHERE attrelid = 'denorm_reconcile_runs'::regclass AND attname = 'backend_pid';
+
+ALTER EXTENSION denorm UPDATE TO '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'denorm';
+-- the run made by 1.0 is there, its session unknown
+SELECT status, backend_pid FROM denorm_reconcile_runs ORDER BY run_id;
+-- counters made by 1.0 go on counting
+INSERT INTO hist_comments (post_id, likes) VALUES (3, 7), (1, 1);
+DELETE FROM hist_comments WHERE post_id = 2;
+SELECT id, comment_count, likes FROM hist_posts ORDER BY id;
+SELECT rows_drifted FROM denorm_reconcile() ORDER BY counter_id;
+-- new runs record their session
+SELECT backend_pid = pg_backend_pid() AS own_session
+  FROM denorm_reconcile_runs ORDER BY run_id DESC LIMIT 1;
+-- there is no way back
+ALTER EXTENSION denorm UPDATE TO '1.0';
+\echo :SQLSTATE
+
+------------------------------------------------------------------------
+-- Deleting old history
+------------------------------------------------------------------------
+-- Three more runs: one finds drift on both counters, one on the count
+-- only, one checks only the sum.
+SET session_replication_role = replica;
+INSERT INTO hist_comments (post_id, likes) VALUES (4, 10);
+RESET session_replication_role;
+SELECT counter_id, rows_drifted FROM denorm_reconcile() ORDER BY counter_id;
+UPDATE hist_posts SET comment_count = 0 WHERE id IN (1, 3);
+SELECT counter_id, rows_drifted FROM denorm_reconcile(:count_id);
+SELECT counter_id, rows_drifted FROM denorm_reconcile(:likes_id);
+
+CREATE VIEW hist_runs AS
+SELECT r.run_id - (SELECT min(run_id) FROM denorm_reconcile_runs) + 1 AS run,
+       r.status,
+       (SELECT count(*) FROM denorm_reconcile_checks k WHERE k.run_id = r.run_id) AS checks,
+       (SELECT count(*) FROM denorm_drift_log l WHERE l.run_id = r.run_id) AS drift_rows
+  FROM denorm_reconcile_runs r ORDER BY r.run_id;
+SELECT * FROM hist_runs;
+
+-- Everything recent is kept by the default (90 days).
+SELECT * FROM denorm_purge_history();
+SELECT count(*) AS runs FROM denorm_reconcile_runs;
+
+-- Age every run by 100 days: all five are older than 90 days, but the
+-- count's latest check is in run 4 and the sum's in run 5, so those stay.
+UPDATE denorm_reconcile_runs SET started_at = started_at - interval '100 days',
+                                 finished_at = finished_at - interval '100 days';
+UPDATE denorm_reconcile_checks SET checked_at = checked_at - interval '100 days';
+SELECT * FROM denorm_purge_history();
+SELECT * FROM hist_runs;
+-- what denorm_status reports is untouched
+SELECT counter_column, last_rows_drifted FROM denorm_status ORDER BY counter_id;
+-- a second purge finds nothing more
+SELECT * FROM denorm_purge_history();
+-- a keep longer than the calendar keeps everything
+SELECT * FROM denorm_purge_history(interval '300000 years');
+
+-- Once a counter is dropped its latest check is no longer kept.
+SELECT denorm_drop_counter(:likes_id);
+SELECT * FROM denorm_purge_history(interval '0');
+SELECT * FROM hist_runs;
+
+------------------------------------------------------------------------
+-- Runs left behind by ended sessions
+------------------------------------------------------------------------
+-- A reconcile starts by committing its run row; here the session that
+-- did so disconnects before finishing.
+CREATE TABLE hist_gone (pid int);
+WITH r AS (INSERT INTO denorm_reconcile_runs DEFAULT VALUES RETURNING backend_pid)
+INSERT INTO hist_gone SELECT backend_pid FROM r;
+\c
+SET client_min_messages = warning;
+-- wait (up to 30 s) until that backend has exited
+DO $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a JOIN hist_gone g ON a.pid = g.pid);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
+-- a run of this very session is alive
+INSERT INTO denorm_reconcile_runs DEFAULT VALUES;
+-- a run whose session is unknown (recorded by 1.0) and which started
+-- after the server did may still be going
+INSERT INTO denorm_reconcile_runs (backend_pid) VALUES (NULL);
+-- one that started before the server did cannot be
+INSERT INTO denorm_reconcile_runs (started_at, backend_pid)
+VALUES (pg_postmaster_start_time() - interval '1 minute', NULL);
+
+SELECT * FROM denorm_purge_history();
+SELECT r.status, r.error, r.finished_at IS NOT NULL AS finished,
+       r.backend_pid = pg_backend_pid() AS own_session,
+       r.backend_pid IN (SELECT pid FROM hist_gone) AS ended_session
+  FROM denorm_reconcile_runs r WHERE r.status IN ('running', 'failed') ORDER BY r.run_id;
+-- runs still going are never deleted, even with nothing to keep
+SELECT * FROM denorm_purge_history(interval '0');
+SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
+DELETE FROM denorm_reconcile_runs WHERE status = 'running';
+
+------------------------------------------------------------------------
+-- Misuse: nothing is closed or deleted
+------------------------------------------------------------------------
+CREATE VIEW hist_totals AS
+SELECT (SELECT count(*) FROM denorm_reconcile_runs) AS runs,
+       (SELECT count(*) FROM denorm_reconcile_checks) AS checks,
+       (SELECT count(*) FROM denorm_drift_log) AS drift_rows;
+INSERT INTO denorm_reconcile_runs (started_at, backend_pid)
+VALUES (pg_postmaster_start_time() - interval '1 minute', NULL);
+SELECT * FROM hist_totals;
+SELECT * FROM denorm_purge_history(NULL);
+\echo :SQLSTATE
+SELECT * FROM denorm_purge_history(interval '-1 day');
+\echo :SQLSTATE
+SELECT * FROM denorm_purge_history(interval '1 month -40 days');
+\echo :SQLSTATE
+SELECT * FROM denorm_purge_history('forever');
+\echo :SQLSTATE
+SELECT denorm_schedule_purge(keep => interval '-1 day');
+\echo :SQLSTATE
+SELECT denorm_schedule_purge(NULL);
+\echo :SQLSTATE
+-- pg_cron is not installed in this database
+SELECT denorm_schedule_purge();
+\echo :SQLSTATE
+SELECT denorm_unschedule_purge();
+\echo :SQLSTATE
+-- a role without grants may not purge; one granted administration may
+CREATE ROLE regress_hist_nobody;
+SET ROLE regress_hist_nobody;
+SELECT * FROM denorm_purge_history(interval '0');
+\echo :SQLSTATE
+SELECT denorm_schedule_purge();
+\echo :SQLSTATE
+RESET ROLE;
+SELECT * FROM hist_totals;
+SELECT status FROM denorm_reconcile_runs ORDER BY run_id DESC LIMIT 1;
+SELECT denorm_grant_admin('regress_hist_nobody');
+SET ROLE regress_hist_nobody;
+SELECT * FROM denorm_purge_history(interval '0');
+RESET ROLE;
+
+------------------------------------------------------------------------
+-- Clean up
+------------------------------------------------------------------------
+\c :regress_db
+DROP DATABASE regress_denorm_history;
+DROP ROLE regress_hist_nobody;

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Upgrading from the previous release, the way a package upgrade does it:
+# the 1.0 release is built from this repository's history and installed,
+# counters are created and written to (deferred deltas left pending, a
+# reconcile killed mid-run), then the current build replaces it, the server
+# restarts, and `ALTER EXTENSION denorm UPDATE` runs while writers are busy.
+# Counters must stay exact throughout, pending deltas must fold, and the
+# updated extension must match a fresh install object for object.
+#
+# Needs the cluster of test/run-all.sh (DENORM_CLUSTER_DIR) and root (it
+# swaps the installed extension files, and puts the current build back when
+# it ends).  Without the 1.0 commit in this clone (a shallow clone) the
+# previous release's SQL runs on the current library instead; it says so.
+# Prints TAP.
+set -euo pipefail
+: "${DENORM_CLUSTER_DIR:?run from test/run-all.sh}"
+PGBIN=/usr/lib/postgresql/15/bin
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OLD_VERSION=1.0
+NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/denorm.control")
+# where to find the 1.0 release: its tag, else its commit
+OLD_RELEASES=${DENORM_OLD_RELEASE:-v1.0 b4685436a860ebcd63eb6e104f834802f349cc52}
+DB=denorm_upgrade
+FRESH=denorm_upgrade_fresh
+WORK=$(mktemp -d /tmp/denorm-upgrade.XXXXXX)
+chmod 755 "$WORK"
+
+server() {  # server start|stop
+    if [ "$1" = stop ]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DENORM_CLUSTER_DIR/data" -m fast -w stop >/dev/null
+    else
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DENORM_CLUSTER_DIR/data" \
+            -l "$DENORM_CLUSTER_DIR/server.log" -w start >/dev/null
+    fi
+}
+# Whatever happens, leave the current build installed and the server up.
+finish() {
+    make -C "$ROOT" -s install >/dev/null 2>&1 || true
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DENORM_CLUSTER_DIR/data" status >/dev/null 2>&1 \
+        || server start
+    rm -rf "$WORK"
+}
+trap finish EXIT
+
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+n=0
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected '$2', got '$3')"; fi
+}
+
+# Parent rows whose counters differ from a full recompute; deferred ones
+# are read with denorm_value (column plus pending deltas).
+wrong_sql="SELECT
+ (SELECT count(*) FROM upg_products p
+    LEFT JOIN (SELECT product_id, count(*) FILTER (WHERE approved) AS n, sum(rating) AS s
+                 FROM upg_reviews GROUP BY 1) r ON r.product_id = p.id
+   WHERE p.approved_reviews <> coalesce(r.n, 0) OR p.rating_sum <> coalesce(r.s, 0))
+ + (SELECT count(*) FROM upg_users u
+     WHERE denorm_value((SELECT id FROM denorm_counters WHERE counter_column = 'followers'), u.id)
+           <> (SELECT count(*) FROM upg_follows f WHERE f.followed_id = u.id))
+ + (SELECT count(*) FROM upg_orders o
+     WHERE o.total <> coalesce((SELECT sum(amount) FROM upg_items i WHERE i.order_id = o.id), 0))"
+
+cat > "$WORK/write.pgb" <<'EOF'
+\set p random(1, 100)
+\set u random(1, 50)
+\set o random(1, 80)
+BEGIN;
+INSERT INTO upg_reviews (product_id, rating, approved) VALUES (:p, :p % 5 + 1, :p % 3 > 0);
+UPDATE upg_reviews SET approved = NOT approved, product_id = :p
+ WHERE id = (SELECT max(id) - 3 FROM upg_reviews);
+DELETE FROM upg_reviews WHERE id = (SELECT min(id) FROM upg_reviews WHERE product_id = :p);
+INSERT INTO upg_follows (follower_id, followed_id) VALUES (:u, 1 + (:u * 7) % 50);
+DELETE FROM upg_follows WHERE id = (SELECT min(id) FROM upg_follows WHERE followed_id = :u);
+INSERT INTO upg_items (order_id, amount, placed) VALUES (:o, :o * 1.25, date '2026-01-01' + :o * 4);
+UPDATE upg_items SET amount = amount + 1 WHERE id = (SELECT max(id) FROM upg_items WHERE order_id = :o);
+END;
+EOF
+write_load() {  # write_load SECONDS: mixed writes from 3 clients; prints pgbench's exit status
+    local rc=0
+    "$PGBIN/pgbench" -n -c 3 -j 3 -T "$1" -f "$WORK/write.pgb" "$DB" > "$WORK/pgbench.$1.log" 2>&1 || rc=$?
+    echo "$rc"
+}
+
+# Installing the previous release -------------------------------------------
+old_src=""
+for rev in $OLD_RELEASES; do
+    if git -C "$ROOT" rev-parse -q --verify "$rev^{commit}" >/dev/null 2>&1; then
+        old_src=$rev; break
+    fi
+done
+server stop
+if [ -n "$old_src" ]; then
+    mkdir "$WORK/old"
+    git -C "$ROOT" archive "$old_src" | tar -x -C "$WORK/old"
+    make -C "$ROOT" -s uninstall >/dev/null
+    make -C "$WORK/old" -s >/dev/null 2>&1
+    make -C "$WORK/old" -s install >/dev/null
+    echo "# previous release: denorm $OLD_VERSION built from $(git -C "$ROOT" rev-parse --short "$old_src^{commit}")"
+else
+    echo "# the $OLD_VERSION release is not in this clone's history: its SQL runs on the current library"
+fi
+server start
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP DATABASE IF EXISTS $FRESH" >/dev/null 2>&1
+psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null
+q "CREATE EXTENSION denorm VERSION '$OLD_VERSION'"
+check "the previous release is installed" "$OLD_VERSION" \
+      "$(q "SELECT extversion FROM pg_extension WHERE extname = 'denorm'")"
+
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
+CREATE TABLE upg_products (id int PRIMARY KEY, approved_reviews int NOT NULL DEFAULT 0,
+                           rating_sum bigint NOT NULL DEFAULT 0);
+CREATE TABLE upg_reviews (id bigserial PRIMARY KEY, product_id int, rating int NOT NULL,
+                          approved boolean NOT NULL);
+CREATE INDEX ON upg_reviews (product_id);
+CREATE TABLE upg_users (id int PRIMARY KEY, followers int NOT NULL DEFAULT 0);
+CREATE TABLE upg_follows (id bigserial PRIMARY KEY, follower_id int, followed_id int);
+CREATE INDEX ON upg_follows (followed_id);
+CREATE TABLE upg_orders (id int PRIMARY KEY, total numeric NOT NULL DEFAULT 0);
+CREATE TABLE upg_items (id bigserial, order_id int, amount numeric NOT NULL, placed date NOT NULL)
+    PARTITION BY RANGE (placed);
+CREATE TABLE upg_items_a PARTITION OF upg_items FOR VALUES FROM ('2026-01-01') TO ('2026-06-01');
+CREATE TABLE upg_items_b PARTITION OF upg_items FOR VALUES FROM ('2026-06-01') TO ('2027-01-01');
+CREATE INDEX ON upg_items (order_id);
+INSERT INTO upg_products (id) SELECT g FROM generate_series(1, 100) g;
+INSERT INTO upg_users (id) SELECT g FROM generate_series(1, 50) g;
+INSERT INTO upg_orders (id) SELECT g FROM generate_series(1, 80) g;
+INSERT INTO upg_reviews (product_id, rating, approved)
+SELECT 1 + g % 100, 1 + g % 5, g % 4 > 0 FROM generate_series(1, 2000) g;
+INSERT INTO upg_follows (follower_id, followed_id) SELECT g, 1 + g % 50 FROM generate_series(1, 500) g;
+SELECT denorm_create_counter('upg_products', 'approved_reviews', 'upg_reviews', 'product_id',
+                             filter => 'approved');
+SELECT denorm_create_counter('upg_products', 'rating_sum', 'upg_reviews', 'product_id', 'sum', 'rating');
+SELECT denorm_create_counter('upg_users', 'followers', 'upg_follows', 'followed_id', mode => 'deferred');
+SELECT denorm_create_counter('upg_orders', 'total', 'upg_items', 'order_id', 'sum', 'amount');
+SELECT count(*) FROM denorm_reconcile();
+SQL
+check "writes under $OLD_VERSION succeed" "0" "$(write_load 4)"
+check "counters are exact under $OLD_VERSION" "0" "$(q "$wrong_sql")"
+pending_before=$(q "SELECT count(*) FROM denorm_pending")
+check "deferred deltas are pending when the release is replaced" "1" \
+      "$([ "$pending_before" -gt 0 ] && echo 1 || echo 0)"
+
+# A reconcile cut off by the upgrade: it commits its run row, then waits on
+# a lock until the server stops.
+psql -X -q -d "$DB" -c "BEGIN; LOCK TABLE upg_reviews IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+    >/dev/null 2>&1 &
+locker=$!
+sleep 1
+psql -X -q -d "$DB" -c "CALL denorm_reconcile_batched()" >/dev/null 2>&1 &
+reconciler=$!
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")" = 1 ] && break
+    sleep 0.1
+done
+check "a reconcile is under way when the server stops" "1" \
+      "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")"
+
+# The package upgrade: new files in place, server restarted ---------------
+server stop
+wait "$locker" "$reconciler" 2>/dev/null || true
+make -C "$ROOT" -s install >/dev/null
+server start
+check "until updated, the database stays at $OLD_VERSION" "$OLD_VERSION" \
+      "$(q "SELECT extversion FROM pg_extension WHERE extname = 'denorm'")"
+check "writes with the new library succeed" "0" "$(write_load 3)"
+check "the new library maintains the $OLD_VERSION counters" "0" "$(q "$wrong_sql")"
+
+# ALTER EXTENSION UPDATE with writers running ------------------------------
+write_load 6 > "$WORK/load.rc" &
+load=$!
+sleep 2
+q "ALTER EXTENSION denorm UPDATE"
+wait "$load"
+check "writers running through the update all succeed" "0" "$(cat "$WORK/load.rc")"
+check "the extension is at $NEW_VERSION" "$NEW_VERSION" \
+      "$(q "SELECT extversion FROM pg_extension WHERE extname = 'denorm'")"
+check "counters are exact after the update" "0" "$(q "$wrong_sql")"
+check "writes after the update succeed" "0" "$(write_load 3)"
+check "counters are exact after more writes" "0" "$(q "$wrong_sql")"
+check "the pending deltas from before the upgrade are still there" "1" \
+      "$(q "SELECT (count(*) FILTER (WHERE created_at < pg_postmaster_start_time()) > 0)::int FROM denorm_pending")"
+q "SELECT denorm_flush()" >/dev/null
+check "flush folds every pending delta" "0" "$(q "SELECT count(*) FROM denorm_pending")"
+check "the deferred column is exact after the flush" "0" \
+      "$(q "SELECT count(*) FROM upg_users u WHERE followers <> (SELECT count(*) FROM upg_follows f WHERE f.followed_id = u.id)")"
+check "reconcile finds no drift" "0|0" \
+      "$(q "SELECT count(*), coalesce(sum(rows_drifted), 0) FROM denorm_reconcile(heal => false) WHERE rows_drifted <> 0")"
+check "the purge closes the reconcile cut off by the upgrade" "1" \
+      "$(q "SELECT runs_closed FROM denorm_purge_history()")"
+check "that run is marked failed as abandoned, the others kept" "ok|failed abandoned|ok" \
+      "$(q "SELECT string_agg(concat_ws(' ', status, split_part(error, ':', 1)), '|' ORDER BY run_id) FROM denorm_reconcile_runs")"
+q "ALTER TABLE upg_users ADD COLUMN following int NOT NULL DEFAULT 0"
+q "SELECT denorm_create_counter('upg_users', 'following', 'upg_follows', 'follower_id')" >/dev/null
+q "INSERT INTO upg_follows (follower_id, followed_id) VALUES (7, 8), (7, 9)"
+check "a counter created after the update is backfilled and maintained" "0" \
+      "$(q "SELECT count(*) FROM upg_users u WHERE following <> (SELECT count(*) FROM upg_follows f WHERE f.follower_id = u.id)")"
+q "SELECT denorm_drop_counter('upg_users', 'following')" >/dev/null
+check "and dropped" "0" "$(q "SELECT count(*) FROM denorm_counters WHERE counter_column = 'following'")"
+
+# The updated extension is the fresh one -----------------------------------
+# A fresh install runs this tree's 1.0 script and then the update, the
+# updated database ran the released 1.0 script: any later edit to the
+# released script that the update does not carry shows up here.
+psql -X -q -d postgres -c "CREATE DATABASE $FRESH" >/dev/null
+psql -X -q -d "$FRESH" -c "CREATE EXTENSION denorm" >/dev/null
+cat > "$WORK/objects.sql" <<'SQL'
+WITH ext AS (SELECT d.classid, d.objid, d.objsubid
+               FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+              WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+                AND e.extname = 'denorm'),
+     rels AS (SELECT objid AS oid FROM ext WHERE classid = 'pg_class'::regclass)
+SELECT pg_describe_object(classid, objid, objsubid) FROM ext
+UNION ALL
+SELECT format('%s.%s %s %s default %s', a.attrelid::regclass, a.attname,
+              format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid))
+  FROM pg_attribute a JOIN rels ON rels.oid = a.attrelid
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+ WHERE a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT format('%s: %s', conrelid::regclass, pg_get_constraintdef(c.oid))
+  FROM pg_constraint c JOIN rels ON rels.oid = c.conrelid
+UNION ALL
+SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rels ON rels.oid = i.indrelid
+UNION ALL
+SELECT format('%s acl %s comment %s', c.oid::regclass, c.relacl, obj_description(c.oid, 'pg_class'))
+  FROM pg_class c JOIN rels ON rels.oid = c.oid
+UNION ALL
+SELECT format('%s view %s', c.oid::regclass, pg_get_viewdef(c.oid))
+  FROM pg_class c JOIN rels ON rels.oid = c.oid WHERE c.relkind = 'v'
+UNION ALL
+SELECT format('%s %s %s %s %s comment %s', p.oid::regprocedure, md5(p.prosrc), p.provolatile,
+              p.proconfig, p.proacl, obj_description(p.oid, 'pg_proc'))
+  FROM pg_proc p JOIN ext ON ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid
+ORDER BY 1;
+SQL
+psql -X -q -t -A -d "$DB" -f "$WORK/objects.sql" > "$WORK/updated.txt"
+psql -X -q -t -A -d "$FRESH" -f "$WORK/objects.sql" > "$WORK/fresh.txt"
+check "the updated extension has what a fresh install has ($(wc -l < "$WORK/fresh.txt") definitions)" \
+      "" "$(diff "$WORK/fresh.txt" "$WORK/updated.txt" | head -20)"
+
+psql -X -q -d postgres -c "DROP DATABASE $DB" -c "DROP DATABASE $FRESH" >/dev/null
+echo "1..$n"
