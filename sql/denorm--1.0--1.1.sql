@@ -80,7 +80,10 @@ BEGIN
     END;
 
     -- Runs whose session ended before they finished: closed as failed, with
-    -- the totals of the checks they did record.
+    -- the totals of the checks they did record.  The sessions are read
+    -- afresh, after the runs: a view of them taken earlier in this
+    -- transaction would miss the session of a run that started since.
+    PERFORM pg_stat_clear_snapshot();
     runs_closed := 0;
     FOR r IN SELECT * FROM @extschema@.denorm_reconcile_runs x
               WHERE x.status = 'running' ORDER BY x.run_id FOR UPDATE LOOP

@@ -123,6 +123,20 @@ SELECT r.status, r.error, r.finished_at IS NOT NULL AS finished,
 -- runs still going are never deleted, even with nothing to keep
 SELECT * FROM denorm_purge_history(interval '0');
 SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
+-- A session that connects after this transaction first looked at the
+-- sessions, and starts a run: the purge must see it, not take the run for
+-- abandoned.
+CREATE EXTENSION dblink;
+BEGIN;
+SELECT count(*) > 0 AS sessions_looked_at FROM pg_stat_activity;
+SELECT dblink_connect('hist_late', format('dbname=%s host=%s port=%s', current_database(),
+                      current_setting('unix_socket_directories'), current_setting('port')));
+SELECT * FROM dblink('hist_late', 'INSERT INTO denorm_reconcile_runs DEFAULT VALUES RETURNING 1')
+    AS t(run_started int);
+SELECT * FROM denorm_purge_history();
+COMMIT;
+SELECT dblink_disconnect('hist_late');
+SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
 DELETE FROM denorm_reconcile_runs WHERE status = 'running';
 
 ------------------------------------------------------------------------
