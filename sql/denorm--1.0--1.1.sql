@@ -16,11 +16,15 @@ ALTER TABLE @extschema@.denorm_reconcile_runs
 COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.backend_pid IS
     'Process id of the session that ran the reconcile (NULL for runs recorded before denorm 1.1)';
 
--- Whether a run still marked running can no longer finish: it started
--- before the server did, or the session that ran it has ended (its pid is
--- gone, or now belongs to a session that started after the run).  When the
--- session cannot be seen (statistics hidden from the caller) or is unknown,
--- the run is taken to be alive.
+-- Whether a run still marked running can no longer finish.  A run is
+-- recorded and finished within one statement (the CALL of the committing
+-- procedure, or the pg_cron job), so it is abandoned when it started before
+-- the server did, or when its session is no longer inside that statement:
+-- the session has ended (its pid is gone or belongs to a later session), or
+-- it is idle or running a later statement (the CALL was cancelled or
+-- failed).  When the session's details cannot be seen (statistics of
+-- another role's session, without pg_read_all_stats) or it is unknown (runs
+-- recorded before 1.1), the run is taken to be alive.
 CREATE FUNCTION @extschema@.denorm_run_abandoned(r @extschema@.denorm_reconcile_runs)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -29,35 +33,52 @@ AS $$
     SELECT r.status = 'running'
        AND (r.started_at < pg_postmaster_start_time()
             OR (r.backend_pid IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                                 WHERE a.pid = r.backend_pid
-                                   AND (a.backend_start IS NULL
-                                        OR a.backend_start <= r.started_at))))
+                AND NOT EXISTS (
+                    SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.backend_pid
+                       AND (a.backend_start IS NULL OR a.backend_start <= r.started_at)
+                       AND (a.state IS NULL OR a.state = 'disabled'
+                            OR (a.state IN ('active', 'fastpath function call')
+                                AND (a.query_start IS NULL
+                                     OR a.query_start <= r.started_at))))))
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_run_abandoned(@extschema@.denorm_reconcile_runs) IS
-    'Internal: whether a run marked running belongs to a session that has ended';
+    'Internal: whether a run marked running can no longer finish (its session ended or left the statement that started it)';
 
 ------------------------------------------------------------------------
 -- History retention
 ------------------------------------------------------------------------
 
--- Raises the standard errors for a missing or negative retention period.
-CREATE FUNCTION @extschema@.denorm_require_keep(keep interval)
-RETURNS void
+-- The start time before which runs are history for a retention period of
+-- keep; rejects a missing period and one that reaches into the future
+-- (negative, or mixed like '1 month -29 days' on some dates).  A period
+-- reaching back before the calendar starts keeps everything.
+CREATE FUNCTION @extschema@.denorm_history_cutoff(keep interval)
+RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    cutoff timestamptz := '-infinity';
 BEGIN
     PERFORM @extschema@.denorm_require(keep, 'keep');
-    IF keep < interval '0' THEN
+    IF keep >= interval '0' THEN
+        BEGIN
+            cutoff := now() - keep;
+        EXCEPTION WHEN datetime_field_overflow THEN
+            RETURN cutoff;
+        END;
+    END IF;
+    IF keep < interval '0' OR cutoff > now() THEN
         RAISE EXCEPTION 'keep must not be negative: %', keep
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give how long to keep reconcile history, for example interval ''90 days''.';
     END IF;
+    RETURN cutoff;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_require_keep(interval) IS
-    'Internal: rejects a NULL or negative retention period';
+COMMENT ON FUNCTION @extschema@.denorm_history_cutoff(interval) IS
+    'Internal: the start time before which reconcile runs are deleted; rejects a NULL or negative retention period';
 
 CREATE FUNCTION @extschema@.denorm_purge_history(keep interval DEFAULT '90 days')
 RETURNS TABLE (runs_closed bigint, runs_deleted bigint, checks_deleted bigint,
@@ -71,13 +92,7 @@ DECLARE
     dead bigint[];
     cutoff timestamptz;
 BEGIN
-    PERFORM @extschema@.denorm_require_keep(keep);
-    -- a keep reaching back before the calendar starts keeps everything
-    BEGIN
-        cutoff := now() - keep;
-    EXCEPTION WHEN datetime_field_overflow THEN
-        cutoff := '-infinity';
-    END;
+    cutoff := @extschema@.denorm_history_cutoff(keep);
 
     -- Runs whose session ended before they finished: closed as failed, with
     -- the totals of the checks they did record.  The sessions are read
@@ -89,12 +104,12 @@ BEGIN
               WHERE x.status = 'running' ORDER BY x.run_id FOR UPDATE LOOP
         CONTINUE WHEN NOT @extschema@.denorm_run_abandoned(r);
         PERFORM @extschema@.denorm_finish_run(r.run_id, false,
-            'abandoned: the session running it ended before it finished');
+            'abandoned: its session ended, or the statement running it was cancelled or failed, before it finished');
         runs_closed := runs_closed + 1;
     END LOOP;
 
-    -- Finished runs older than keep, except those holding a counter's
-    -- latest check, which denorm_status reports.
+    -- Finished runs that started more than keep ago, except those holding
+    -- a counter's latest check, which denorm_status reports.
     WITH latest AS (
         SELECT DISTINCT ON (k.counter_id) k.run_id
           FROM @extschema@.denorm_reconcile_checks k
@@ -103,7 +118,7 @@ BEGIN
     ), gone AS (
         DELETE FROM @extschema@.denorm_reconcile_runs x
          WHERE x.status <> 'running'
-           AND coalesce(x.finished_at, x.started_at) < cutoff
+           AND x.started_at < cutoff
            AND x.run_id NOT IN (SELECT run_id FROM latest)
         RETURNING x.run_id
     )
@@ -150,7 +165,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM @extschema@.denorm_require(schedule, 'schedule');
-    PERFORM @extschema@.denorm_require_keep(keep);
+    PERFORM @extschema@.denorm_history_cutoff(keep);
     PERFORM @extschema@.denorm_require_pg_cron();
     RETURN cron.schedule('denorm-purge-history', schedule,
                          format('SELECT * FROM %I.denorm_purge_history(%L::interval)',
@@ -174,4 +189,31 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_purge_history(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_purge(text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_purge() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_job(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_history_cutoff(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.denorm_run_abandoned(@extschema@.denorm_reconcile_runs) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Roles given administration under 1.0
+------------------------------------------------------------------------
+
+-- denorm_grant_admin grants the functions that exist when it runs, so
+-- roles granted under 1.0 lack the ones above.  They are named here (as
+-- WARNINGs: an extension script's NOTICEs are not shown) rather than granted: rights given by an extension script count as the
+-- extension's own and would be missing from a pg_dump.
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::regrole AS role
+               FROM pg_catalog.pg_proc p,
+                    LATERAL pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = '@extschema@.denorm_reconcile(integer,boolean)'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+              ORDER BY 1 LOOP
+        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the functions new in 1.1',
+                     g.role, pg_catalog.quote_literal(g.role::text);
+    END LOOP;
+END
+$$;

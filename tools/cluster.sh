@@ -9,7 +9,7 @@
 set -euo pipefail
 
 PGBIN=/usr/lib/postgresql/15/bin
-DENORM_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
+DENORM_PACKAGES="build-essential git postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
 
 denorm_need_root() {
     if [ "$(id -u)" -ne 0 ]; then

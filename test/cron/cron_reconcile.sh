@@ -23,6 +23,18 @@ q "SELECT denorm_create_counter('cron_posts', 'comment_count', 'cron_comments', 
 # drift that the triggers cannot see
 q "SET session_replication_role = replica; INSERT INTO cron_comments (post_id) VALUES (3), (3), (4)"
 
+# The first job run is held up by a lock on the child, so that it is seen
+# in progress.
+PGAPPNAME=denorm_cron_locker psql -X -q -d "$DB" \
+    -c "BEGIN; LOCK TABLE cron_comments IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
+locker=$!
+trap 'kill $locker 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'cron_comments'::regclass AND granted
+             AND mode = 'AccessExclusiveLock'")" = 1 ] && break
+    sleep 0.1
+done
+
 job=$(q "SELECT denorm_schedule_reconcile('* * * * *')")
 again=$(q "SELECT denorm_schedule_reconcile('*/1 * * * *')")
 check "scheduling again updates the same job" "$job" "$again"
@@ -30,7 +42,19 @@ check "the job has the new schedule" "*/1 * * * *" "$(q "SELECT schedule FROM cr
 check "the job calls the reconcile procedure" "CALL public.denorm_reconcile_batched()" \
       "$(q "SELECT command FROM cron.job WHERE jobid = $job")"
 
-# a job scheduled every minute starts within about 60 s
+# a job scheduled every minute starts within about 60 s; while it waits for
+# the lock its run is in progress, and the purge must leave it alone
+for _ in $(seq 1 80); do
+    [ "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")" = 1 ] && break
+    sleep 1
+done
+check "the pg_cron job's reconcile is under way" "1" \
+      "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")"
+check "the purge does not take the job's run for abandoned" "0" \
+      "$(q "SELECT runs_closed FROM denorm_purge_history()")"
+check "the job's run is still in progress after the purge" "running" \
+      "$(q "SELECT string_agg(status, ',') FROM denorm_reconcile_runs")"
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'denorm_cron_locker'" >/dev/null
 for _ in $(seq 1 80); do
     done_runs=$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status <> 'running'")
     [ "$done_runs" -gt 0 ] && break

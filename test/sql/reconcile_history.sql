@@ -67,19 +67,24 @@ SELECT * FROM hist_runs;
 SELECT * FROM denorm_purge_history();
 SELECT count(*) AS runs FROM denorm_reconcile_runs;
 
--- Age every run by 100 days: all five are older than 90 days, but the
--- count's latest check is in run 4 and the sum's in run 5, so those stay.
+-- Age every run by 100 days.
 UPDATE denorm_reconcile_runs SET started_at = started_at - interval '100 days',
                                  finished_at = finished_at - interval '100 days';
 UPDATE denorm_reconcile_checks SET checked_at = checked_at - interval '100 days';
+-- a keep longer than the calendar keeps everything, as does 101 days
+SELECT * FROM denorm_purge_history(interval '300000 years');
+SELECT * FROM denorm_purge_history(interval '101 days');
+-- 90 days: all five runs are older, but the count's latest check is in
+-- run 4 and the sum's in run 5, so those stay
 SELECT * FROM denorm_purge_history();
 SELECT * FROM hist_runs;
--- what denorm_status reports is untouched
-SELECT counter_column, last_rows_drifted FROM denorm_status ORDER BY counter_id;
+-- denorm_status still reports each counter's last check; last_drift_at
+-- reports drift still in the log (the sum's was in run 3, now deleted)
+SELECT counter_column, last_checked_at IS NOT NULL AS checked, last_rows_drifted,
+       last_drift_at IS NOT NULL AS drift_in_log
+  FROM denorm_status ORDER BY counter_id;
 -- a second purge finds nothing more
 SELECT * FROM denorm_purge_history();
--- a keep longer than the calendar keeps everything
-SELECT * FROM denorm_purge_history(interval '300000 years');
 
 -- Once a counter is dropped its latest check is no longer kept.
 SELECT denorm_drop_counter(:likes_id);
@@ -87,10 +92,11 @@ SELECT * FROM denorm_purge_history(interval '0');
 SELECT * FROM hist_runs;
 
 ------------------------------------------------------------------------
--- Runs left behind by ended sessions
+-- Runs that can no longer finish
 ------------------------------------------------------------------------
--- A reconcile starts by committing its run row; here the session that
--- did so disconnects before finishing.
+-- The committing procedure records its run, commits, and finishes the run
+-- at the end of the same CALL.  Here a session records a run and
+-- disconnects.
 CREATE TABLE hist_gone (pid int);
 WITH r AS (INSERT INTO denorm_reconcile_runs DEFAULT VALUES RETURNING backend_pid)
 INSERT INTO hist_gone SELECT backend_pid FROM r;
@@ -106,7 +112,8 @@ BEGIN
     END LOOP;
 END
 $$;
--- a run of this very session is alive
+-- a run whose statement has ended while its session goes on (a cancelled
+-- or failed CALL)
 INSERT INTO denorm_reconcile_runs DEFAULT VALUES;
 -- a run whose session is unknown (recorded by 1.0) and which started
 -- after the server did may still be going
@@ -123,20 +130,55 @@ SELECT r.status, r.error, r.finished_at IS NOT NULL AS finished,
 -- runs still going are never deleted, even with nothing to keep
 SELECT * FROM denorm_purge_history(interval '0');
 SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
--- A session that connects after this transaction first looked at the
--- sessions, and starts a run: the purge must see it, not take the run for
--- abandoned.
+
+-- A run in progress in a session that connected after this transaction
+-- first looked at the sessions: the purge sees it alive.  Once its
+-- statement is cancelled, the run is abandoned.
 CREATE EXTENSION dblink;
 BEGIN;
 SELECT count(*) > 0 AS sessions_looked_at FROM pg_stat_activity;
 SELECT dblink_connect('hist_late', format('dbname=%s host=%s port=%s', current_database(),
                       current_setting('unix_socket_directories'), current_setting('port')));
-SELECT * FROM dblink('hist_late', 'INSERT INTO denorm_reconcile_runs DEFAULT VALUES RETURNING 1')
-    AS t(run_started int);
+SELECT dblink_send_query('hist_late', $q$
+    DO $d$
+    BEGIN
+        INSERT INTO denorm_reconcile_runs DEFAULT VALUES;
+        COMMIT;
+        PERFORM pg_sleep(300);
+    END
+    $d$ $q$);
+-- wait (up to 30 s) until its run is committed
+DO $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM denorm_reconcile_runs
+                           WHERE status = 'running' AND backend_pid IS NOT NULL);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
+SELECT * FROM denorm_purge_history();
+SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
+SELECT dblink_cancel_query('hist_late');
+SELECT * FROM dblink_get_result('hist_late', false) AS t(status text);
+SELECT * FROM dblink_get_result('hist_late', false) AS t(status text);
+-- wait (up to 30 s) until that session reports it is idle
+DO $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity a
+                            JOIN denorm_reconcile_runs r ON r.backend_pid = a.pid
+                           WHERE r.status = 'running' AND a.state = 'idle');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
 SELECT * FROM denorm_purge_history();
 COMMIT;
 SELECT dblink_disconnect('hist_late');
-SELECT status, count(*) FROM denorm_reconcile_runs GROUP BY 1 ORDER BY 1;
+SELECT status, error, backend_pid IS NOT NULL AS session_known
+  FROM denorm_reconcile_runs WHERE status IN ('running', 'failed') ORDER BY run_id;
 DELETE FROM denorm_reconcile_runs WHERE status = 'running';
 
 ------------------------------------------------------------------------
@@ -157,6 +199,17 @@ SELECT * FROM denorm_purge_history(interval '1 month -40 days');
 \echo :SQLSTATE
 SELECT * FROM denorm_purge_history('forever');
 \echo :SQLSTATE
+-- a month less the days of the month before, less one: positive by
+-- PostgreSQL's 30-day comparison in some months, but from today it reaches
+-- into the future in all of them
+DO $$
+BEGIN
+    PERFORM denorm_purge_history(interval '1 mon' - (now() - (now() - interval '1 mon'))
+                                 - interval '1 day');
+EXCEPTION WHEN invalid_parameter_value THEN
+    RAISE WARNING 'refused: %', SQLERRM ~ '^keep must not be negative';
+END
+$$;
 SELECT denorm_schedule_purge(keep => interval '-1 day');
 \echo :SQLSTATE
 SELECT denorm_schedule_purge(NULL);
