@@ -1,5 +1,5 @@
-/* denorm--1.0--1.1.sql: reconcile history retention; runs left behind by
- * ended sessions are closed */
+/* denorm--1.0--1.1.sql: reconcile history retention; runs that can no
+ * longer finish are closed */
 
 \echo Use "ALTER EXTENSION denorm UPDATE TO '1.1'" to load this file. \quit
 
@@ -94,8 +94,8 @@ DECLARE
 BEGIN
     cutoff := @extschema@.denorm_history_cutoff(keep);
 
-    -- Runs whose session ended before they finished: closed as failed, with
-    -- the totals of the checks they did record.  The sessions are read
+    -- Runs that can no longer finish: closed as failed, with the totals of
+    -- the checks they did record.  The sessions are read
     -- afresh, after the runs: a view of them taken earlier in this
     -- transaction would miss the session of a run that started since.
     PERFORM pg_stat_clear_snapshot();
@@ -133,7 +133,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
-    'Closes reconcile runs whose session ended, then deletes runs older than keep with their checks and drift rows (each counter''s latest check is kept)';
+    'Closes reconcile runs that can no longer finish, then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
 
 ------------------------------------------------------------------------
 -- Scheduling the purge
