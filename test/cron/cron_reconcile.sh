@@ -6,12 +6,7 @@
 # cron.database_name = denorm_cron, background workers on).  Prints TAP.
 set -euo pipefail
 DB=denorm_cron
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-n=0
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected '$2', got '$3')"; fi
-}
+source "$(dirname "$0")/../tap.sh"
 
 q "CREATE EXTENSION IF NOT EXISTS pg_cron"
 q "CREATE EXTENSION IF NOT EXISTS denorm"
@@ -25,15 +20,8 @@ q "SET session_replication_role = replica; INSERT INTO cron_comments (post_id) V
 
 # The first job run is held up by a lock on the child, so that it is seen
 # in progress.
-PGAPPNAME=denorm_cron_locker psql -X -q -d "$DB" \
-    -c "BEGIN; LOCK TABLE cron_comments IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
-locker=$!
-trap 'kill $locker 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'cron_comments'::regclass AND granted
-             AND mode = 'AccessExclusiveLock'")" = 1 ] && break
-    sleep 0.1
-done
+hold_lock cron_comments 120
+trap 'kill $lock_pid 2>/dev/null || true' EXIT
 
 job=$(q "SELECT denorm_schedule_reconcile('* * * * *')")
 again=$(q "SELECT denorm_schedule_reconcile('*/1 * * * *')")
@@ -44,17 +32,14 @@ check "the job calls the reconcile procedure" "CALL public.denorm_reconcile_batc
 
 # a job scheduled every minute starts within about 60 s; while it waits for
 # the lock its run is in progress, and the purge must leave it alone
-for _ in $(seq 1 80); do
-    [ "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")" = 1 ] && break
-    sleep 1
-done
+wait_until "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'" 1 80 1
 check "the pg_cron job's reconcile is under way" "1" \
       "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")"
 check "the purge does not take the job's run for abandoned" "0" \
       "$(q "SELECT runs_closed FROM denorm_purge_history()")"
 check "the job's run is still in progress after the purge" "running" \
       "$(q "SELECT string_agg(status, ',') FROM denorm_reconcile_runs")"
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'denorm_cron_locker'" >/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'denorm_test_locker'" >/dev/null
 for _ in $(seq 1 80); do
     done_runs=$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status <> 'running'")
     [ "$done_runs" -gt 0 ] && break

@@ -12,7 +12,7 @@ DB=denorm_crash
 RUNS=${CRASH_RUNS:-5}
 WORK=$(mktemp -d /tmp/denorm-crash.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d $DB -c "$1"; }
+source "$(dirname "$0")/../tap.sh"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null

@@ -11,12 +11,9 @@ DST=denorm_dump_dst
 DST2=denorm_dump_data
 DUMP=$(mktemp /tmp/denorm-dump.XXXXXX)
 trap 'rm -f "$DUMP" "$DUMP.data" "$DUMP.log"' EXIT
+source "$(dirname "$0")/../tap.sh"
+# this test talks to three databases: q takes the database first
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-n=0
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected '$2', got '$3')"; fi
-}
 for db in $SRC $DST $DST2; do
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null
     psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null

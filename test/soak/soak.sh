@@ -38,18 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-n=0
-failures=0
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1 (expected '$2', got '$3')"
-        failures=$((failures + 1))
-    fi
-}
+source "$(dirname "$0")/../tap.sh"
 check_true() {  # check_true DESCRIPTION SHELL-TEST...
     local desc=$1; shift
     n=$((n + 1))

@@ -44,12 +44,7 @@ finish() {
 }
 trap finish EXIT
 
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-n=0
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected '$2', got '$3')"; fi
-}
+source "$ROOT/test/tap.sh"
 
 # Parent rows whose counters differ from a full recompute; deferred ones
 # are read with denorm_value (column plus pending deltas).
@@ -153,28 +148,18 @@ check "deferred deltas are pending when the release is replaced" "1" \
 
 # A reconcile cut off by the upgrade: it commits its run row, then waits on
 # a lock until the server stops.
-psql -X -q -d "$DB" -c "BEGIN; LOCK TABLE upg_reviews IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
-    >/dev/null 2>&1 &
-locker=$!
-bg_pids="$bg_pids $locker"
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'upg_reviews'::regclass
-             AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
-    sleep 0.1
-done
+hold_lock upg_reviews 300
+bg_pids="$bg_pids $lock_pid"
 psql -X -q -d "$DB" -c "CALL denorm_reconcile_batched()" >/dev/null 2>&1 &
 reconciler=$!
 bg_pids="$bg_pids $reconciler"
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")" = 1 ] && break
-    sleep 0.1
-done
+wait_until "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'" 1 100 0.1
 check "a reconcile is under way when the server stops" "1" \
       "$(q "SELECT count(*) FROM denorm_reconcile_runs WHERE status = 'running'")"
 
 # The package upgrade: new files in place, server restarted ---------------
 server stop
-wait "$locker" "$reconciler" 2>/dev/null || true
+wait "$lock_pid" "$reconciler" 2>/dev/null || true
 make -C "$ROOT" -s install >/dev/null
 server start
 check "until updated, the database stays at $OLD_VERSION" "$OLD_VERSION" \
