@@ -3,7 +3,8 @@
 
 EXTENSION = denorm
 MODULE_big = denorm
-OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o
+OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o \
+       src/owner.o src/recompute.o src/reconcile.o
 DATA = $(wildcard sql/denorm--*.sql)
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))

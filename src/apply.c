@@ -709,16 +709,16 @@ static void
 ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 {
 	DenormTarget *t = entries[0]->k.target;
-	uint64		columns = 0;
-	uint64		numeric = 0;
+	volatile uint64 columns = 0;
+	volatile uint64 numeric = 0;
 	Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
 	char		nulls[DENORM_MAX_TARGET_COLUMNS + 1];
 	int			nvalues = 1;
 	int			i;
 	SPIPlanPtr	plan;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
+	DenormOwnerState st;
+	MemoryContext here = CurrentMemoryContext;
+	Oid			viewer;
 	int			rc;
 
 	if (!t->valid)
@@ -757,20 +757,26 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	/*
 	 * Prepared and run as the parent's owner (writers need no rights on
 	 * its schema either), as a security-restricted operation (the parent's
-	 * own triggers can leave no temporary objects behind), with settings
-	 * restored afterwards whatever those triggers changed.
+	 * own triggers can leave no temporary objects behind), with the
+	 * owner's own search path, settings restored afterwards whatever those
+	 * triggers changed, and errors shown to the writer only as far as it
+	 * may read the parent.
 	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(t->owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION |
-						   SECURITY_NOFORCE_RLS);
-	nestlevel = DenormSetSafeSearchPath();
-	plan = GetUpdatePlan(t, columns, numeric);
-	rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	DenormRestoreSearchPath(nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
+	viewer = GetUserId();
+	DenormBecomeOwner(t->owner, true, &st);
+	PG_TRY();
+	{
+		plan = GetUpdatePlan(t, columns, numeric);
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
+	}
+	PG_CATCH();
+	{
+		DenormRethrowRedacted(here, viewer, t->parentrel);
+	}
+	PG_END_TRY();
+	DenormRevertOwner(&st);
 }
 
 /*

@@ -120,6 +120,7 @@ DenormXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			DenormDiscardPending(InvalidSubTransactionId, true);
+			DenormForgetDroppedPartitions();
 			DenormQueryLevel = 0;
 			break;
 	}

@@ -19,7 +19,10 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "nodes/execnodes.h"
+#include "executor/spi.h"
+#include "utils/acl.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "utils/typcache.h"
 
 /* Most counter columns one parent relation can carry for one key type */
@@ -86,13 +89,56 @@ typedef struct DenormRegistry
 extern Oid	DenormRelationOwner(Oid relid);
 extern bool DenormInChildTree(Oid relid, Oid child);
 extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
+extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
+
+/* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
+extern void DenormForgetDroppedPartitions(void);
+
+/* owner.c: running statements with a table owner's rights */
+typedef struct DenormOwnerState
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			nestlevel;
+} DenormOwnerState;
+
+extern void DenormBecomeOwner(Oid owner, bool owner_path, DenormOwnerState *st);
+extern void DenormRevertOwner(DenormOwnerState *st);
+extern void DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid) pg_attribute_noreturn();
+extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
+extern void DenormCheckTable(Oid relid, int32 counter_id, const char *what);
+extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
+
+/* reconcile.c: what the statements on a counter's tables are built from */
+typedef struct DenormNames
+{
+	char	   *parent;			/* quoted, schema-qualified parent */
+	char	   *child;			/* quoted, schema-qualified child */
+	char	   *pending;		/* quoted, schema-qualified denorm_pending */
+	Oid			pending_owner;	/* owner of denorm_pending */
+	const char *key;			/* quoted parent key column */
+	const char *col;			/* quoted counter column */
+	const char *fk;			/* quoted foreign key column */
+	char	   *agg;			/* count(*) or sum(x.value) */
+	char	   *filter;			/* checked filter, or true */
+	Oid			keytypid;
+	char	   *keytype;		/* qualified parent key type with typmod */
+	Oid			fktypid;
+	char	   *fktype;			/* qualified foreign key type */
+} DenormNames;
+
+extern void DenormResolveNames(Oid nsp, DenormRegistry *r, DenormNames *n);
+extern void DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range,
+							const char *rangenulls, Snapshot snap, Datum *out,
+							bool *outnull, MemoryContext cxt);
 
 /* filter.c */
 extern Node *DenormTransformFilter(Relation rel, const char *filter);
 extern char *DenormDeparseFilter(Relation rel, Node *expr);
+extern char *DenormSafeFilter(Oid child, const char *filter);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);

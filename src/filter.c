@@ -230,7 +230,11 @@ denorm_normalize_filter(PG_FUNCTION_ARGS)
 	char	   *result;
 	int			nestlevel;
 
-	rel = table_open(child, AccessShareLock);
+	rel = try_table_open(child, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", child)));
 	expr = DenormTransformFilter(rel, filter);
 
 	nestlevel = DenormSetSafeSearchPath();
@@ -239,4 +243,29 @@ denorm_normalize_filter(PG_FUNCTION_ARGS)
 
 	table_close(rel, AccessShareLock);
 	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/*
+ * DenormSafeFilter returns a counter's stored filter as it may enter a
+ * statement ("true" for none): parsed again against the child with the
+ * rules of creation and printed from the checked expression, so whatever
+ * the stored text holds, what reaches SQL is one checked expression.
+ */
+char *
+DenormSafeFilter(Oid child, const char *filter)
+{
+	Relation	rel;
+	Node	   *expr;
+	char	   *result;
+	int			nestlevel;
+
+	if (filter == NULL || filter[0] == '\0')
+		return "true";
+	rel = table_open(child, AccessShareLock);
+	nestlevel = DenormSetSafeSearchPath();
+	expr = DenormTransformFilter(rel, filter);
+	result = DenormDeparseFilter(rel, expr);
+	DenormRestoreSearchPath(nestlevel);
+	table_close(rel, AccessShareLock);
+	return result;
 }

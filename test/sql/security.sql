@@ -178,8 +178,8 @@ DROP FUNCTION sec_mover();
 DROP SCHEMA sec_leak;
 
 ------------------------------------------------------------------------
--- A registry row cannot point a counter at a table its child's owner may
--- not update: an administrator who edits denorm_counters gains nothing.
+-- Administrators cannot write denorm_counters, and a registry row pointed
+-- (by one who can) at a table its child's owner may not update is refused.
 ------------------------------------------------------------------------
 CREATE ROLE regress_sec_dave;
 CREATE ROLE regress_sec_victim;
@@ -195,6 +195,10 @@ SELECT denorm_grant_admin('regress_sec_dave');
 SET ROLE regress_sec_dave;
 SELECT denorm_create_counter('sec_dave_p', 'n', 'sec_dave_c', 'pid') AS dave_id \gset
 UPDATE denorm_counters SET parent = 'sec_victim'::regclass WHERE id = :dave_id;
+\echo :SQLSTATE
+RESET ROLE;
+UPDATE denorm_counters SET parent = 'sec_victim'::regclass WHERE id = :dave_id;
+SET ROLE regress_sec_dave;
 INSERT INTO sec_dave_c VALUES (1, 1);
 \echo :SQLSTATE
 RESET ROLE;

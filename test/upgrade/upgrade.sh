@@ -179,7 +179,15 @@ check "the extension is at $NEW_VERSION" "$NEW_VERSION" \
       "$(q "SELECT extversion FROM pg_extension WHERE extname = 'denorm'")"
 check "counters are exact after the update" "0" "$(q "$wrong_sql")"
 check "the update names the roles given administration under $OLD_VERSION" "1" \
-      "$(grep -c 'role regress_upg_admin may administer denorm' "$WORK/update.txt")"
+      "$(grep -c "role regress_upg_admin may administer denorm: .* new in $NEW_VERSION" "$WORK/update.txt")"
+check "administrators no longer write the registry or pending deltas" "f|f|f" \
+      "$(q "SELECT concat_ws('|', has_table_privilege('regress_upg_admin', 'denorm_counters', 'INSERT, UPDATE, DELETE'),
+                                has_table_privilege('regress_upg_admin', 'denorm_pending', 'INSERT, UPDATE, DELETE'),
+                                has_sequence_privilege('regress_upg_admin', 'denorm_counters_id_seq', 'USAGE, UPDATE'))")"
+check "no function of the extension is PUBLIC's" "0" \
+      "$(q "SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+              AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'denorm')
+             WHERE has_function_privilege('public', p.oid, 'EXECUTE')")"
 check "writes after the update succeed" "0" "$(write_load 3)"
 check "counters are exact after more writes" "0" "$(q "$wrong_sql")"
 check "the pending deltas from before the upgrade are still there" "1" \

@@ -1,0 +1,602 @@
+/*-------------------------------------------------------------------------
+ *
+ * reconcile.c
+ *	  The statements maintenance runs against a counter's tables, and the
+ *	  SQL-callable steps reconcile and flush are built from.
+ *
+ * Maintenance (reconcile, flush, backfill, recompute) is often run by a
+ * superuser or an administrator who owns neither table.  So no statement
+ * here reads or writes a user table with the caller's rights: each one is
+ * one of a few fixed kinds, built in one place below with the SQL it
+ * builds in its comment, and run as the owner of the one table it touches
+ * (owner.c).  Where a step needs both tables, each is read by its own
+ * statement, all in one snapshot, and the results are joined as plain
+ * arrays.  The caller still needs the rights the step used to need (SELECT
+ * to read, UPDATE to lock, the parent owner's rights to write): denorm
+ * gives no rights of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "denorm.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/*
+ * DenormResolveNames fills in the quoted names and types the statements of
+ * a counter use, after checking that both its tables are still tables.
+ */
+void
+DenormResolveNames(Oid nsp, DenormRegistry *r, DenormNames *n)
+{
+	HeapTuple	tup;
+	Form_pg_attribute att;
+
+	DenormCheckTable(r->parent, r->id, "parent");
+	DenormCheckTable(r->child, r->id, "child");
+	DenormCheckAuthority(r, r->id);
+
+	n->parent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->parent)),
+										   get_rel_name(r->parent));
+	n->child = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->child)),
+										  get_rel_name(r->child));
+	n->pending = psprintf("%s.denorm_pending", quote_identifier(get_namespace_name(nsp)));
+	n->pending_owner = DenormRelationOwner(get_relname_relid("denorm_pending", nsp));
+	n->key = quote_identifier(r->parent_key);
+	n->col = quote_identifier(r->counter_column);
+	n->fk = quote_identifier(r->foreign_key);
+	n->agg = strcmp(r->aggregate, "sum") == 0 ?
+		psprintf("pg_catalog.sum(x.%s)", quote_identifier(r->value_column)) :
+		"pg_catalog.count(*)";
+	n->filter = DenormSafeFilter(r->child, r->filter);
+
+	tup = SearchSysCacheAttName(r->parent, r->parent_key);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("parent key column \"%s\" of denorm counter %d does not exist",
+						r->parent_key, r->id)));
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	n->keytypid = att->atttypid;
+	n->keytype = format_type_extended(att->atttypid, att->atttypmod,
+									  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	ReleaseSysCache(tup);
+
+	tup = SearchSysCacheAttName(r->child, r->foreign_key);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("foreign key column \"%s\" of denorm counter %d does not exist",
+						r->foreign_key, r->id)));
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	n->fktypid = att->atttypid;
+	n->fktype = format_type_be_qualified(att->atttypid);
+	ReleaseSysCache(tup);
+}
+
+/*
+ * The key range conditions shared by the reads below: $1 lower bound
+ * (inclusive), $2 upper bound (exclusive), $3 upper bound (inclusive), $4
+ * a set of keys; NULL for none.  All given as text in the parent key's
+ * type.
+ */
+static char *
+RangeCondition(const char *column, const char *keytype)
+{
+	return psprintf("($1 IS NULL OR %1$s OPERATOR(pg_catalog.>=) $1::%2$s)"
+					" AND ($2 IS NULL OR %1$s OPERATOR(pg_catalog.<) $2::%2$s)"
+					" AND ($3 IS NULL OR %1$s OPERATOR(pg_catalog.<=) $3::%2$s)"
+					" AND ($4 IS NULL OR %1$s OPERATOR(pg_catalog.=) ANY ($4::%2$s[]))",
+					column, keytype);
+}
+
+static Oid	RangeTypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+
+/*
+ * Runs one statement returning at most one row as owner and copies its
+ * columns into cxt (NULL where the statement returned no row).  With a
+ * snapshot, the statement reads in it.  Errors reach the caller redacted
+ * as for a reader of relid.
+ */
+static void
+RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
+	  int nargs, Oid *argtypes, Datum *values, const char *nulls,
+	  Snapshot snap, bool read_only, int nout, Datum *out, bool *outnull,
+	  MemoryContext cxt)
+{
+	DenormOwnerState st;
+	MemoryContext here = CurrentMemoryContext;
+	Oid			viewer = GetUserId();
+	int			i;
+
+	DenormBecomeOwner(owner, owner_path, &st);
+	PG_TRY();
+	{
+		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
+		int			rc;
+
+		if (snap != NULL)
+			rc = SPI_execute_snapshot(plan, values, nulls, snap, InvalidSnapshot,
+									  read_only, false, 1);
+		else
+			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+		if (rc < 0)
+			elog(ERROR, "denorm statement failed: %s", SPI_result_code_string(rc));
+		SPI_freeplan(plan);
+	}
+	PG_CATCH();
+	{
+		DenormRethrowRedacted(here, viewer, relid);
+	}
+	PG_END_TRY();
+	DenormRevertOwner(&st);
+
+	for (i = 0; i < nout; i++)
+	{
+		out[i] = (Datum) 0;
+		outnull[i] = true;
+		if (SPI_processed >= 1 && SPI_tuptable != NULL)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  i + 1, &outnull[i]);
+			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, i);
+
+			if (!outnull[i])
+			{
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				out[i] = datumCopy(d, att->attbyval, att->attlen);
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+}
+
+/*
+ * DenormChildSums: what the children in a key range add up to, per
+ * foreign key value, read as the child's owner:
+ *   SELECT array_agg(a.k ORDER BY a.k), array_agg(a.v ORDER BY a.k)
+ *     FROM (SELECT x.fk AS k, count(*) | sum(x.value) AS v FROM child x
+ *            WHERE x.fk IS NOT NULL AND (filter) AND <range on x.fk>
+ *            GROUP BY 1) a
+ * out[0] is an array of the foreign key's type, out[1] a numeric[].
+ */
+void
+DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range, const char *rangenulls,
+				Snapshot snap, Datum *out, bool *outnull, MemoryContext cxt)
+{
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.array_agg(a.k ORDER BY a.k), pg_catalog.array_agg(a.v ORDER BY a.k)"
+				   " FROM (SELECT x.%s AS k, (%s)::pg_catalog.numeric AS v FROM %s x"
+				   " WHERE x.%s IS NOT NULL AND (%s) AND %s GROUP BY 1) a",
+				   n->fk, n->agg, n->child, n->fk, n->filter,
+				   RangeCondition(psprintf("x.%s", n->fk), n->keytype));
+	RunAs(DenormRelationOwner(r->child), false, r->child, sql, 4, RangeTypes,
+		  range, rangenulls, snap, true, 2, out, outnull, cxt);
+}
+
+/*
+ * The parent rows in a key range with their counter column, read as the
+ * parent's owner:
+ *   SELECT array_agg(p.key ORDER BY p.key), array_agg(p.col::numeric ORDER BY p.key)
+ *     FROM parent p WHERE <range on p.key>
+ */
+static void
+ParentValues(DenormRegistry *r, DenormNames *n, Datum *range, const char *rangenulls,
+			 Snapshot snap, Datum *out, bool *outnull, MemoryContext cxt)
+{
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.array_agg(p.%1$s ORDER BY p.%1$s),"
+				   " pg_catalog.array_agg(p.%2$s::pg_catalog.numeric ORDER BY p.%1$s)"
+				   " FROM %3$s p WHERE %4$s",
+				   n->key, n->col, n->parent,
+				   RangeCondition(psprintf("p.%s", n->key), n->keytype));
+	RunAs(DenormRelationOwner(r->parent), false, r->parent, sql, 4, RangeTypes,
+		  range, rangenulls, snap, true, 2, out, outnull, cxt);
+}
+
+/*
+ * The pending deltas of a counter per key, read as the owner of
+ * denorm_pending:
+ *   SELECT array_agg(s.k), array_agg(s.d) FROM
+ *     (SELECT q.parent_key::keytype AS k, sum(q.delta) AS d
+ *        FROM denorm_pending q WHERE q.counter_id = $1 GROUP BY 1) s
+ */
+static void
+PendingSums(DenormRegistry *r, DenormNames *n, Snapshot snap, Datum *out, bool *outnull,
+			MemoryContext cxt)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(r->id)};
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.array_agg(s.k), pg_catalog.array_agg(s.d)"
+				   " FROM (SELECT q.parent_key::%s AS k, pg_catalog.sum(q.delta) AS d"
+				   " FROM %s q WHERE q.counter_id OPERATOR(pg_catalog.=) $1 GROUP BY 1) s",
+				   n->keytype, n->pending);
+	RunAs(n->pending_owner, false, InvalidOid, sql, 1, argtypes, values, NULL,
+		  snap, true, 2, out, outnull, cxt);
+}
+
+/* Refuses a caller without mode on relid (nor its owner's rights) */
+static void
+RequireAccess(Oid relid, AclMode mode, int32 id)
+{
+	if (!DenormMayAccess(GetUserId(), relid, mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid)),
+				 errdetail("Maintaining denorm counter %d needs %s on it.", id,
+						   mode == ACL_SELECT ? "SELECT" : "UPDATE")));
+}
+
+/* Reads counter id's registry row, or reports that there is none */
+static void
+ReadCounter(Oid nsp, int32 id, DenormRegistry *r)
+{
+	if (!DenormReadRegistry(nsp, id, r))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("denorm counter %d does not exist", id)));
+}
+
+/* The four range arguments of a SQL-callable step, from argument first */
+static void
+RangeArgs(FunctionCallInfo fcinfo, int first, Datum *range, char *rangenulls)
+{
+	int			i;
+
+	for (i = 0; i < 4; i++)
+	{
+		rangenulls[i] = PG_ARGISNULL(first + i) ? 'n' : ' ';
+		range[i] = PG_ARGISNULL(first + i) ? (Datum) 0 : PG_GETARG_DATUM(first + i);
+	}
+}
+
+PG_FUNCTION_INFO_V1(denorm_read_batch);
+
+/*
+ * denorm_read_batch(counter_id integer, lo text, hi text, upto text,
+ *                   keys text[], OUT rows_checked bigint, OUT keys text[],
+ *                   OUT stored numeric[], OUT stored_col numeric[],
+ *                   OUT pending numeric[], OUT actual numeric[])
+ *
+ * Compares one key range of a counter: how many parent rows it has, and
+ * for each drifted one (sorted by key) the stored value (column plus
+ * pending deltas), the column, the pending deltas and what its children
+ * add up to.  Parent, pending deltas and children are each read by their
+ * own statement as their owner, all in one snapshot, so in-flight writers
+ * cannot cause false drift; the comparison itself runs on the arrays they
+ * return:
+ *   WITH a AS (SELECT * FROM unnest($1::fktype[], $2::numeric[]) a(k, v)),
+ *        q AS (SELECT * FROM unnest($5::keytype[], $6::numeric[]) q(k, d)),
+ *        b AS (SELECT p.k, p.c, coalesce(q.d, 0), p.c + coalesce(q.d, 0)
+ *                FROM unnest($3::keytype[], $4::numeric[]) p(k, c) LEFT JOIN q ...),
+ *        d AS (... b LEFT JOIN a ... WHERE stored IS DISTINCT FROM actual)
+ *   SELECT (SELECT count(*) FROM b), array_agg(...) FROM d
+ */
+Datum
+denorm_read_batch(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	MemoryContext cxt = CurrentMemoryContext;
+	DenormRegistry r;
+	DenormNames n;
+	Datum		range[4];
+	char		rangenulls[4];
+	Datum		arrays[6];
+	bool		arraynulls[6];
+	Oid			argtypes[6];
+	char		nulls[6];
+	Datum		result[6];
+	bool		resultnulls[6];
+	Snapshot	snap;
+	TupleDesc	tupdesc;
+	char	   *sql;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"counter_id\" must not be null")));
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	RequireAccess(r.parent, ACL_SELECT, r.id);
+	RequireAccess(r.child, ACL_SELECT, r.id);
+	DenormResolveNames(nsp, &r, &n);
+	RangeArgs(fcinfo, 1, range, rangenulls);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	DenormChildSums(&r, &n, range, rangenulls, snap, &arrays[0], &arraynulls[0], cxt);
+	ParentValues(&r, &n, range, rangenulls, snap, &arrays[2], &arraynulls[2], cxt);
+	PendingSums(&r, &n, snap, &arrays[4], &arraynulls[4], cxt);
+	UnregisterSnapshot(snap);
+
+	argtypes[0] = get_array_type(n.fktypid);
+	argtypes[1] = NUMERICARRAYOID;
+	argtypes[2] = get_array_type(n.keytypid);
+	argtypes[3] = NUMERICARRAYOID;
+	argtypes[4] = get_array_type(n.keytypid);
+	argtypes[5] = NUMERICARRAYOID;
+	for (i = 0; i < 6; i++)
+		nulls[i] = arraynulls[i] ? 'n' : ' ';
+
+	sql = psprintf("WITH a AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::%1$s[]), pg_catalog.unnest($2::pg_catalog.numeric[])) AS a(k, v)),"
+				   " q AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($5::%2$s[]), pg_catalog.unnest($6::pg_catalog.numeric[])) AS q(k, d)),"
+				   " b AS (SELECT p.k, p.c AS stored_col, COALESCE(q.d, 0) AS pend,"
+				   "        p.c OPERATOR(pg_catalog.+) COALESCE(q.d, 0) AS stored"
+				   "   FROM ROWS FROM (pg_catalog.unnest($3::%2$s[]), pg_catalog.unnest($4::pg_catalog.numeric[])) AS p(k, c)"
+				   "   LEFT JOIN q ON q.k OPERATOR(pg_catalog.=) p.k),"
+				   " d AS (SELECT b.k, b.stored, b.stored_col, b.pend, COALESCE(a.v, 0) AS actual"
+				   "   FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k"
+				   "  WHERE b.stored IS DISTINCT FROM COALESCE(a.v, 0))"
+				   " SELECT (SELECT pg_catalog.count(*) FROM b),"
+				   " pg_catalog.array_agg(d.k::pg_catalog.text ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.stored ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.stored_col ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.pend ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.actual ORDER BY d.k) FROM d",
+				   n.fktype, format_type_be_qualified(n.keytypid));
+	/* plain data: run as denorm's own, with nothing of any user's involved */
+	RunAs(n.pending_owner, false, InvalidOid, sql, 6, argtypes, arrays, nulls,
+		  NULL, true, 6, result, resultnulls, cxt);
+	SPI_finish();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (resultnulls[0])
+	{
+		result[0] = Int64GetDatum(0);
+		resultnulls[0] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, resultnulls)));
+}
+
+PG_FUNCTION_INFO_V1(denorm_lock_parents);
+
+/*
+ * denorm_lock_parents(counter_id integer, keys text[]) returns void
+ *
+ * Locks a counter's parent rows with the given keys in ascending key order
+ * (the order writers take them in), as the parent's owner:
+ *   SELECT 1 FROM parent p WHERE p.key = ANY ($4::keytype[])
+ *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ * The caller needs UPDATE on the parent, as for locking it itself.
+ */
+Datum
+denorm_lock_parents(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	DenormRegistry r;
+	DenormNames n;
+	Datum		range[4] = {0, 0, 0, 0};
+	char		rangenulls[4] = {'n', 'n', 'n', ' '};
+	char	   *sql;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	if (!DenormMayAccess(GetUserId(), r.parent, ACL_UPDATE) &&
+		pg_attribute_aclcheck(r.parent, get_attnum(r.parent, r.counter_column),
+							  GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		RequireAccess(r.parent, ACL_UPDATE, r.id);
+	DenormResolveNames(nsp, &r, &n);
+	range[3] = PG_GETARG_DATUM(1);
+
+	sql = psprintf("SELECT 1 FROM %1$s p WHERE %2$s ORDER BY p.%3$s FOR NO KEY UPDATE OF p",
+				   n.parent, RangeCondition(psprintf("p.%s", n.key), n.keytype), n.key);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	RunAs(DenormRelationOwner(r.parent), false, r.parent, sql, 4, RangeTypes,
+		  range, rangenulls, NULL, false, 0, NULL, NULL, CurrentMemoryContext);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(denorm_parent_batch_starts);
+
+/*
+ * denorm_parent_batch_starts(counter_id integer, batch_size integer, key_from text,
+ *                     key_to text) returns text[]
+ *
+ * Start keys of the key-range batches over a counter's parent table, as
+ * text, ascending; batch i covers [starts[i], starts[i+1]) and the first
+ * batch is open below.  Read as the parent's owner:
+ *   SELECT array_agg(k::text ORDER BY k) FROM
+ *     (SELECT p.key AS k, row_number() OVER (ORDER BY p.key) AS rn
+ *        FROM parent p WHERE <key_from <= p.key <= key_to>) s
+ *    WHERE (rn - 1) % $5 = 0
+ */
+Datum
+denorm_parent_batch_starts(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	MemoryContext cxt = CurrentMemoryContext;
+	DenormRegistry r;
+	DenormNames n;
+	Datum		values[5] = {0, 0, 0, 0, 0};
+	char		nulls[5] = {'n', 'n', 'n', 'n', ' '};
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID};
+	Datum		result;
+	bool		isnull;
+	char	   *sql;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"counter_id\" and \"batch_size\" must not be null")));
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	RequireAccess(r.parent, ACL_SELECT, r.id);
+	DenormResolveNames(nsp, &r, &n);
+	values[4] = PG_GETARG_DATUM(1);
+	if (!PG_ARGISNULL(2))
+	{
+		values[0] = PG_GETARG_DATUM(2);
+		nulls[0] = ' ';
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		values[2] = PG_GETARG_DATUM(3);
+		nulls[2] = ' ';
+	}
+
+	sql = psprintf("SELECT COALESCE(pg_catalog.array_agg(s.k::pg_catalog.text ORDER BY s.k), '{}')"
+				   " FROM (SELECT p.%1$s AS k, pg_catalog.row_number() OVER (ORDER BY p.%1$s) AS rn"
+				   " FROM %2$s p WHERE %3$s) s"
+				   " WHERE (s.rn OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%%) $5 OPERATOR(pg_catalog.=) 0",
+				   n.key, n.parent, RangeCondition(psprintf("p.%s", n.key), n.keytype));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	RunAs(DenormRelationOwner(r.parent), false, r.parent, sql, 5, argtypes,
+		  values, nulls, NULL, true, 1, &result, &isnull, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * ApplyAmounts changes a counter's column on the parent rows with the
+ * given keys, as the parent's owner: adds each amount, or (absolute) sets
+ * it.  Returns the keys (text[]) of the rows changed:
+ *   WITH u AS (UPDATE parent p SET col = CASE WHEN h.a THEN h.v
+ *                                        ELSE COALESCE(p.col, 0) + h.v END
+ *                FROM ROWS FROM (unnest($1::keytype[]), unnest($2), unnest($3)) h(k, v, a)
+ *               WHERE p.key = h.k RETURNING p.key::text AS k)
+ *   SELECT COALESCE(array_agg(u.k), '{}') FROM u
+ * The caller must have the rights of the parent's owner.
+ */
+static Datum
+ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolute)
+{
+	DenormNames n;
+	Oid			owner = DenormRelationOwner(r->parent);
+	Oid			argtypes[3] = {TEXTARRAYOID, NUMERICARRAYOID, BOOLARRAYOID};
+	Datum		values[3];
+	Datum		result;
+	bool		isnull;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *sql;
+
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must have the rights of the owner of table \"%s\" to change denorm counter %d",
+						get_rel_name(r->parent), r->id)));
+	DenormResolveNames(nsp, r, &n);
+	sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s = CASE WHEN h.a THEN h.v "
+				   "ELSE COALESCE(p.%2$s, 0) OPERATOR(pg_catalog.+) h.v END "
+				   "FROM ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2), "
+				   "pg_catalog.unnest($3)) AS h(k, v, a) "
+				   "WHERE p.%4$s OPERATOR(pg_catalog.=) h.k RETURNING p.%4$s::pg_catalog.text AS k) "
+				   "SELECT COALESCE(pg_catalog.array_agg(u.k), '{}') FROM u",
+				   n.parent, n.col, n.keytype, n.key);
+	values[0] = keys;
+	values[1] = amounts;
+	values[2] = absolute;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* the parent's triggers run: with the owner's own search path */
+	RunAs(owner, true, r->parent, sql, 3, argtypes, values, NULL, NULL, false,
+		  1, &result, &isnull, cxt);
+	SPI_finish();
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(denorm_apply_amounts);
+
+/*
+ * denorm_apply_amounts(counter_id integer, keys text[], amounts numeric[],
+ *                      absolute boolean[]) returns text[]
+ *
+ * Reconcile heals write parents through this (see ApplyAmounts), so the
+ * parent's own triggers and constraints run as the parent's owner, not as
+ * whoever runs the job (often a superuser, through pg_cron).
+ */
+Datum
+denorm_apply_amounts(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	DenormRegistry r;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of denorm_apply_amounts must not be null")));
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	PG_RETURN_DATUM(ApplyAmounts(nsp, &r, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
+								 PG_GETARG_DATUM(3)));
+}
+
+PG_FUNCTION_INFO_V1(denorm_fold_pending);
+
+/*
+ * denorm_fold_pending(counter_id integer, keys text[]) returns bigint
+ *
+ * Folds the pending deltas of a deferred counter for the given keys (whose
+ * parent rows the caller has locked) into its column: exactly the pending
+ * rows this snapshot sees are deleted, as the owner of denorm_pending,
+ *   WITH del AS (DELETE FROM denorm_pending q WHERE q.counter_id = $1
+ *                   AND q.parent_key = ANY ($2) RETURNING q.parent_key, q.delta),
+ *        agg AS (SELECT del.parent_key::keytype AS k, sum(del.delta) AS d,
+ *                       count(*) AS n FROM del GROUP BY 1)
+ *   SELECT array_agg(agg.k::text ORDER BY agg.k), array_agg(agg.d ORDER BY agg.k),
+ *          array_agg(false), COALESCE(sum(agg.n), 0)::bigint FROM agg
+ * and their sums added to the parent rows (ApplyAmounts).  Returns the
+ * pending rows folded.
+ */
+Datum
+denorm_fold_pending(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	MemoryContext cxt = CurrentMemoryContext;
+	DenormRegistry r;
+	DenormNames n;
+	Oid			argtypes[2] = {INT4OID, TEXTARRAYOID};
+	Datum		values[2];
+	Datum		out[4];
+	bool		outnull[4];
+	char	   *sql;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_INT64(0);
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	if (!has_privs_of_role(GetUserId(), DenormRelationOwner(r.parent)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must have the rights of the owner of table \"%s\" to change denorm counter %d",
+						get_rel_name(r.parent), r.id)));
+	DenormResolveNames(nsp, &r, &n);
+	values[0] = Int32GetDatum(r.id);
+	values[1] = PG_GETARG_DATUM(1);
+	sql = psprintf("WITH del AS (DELETE FROM %1$s q WHERE q.counter_id OPERATOR(pg_catalog.=) $1"
+				   " AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2) RETURNING q.parent_key, q.delta),"
+				   " agg AS (SELECT del.parent_key::%2$s AS k, pg_catalog.sum(del.delta) AS d,"
+				   " pg_catalog.count(*) AS n FROM del GROUP BY 1)"
+				   " SELECT pg_catalog.array_agg(agg.k::pg_catalog.text ORDER BY agg.k),"
+				   " pg_catalog.array_agg(agg.d ORDER BY agg.k), pg_catalog.array_agg(false),"
+				   " COALESCE(pg_catalog.sum(agg.n), 0)::pg_catalog.int8 FROM agg",
+				   n.pending, n.keytype);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	RunAs(n.pending_owner, false, InvalidOid, sql, 2, argtypes, values, NULL, NULL,
+		  false, 4, out, outnull, cxt);
+	SPI_finish();
+	if (!outnull[0])
+		(void) ApplyAmounts(nsp, &r, out[0], out[1], out[2]);
+	PG_RETURN_DATUM(outnull[3] ? Int64GetDatum(0) : out[3]);
+}
