@@ -95,6 +95,48 @@ END
 $$;
 
 ------------------------------------------------------------------------
+-- Mode 'commit': a transaction's deltas applied once, when it commits, in
+-- one global order
+------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.denorm_counters DROP CONSTRAINT denorm_counters_mode_check;
+ALTER TABLE @extschema@.denorm_counters ADD CONSTRAINT denorm_counters_mode_check
+    CHECK (mode IN ('immediate', 'commit', 'deferred'));
+
+-- One row per transaction that has commit-time deltas: its deferred
+-- constraint trigger is what applies them when the transaction commits.
+-- The trigger deletes the row; the table is never read.
+CREATE UNLOGGED TABLE @extschema@.denorm_commit_queue ();
+COMMENT ON TABLE @extschema@.denorm_commit_queue IS
+    'Internal: one row per transaction whose commit-time deltas are queued; written and emptied by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_commit_queue FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_commit_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_commit_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_commit_trigger() IS
+    'Internal: applies a transaction''s commit-time deltas when it commits';
+
+CREATE CONSTRAINT TRIGGER denorm_commit AFTER INSERT ON @extschema@.denorm_commit_queue
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_commit_trigger();
+
+CREATE FUNCTION @extschema@.denorm_apply()
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_apply'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_apply() IS
+    'Applies this transaction''s commit-time counter deltas now, as commit would';
+
+CREATE FUNCTION @extschema@.denorm_local_delta(counter_id integer, parent_key text)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'denorm_local_delta'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_local_delta(integer, text) IS
+    'Internal: what this transaction''s commit-time deltas not yet applied add to one parent row';
+
+------------------------------------------------------------------------
 -- Reconcile and backfill through the C steps
 ------------------------------------------------------------------------
 
@@ -331,10 +373,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The aggregate must be ''count'' or ''sum''.';
     END IF;
-    IF mode NOT IN ('immediate', 'deferred') THEN
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
         RAISE EXCEPTION 'unknown counter mode "%"', mode
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The mode must be ''immediate'' or ''deferred''.';
+                  HINT = 'The mode must be ''immediate'', ''commit'' or ''deferred''.';
     END IF;
 
     -- counter column
@@ -559,6 +601,73 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) IS
     'Internal: whether a trigger is one of a counter''s, by the function it runs and its counter id';
 
+-- Creates the statement and TRUNCATE triggers of a counter on one table
+-- where they are missing (and, on the child, the row trigger: PostgreSQL
+-- clones it onto partitions).  A trigger counts as there when it runs the
+-- right function of denorm's for this counter, whatever it is called now.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_install_triggers(c @extschema@.denorm_counters, tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    args text;
+BEGIN
+    args := format('%L, %L, %L, %L, %L, %L, %L, %L, %L',
+                   c.id, c.parent::text, c.counter_column, c.foreign_key, c.parent_key,
+                   c.aggregate, coalesce(c.value_column, ''), coalesce(c.filter, ''), c.mode);
+    IF tbl = c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
+                  AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
+                  AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger(%s)',
+                       format('denorm_%s_row', c.id), tbl, args);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
+                   AND t.tgfoid = '@extschema@.denorm_stmt_trigger()'::regprocedure
+                   AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger(%s)',
+                       format('denorm_%s_stmt', c.id), tbl, args);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
+                   AND t.tgfoid = '@extschema@.denorm_truncate_trigger()'::regprocedure
+                   AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger(%L)',
+                       format('denorm_%s_truncate', c.id), tbl, c.id);
+    END IF;
+END
+$$;
+
+-- Creates the counter's triggers on its parent where they are missing:
+-- the key trigger (BEFORE UPDATE of the key) and, for a deferred counter,
+-- the trigger for a parent row giving up its key (AFTER DELETE or UPDATE).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND (t.tgtype::integer & 2) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
+                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_key', c.id), c.parent_key, c.parent,
+                       c.parent_key, c.parent_key, c.id);
+    END IF;
+    IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
+                      AND t.tgparentid = 0 AND (t.tgtype::integer & 2) = 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+
 -- Drops all triggers of a counter (the row trigger's partition clones go
 -- with it), wherever they are: a detached partition may still carry some.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_remove_triggers(c @extschema@.denorm_counters)
@@ -646,7 +755,7 @@ DECLARE
 BEGIN
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
               WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = d.child
-                               AND t.tgname = format('denorm_%s_row', d.id)
+                               AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
                                AND @extschema@.denorm_is_counter_trigger(t, d.id))
                 AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
                              WHERE e.classid = 'pg_class'::regclass
@@ -661,7 +770,8 @@ BEGIN
                       HINT = format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id);
         END IF;
         SELECT (string_to_array(encode(t.tgargs, 'escape'), '\000'))[2] INTO named_parent
-          FROM pg_trigger t WHERE t.tgrelid = c.child AND t.tgname = format('denorm_%s_row', c.id)
+          FROM pg_trigger t WHERE t.tgrelid = c.child
+           AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
            AND @extschema@.denorm_is_counter_trigger(t, c.id);
         IF named_parent IS DISTINCT FROM c.parent::text THEN
             PERFORM @extschema@.denorm_remove_triggers(c);
@@ -681,7 +791,7 @@ BEGIN
             -- a partition attached with rows brings them into the counter
             -- (one that is not a table is refused by the recompute)
             IF tbl <> c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
-                                                 AND t.tgname = format('denorm_%s_stmt', c.id)
+                                                 AND t.tgfoid = '@extschema@.denorm_stmt_trigger()'::regprocedure
                                                  AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
                 IF EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl AND k.relkind IN ('r', 'p')) THEN
                     EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', tbl) INTO has_rows;
@@ -711,11 +821,11 @@ LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
     'Event trigger: notes the counters whose child loses a partition to a DROP TABLE';
 
-CREATE FUNCTION @extschema@.denorm_recompute_dropped()
+CREATE FUNCTION @extschema@.denorm_recompute_dropped(dropped oid[])
 RETURNS integer
 AS 'MODULE_PATHNAME', 'denorm_recompute_dropped'
-LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.denorm_recompute_dropped() IS
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_recompute_dropped(oid[]) IS
     'Internal: recomputes the counters whose child lost a partition to the DROP TABLE now ending';
 
 CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
@@ -765,7 +875,9 @@ BEGIN
         END LOOP;
     END LOOP;
     -- a dropped partition takes its rows out of its counters
-    PERFORM @extschema@.denorm_recompute_dropped();
+    PERFORM @extschema@.denorm_recompute_dropped(
+        ARRAY(SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+               WHERE d.object_type = 'table'));
 END
 $$;
 
@@ -819,7 +931,8 @@ END
 $$;
 
 -- The exact current value of one parent row's counter: the column plus, for
--- a deferred counter, its pending deltas, read in one snapshot.  NULL when
+-- a deferred counter, its pending deltas, read in one snapshot, plus the
+-- calling transaction's own commit-time deltas not applied yet.  NULL when
 -- the parent row does not exist.  The parent is read with the caller's
 -- rights, and only while it is a table.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
@@ -860,7 +973,8 @@ BEGIN
                    '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
                    c.counter_column, c.parent_key, c.parent, keytype)
       INTO result USING c.id, parent_key::text;
-    RETURN result;
+    -- and this transaction's own commit-time deltas, not applied yet
+    RETURN result + @extschema@.denorm_local_delta(c.id, parent_key::text);
 END
 $$;
 
@@ -998,6 +1112,11 @@ BEGIN
     END LOOP;
 END
 $$;
+-- but two, which touch nothing but the caller's own transaction: denorm_apply
+-- does now what its commit would do, and denorm_local_delta (which
+-- denorm_value calls) reads its commit-time deltas
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_apply() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_local_delta(integer, text) TO PUBLIC;
 
 -- denorm_grant_admin grants the functions that exist when it runs, so
 -- roles granted administration before 1.2 lack the new ones, and have lost

@@ -11,6 +11,19 @@
  * (col = col + delta), in ascending key order so that two statements never
  * lock the same parents in opposite orders.
  *
+ * Counters in mode 'commit' (or any immediate counter while
+ * denorm.apply_at_commit is on) keep their entries past the statement, at
+ * LEVEL_COMMIT, for the whole transaction: the first such entry queues one
+ * deferred constraint trigger event (a row in denorm_commit_queue), which
+ * fires when the transaction commits (or at SET CONSTRAINTS ... IMMEDIATE,
+ * or denorm_apply()) and applies them all in one global order, parent
+ * table by parent table, key by key.  Parent rows are then locked only in
+ * the last moments of the transaction and always in that order, so two
+ * such transactions never wait on each other's parents in opposite orders.
+ * Entries taken out inside a subtransaction (applied, or superseded by a
+ * recompute) are kept at LEVEL_TAKEN under it, and come back as pending if
+ * it rolls back.
+ *
  * Memory: entries and their keys live in PendingContext, a child of
  * TopMemoryContext that is reset when the transaction ends; its size is
  * proportional to the number of distinct parents touched, never to rows.
@@ -39,6 +52,10 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+
+/* Levels of entries kept past their statement (statement levels are >= 0) */
+#define LEVEL_COMMIT (-1)		/* applied when the transaction commits */
+#define LEVEL_TAKEN (-2)		/* taken out inside the subtransaction */
 
 typedef struct PendingKey
 {
@@ -77,12 +94,84 @@ typedef struct PlanEntry
 static MemoryContext PendingContext = NULL;
 static HTAB *PendingHash = NULL;
 static long PendingCount = 0;
+
+/*
+ * How many entries each (subtransaction, executor level) holds, so that a
+ * query nested inside a statement (a foreign-key check, a user trigger's
+ * SQL), which has none of its own, finds that out in constant time instead
+ * of scanning the whole set once per row of the statement.  Few pairs are
+ * ever live at once: statements apply their own before they end.
+ */
+typedef struct LevelCount
+{
+	SubTransactionId subxid;
+	int			level;
+	long		count;
+} LevelCount;
+
+static LevelCount *Levels = NULL;
+static int	NLevels = 0;
+static int	MaxLevels = 0;
+
+/* Adds delta to the entry count of (subxid, level) */
+static void
+CountEntries(SubTransactionId subxid, int level, long delta)
+{
+	int			i;
+
+	for (i = 0; i < NLevels; i++)
+	{
+		if (Levels[i].subxid == subxid && Levels[i].level == level)
+		{
+			Levels[i].count += delta;
+			if (Levels[i].count <= 0)
+				Levels[i] = Levels[--NLevels];
+			return;
+		}
+	}
+	if (delta <= 0)
+		return;
+	if (NLevels == MaxLevels)
+	{
+		MaxLevels = MaxLevels == 0 ? 8 : MaxLevels * 2;
+		Levels = Levels == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(LevelCount) * MaxLevels) :
+			repalloc(Levels, sizeof(LevelCount) * MaxLevels);
+	}
+	Levels[NLevels].subxid = subxid;
+	Levels[NLevels].level = level;
+	Levels[NLevels].count = delta;
+	NLevels++;
+}
+
+/* The number of entries (subxid, level) holds */
+static long
+EntriesAt(SubTransactionId subxid, int level)
+{
+	int			i;
+
+	for (i = 0; i < NLevels; i++)
+		if (Levels[i].subxid == subxid && Levels[i].level == level)
+			return Levels[i].count;
+	return 0;
+}
 static HTAB *PlanHash = NULL;
 static DenormTarget *Targets = NULL;
 
 /* denorm_pending, where deferred counters' deltas go */
 static Oid	PendingTableNsp = InvalidOid;
 static Oid	PendingTableRelid = InvalidOid;
+
+/* Whether a commit-time apply is queued, and in which subtransaction */
+static bool CommitQueued = false;
+static SubTransactionId CommitQueuedSubxid = InvalidSubTransactionId;
+
+/* Set while commit-time entries are applied (they may make more) */
+static bool InCommitApply = false;
+
+bool		denorm_apply_at_commit = false;
+
+static void QueueCommitApply(void);
 
 /* Hash of a pending key: the scalars combined with the key type's hash */
 static uint32
@@ -135,6 +224,7 @@ EnsurePendingHash(void)
 							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
 							  HASH_CONTEXT);
 	PendingCount = 0;
+	NLevels = 0;
 }
 
 /* Drops the prepared UPDATEs of a target */
@@ -244,11 +334,12 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 
 /*
  * DenormTargetColumn returns the index of a counter column in a target,
- * recording how its deltas are kept (numeric or not, deferred or not).
+ * recording how its deltas are kept (numeric or not) and when they are
+ * applied (mode 'i'mmediate, 'c'ommit or 'd'eferred).
  */
 int
 DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
-				   bool deferred, int32 counter_id)
+				   char mode, int32 counter_id)
 {
 	const char *quoted = quote_identifier(column);
 	int			i;
@@ -261,7 +352,8 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 	if (i < target->ncolumns)
 	{
 		target->numeric[i] = numeric;
-		target->deferred[i] = deferred;
+		target->deferred[i] = mode == 'd';
+		target->commit[i] = mode == 'c';
 		target->counter_ids[i] = counter_id;
 		return i;
 	}
@@ -274,7 +366,8 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 						   DENORM_MAX_TARGET_COLUMNS)));
 	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
 	target->numeric[i] = numeric;
-	target->deferred[i] = deferred;
+	target->deferred[i] = mode == 'd';
+	target->commit[i] = mode == 'c';
 	target->counter_ids[i] = counter_id;
 	target->ncolumns++;
 	return i;
@@ -322,7 +415,7 @@ AddNumeric(PendingEntry *e, Datum amount)
  */
 void
 DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
-			   int64 idelta, Datum ndelta)
+			   int64 idelta, Datum ndelta, bool allow_commit)
 {
 	PendingKey	k;
 	PendingEntry *e;
@@ -332,6 +425,15 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 	memset(&k, 0, sizeof(k));
 	k.subxid = GetCurrentSubTransactionId();
 	k.level = DenormQueryLevel;
+	/*
+	 * Commit-time, unless no deferred event can be queued for it here (in a
+	 * security-restricted operation, such as the parent update of another
+	 * counter): then at the end of the statement, like an immediate one.
+	 */
+	if (allow_commit && !target->deferred[colidx] &&
+		(target->commit[colidx] || denorm_apply_at_commit) &&
+		(CommitQueued || InCommitApply || !InSecurityRestrictedOperation()))
+		k.level = LEVEL_COMMIT;
 	k.target = target;
 	k.colidx = colidx;
 	k.key = key;
@@ -352,6 +454,9 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 		e->idelta = 0;
 		e->ndelta = (Datum) 0;
 		PendingCount++;
+		CountEntries(k.subxid, k.level, 1);
+		if (k.level == LEVEL_COMMIT && !CommitQueued && !InCommitApply)
+			QueueCommitApply();
 	}
 
 	if (!numeric && !e->isnum)
@@ -383,15 +488,96 @@ DenormHavePending(void)
 }
 
 /*
- * DenormDiscardPending drops the entries of one subtransaction, or with
- * all, everything (transaction end).
+ * Folds entry m (a copy, outside the hash) into the hash under its key,
+ * adding to the entry already there.
  */
-void
-DenormDiscardPending(SubTransactionId subxid, bool all)
+static void
+MergeEntry(PendingEntry *m)
+{
+	PendingEntry *e2;
+	bool		found;
+
+	e2 = (PendingEntry *) hash_search(PendingHash, &m->k, HASH_ENTER, &found);
+	if (!found)
+	{
+		memcpy(e2, m, sizeof(PendingEntry));
+		PendingCount++;
+		CountEntries(m->k.subxid, m->k.level, 1);
+		return;
+	}
+	if (!m->isnum && !e2->isnum)
+	{
+		int64		sum;
+
+		if (!pg_add_s64_overflow(e2->idelta, m->idelta, &sum))
+		{
+			e2->idelta = sum;
+			return;
+		}
+	}
+	if (!e2->isnum)
+	{
+		e2->isnum = true;
+		AddNumeric(e2, NumericGetDatum(int64_to_numeric(e2->idelta)));
+		e2->idelta = 0;
+	}
+	AddNumeric(e2, m->isnum ? m->ndelta : NumericGetDatum(int64_to_numeric(m->idelta)));
+}
+
+/*
+ * Takes the entries of one subtransaction (or, with subxid invalid, every
+ * entry at level) out of the hash and returns copies of them, allocated in
+ * PendingContext.
+ */
+static List *
+TakeEntries(SubTransactionId subxid, int level)
 {
 	HASH_SEQ_STATUS seq;
 	PendingEntry *e;
+	List	   *taken = NIL;
+	MemoryContext old = MemoryContextSwitchTo(PendingContext);
 
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		PendingEntry *copy;
+
+		if (subxid != InvalidSubTransactionId ? e->k.subxid != subxid : e->k.level != level)
+			continue;
+		copy = palloc(sizeof(PendingEntry));
+		memcpy(copy, e, sizeof(PendingEntry));
+		taken = lappend(taken, copy);
+		CountEntries(e->k.subxid, e->k.level, -1);
+		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
+		PendingCount--;
+	}
+	MemoryContextSwitchTo(old);
+	return taken;
+}
+
+/*
+ * DenormDiscardPending drops the entries of a subtransaction that rolled
+ * back (parent: the one it belonged to), or with all, everything
+ * (transaction end).  What the subtransaction had taken out of the
+ * commit-time set comes back into it, under the parent.
+ */
+void
+DenormDiscardPending(SubTransactionId subxid, SubTransactionId parent, bool all)
+{
+	List	   *taken;
+	ListCell   *lc;
+
+	if (all)
+	{
+		CommitQueued = false;
+		CommitQueuedSubxid = InvalidSubTransactionId;
+	}
+	else if (CommitQueuedSubxid == subxid)
+	{
+		/* the queued event rolled back with it */
+		CommitQueued = false;
+		CommitQueuedSubxid = InvalidSubTransactionId;
+	}
 	if (PendingHash == NULL)
 		return;
 	if (all)
@@ -399,83 +585,118 @@ DenormDiscardPending(SubTransactionId subxid, bool all)
 		/* the hash lives in PendingContext: drop both at once */
 		PendingHash = NULL;
 		PendingCount = 0;
+		NLevels = 0;
 		MemoryContextReset(PendingContext);
 		return;
 	}
-	hash_seq_init(&seq, PendingHash);
-	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	taken = TakeEntries(subxid, 0);
+	foreach(lc, taken)
 	{
-		if (e->k.subxid != subxid)
+		PendingEntry *m = (PendingEntry *) lfirst(lc);
+
+		if (m->k.level != LEVEL_TAKEN)
 			continue;
-		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
-		PendingCount--;
+		m->k.subxid = parent;
+		m->k.level = LEVEL_COMMIT;
+		MergeEntry(m);
 	}
 }
 
 /*
  * DenormReassignPending hands the entries of a committed subtransaction to
  * its parent, merging with what the parent already holds.  Statements apply
- * their own deltas before they end, so this is rarely given any work.
+ * their own deltas before they end, so this is mostly given commit-time
+ * entries.  What was taken out of the commit-time set is gone for good
+ * once it reaches the top level.
  */
 void
 DenormReassignPending(SubTransactionId from, SubTransactionId to)
 {
-	HASH_SEQ_STATUS seq;
-	PendingEntry *e;
-	List	   *moved = NIL;
+	List	   *moved;
 	ListCell   *lc;
-	MemoryContext old;
 
+	if (CommitQueuedSubxid == from)
+		CommitQueuedSubxid = to;
 	if (!DenormHavePending())
 		return;
-	old = MemoryContextSwitchTo(PendingContext);
-	hash_seq_init(&seq, PendingHash);
-	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
-	{
-		PendingEntry *copy;
-
-		if (e->k.subxid != from)
-			continue;
-		copy = palloc(sizeof(PendingEntry));
-		memcpy(copy, e, sizeof(PendingEntry));
-		moved = lappend(moved, copy);
-		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
-		PendingCount--;
-	}
-	MemoryContextSwitchTo(old);
-
+	moved = TakeEntries(from, 0);
 	foreach(lc, moved)
 	{
 		PendingEntry *m = (PendingEntry *) lfirst(lc);
-		PendingEntry *e2;
-		bool		found;
 
-		m->k.subxid = to;
-		e2 = (PendingEntry *) hash_search(PendingHash, &m->k, HASH_ENTER, &found);
-		if (!found)
-		{
-			memcpy(e2, m, sizeof(PendingEntry));
-			PendingCount++;
+		if (m->k.level == LEVEL_TAKEN && to == TopSubTransactionId)
 			continue;
-		}
-		if (!m->isnum && !e2->isnum)
-		{
-			int64		sum;
-
-			if (!pg_add_s64_overflow(e2->idelta, m->idelta, &sum))
-			{
-				e2->idelta = sum;
-				continue;
-			}
-		}
-		if (!e2->isnum)
-		{
-			e2->isnum = true;
-			AddNumeric(e2, NumericGetDatum(int64_to_numeric(e2->idelta)));
-			e2->idelta = 0;
-		}
-		AddNumeric(e2, m->isnum ? m->ndelta : NumericGetDatum(int64_to_numeric(m->idelta)));
+		m->k.subxid = to;
+		MergeEntry(m);
 	}
+}
+
+/* The queued commit-time apply has fired: later entries queue another */
+void
+DenormCommitEventFired(void)
+{
+	CommitQueued = false;
+	CommitQueuedSubxid = InvalidSubTransactionId;
+}
+
+/* Whether any commit-time entry is waiting */
+static bool
+HaveCommitEntries(void)
+{
+	int			i;
+
+	for (i = 0; i < NLevels; i++)
+		if (Levels[i].level == LEVEL_COMMIT && Levels[i].count > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Queues the commit-time apply: one row in denorm_commit_queue, whose
+ * deferred constraint trigger (denorm_commit_trigger) applies this
+ * transaction's commit-time entries when it commits.  Written as the
+ * table's owner: writers need no rights on it.
+ */
+static void
+QueueCommitApply(void)
+{
+	Oid			queue;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!OidIsValid(PendingTableNsp) ||
+		!OidIsValid(queue = get_relname_relid("denorm_commit_queue", PendingTableNsp)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"denorm_commit_queue\" of extension denorm does not exist"),
+				 errhint("Run ALTER EXTENSION denorm UPDATE.")));
+	CommitQueued = true;
+	CommitQueuedSubxid = GetCurrentSubTransactionId();
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/*
+		 * Not as a security-restricted operation, in which no deferred
+		 * event may be queued: this runs no code but denorm's own (the
+		 * table has no other trigger, and its owner is the extension's).
+		 */
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(DenormRelationOwner(queue),
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		if (SPI_execute(psprintf("INSERT INTO %s.denorm_commit_queue DEFAULT VALUES",
+								 quote_identifier(get_namespace_name(PendingTableNsp))),
+						false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not queue the commit-time apply of denorm counters");
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		CommitQueued = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /* Order: parent relation, target, key (btree order), column */
@@ -763,7 +984,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	 * may read the parent.
 	 */
 	viewer = GetUserId();
-	DenormBecomeOwner(t->owner, true, &st);
+	DenormBecomeOwner(t->owner, DENORM_PATH_OWNER, &st);
 	PG_TRY();
 	{
 		plan = GetUpdatePlan(t, columns, numeric);
@@ -780,22 +1001,15 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 }
 
 /*
- * DenormApplyPending applies every pending entry of the current
- * subtransaction recorded at the current executor nesting level: a query
- * nested inside the statement (a foreign-key check, a user trigger's SQL)
- * must not apply the statement's deltas half-way, out of key order.  The
- * entries are taken out of the pending set before anything runs, so
- * triggers fired by the parent updates start with a clean set of their own.
+ * Applies entries taken out of the pending set (keys and numeric deltas in
+ * PendingContext), sorted by parent relation and key: one relative UPDATE
+ * per parent row, deferred columns appended to denorm_pending.
  */
-void
-DenormApplyPending(void)
+static void
+ApplyEntries(List *taken)
 {
-	SubTransactionId subxid = GetCurrentSubTransactionId();
-	int			level = DenormQueryLevel;
-	HASH_SEQ_STATUS seq;
-	PendingEntry *e;
 	PendingEntry **entries;
-	PendingEntry *store;
+	ListCell   *lc;
 	int			n = 0;
 	int			i;
 	int			start;
@@ -803,33 +1017,26 @@ DenormApplyPending(void)
 	MemoryContext old;
 	PendingWriter writer = {NULL, NULL, NULL};
 
-	if (!DenormHavePending())
-		return;
-
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm apply",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	store = MemoryContextAllocHuge(cxt, sizeof(PendingEntry) * PendingCount);
-	entries = MemoryContextAllocHuge(cxt, sizeof(PendingEntry *) * PendingCount);
-
-	hash_seq_init(&seq, PendingHash);
-	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	entries = MemoryContextAllocHuge(cxt, sizeof(PendingEntry *) * Max(list_length(taken), 1));
+	foreach(lc, taken)
 	{
-		if (e->k.subxid != subxid || e->k.level != level)
-			continue;
-		memcpy(&store[n], e, sizeof(PendingEntry));
-		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
-		PendingCount--;
-		if (EntryIsZero(&store[n]))
+		PendingEntry *e = (PendingEntry *) lfirst(lc);
+		PendingEntry *copy;
+
+		if (EntryIsZero(e))
 			continue;
 		/* copy out of PendingContext, which may be reset below */
-		store[n].k.key = datumCopy(store[n].k.key, store[n].k.target->keybyval,
-								   store[n].k.target->keylen);
-		if (store[n].ndelta != (Datum) 0)
-			store[n].ndelta = datumCopy(store[n].ndelta, false, -1);
-		entries[n] = &store[n];
-		n++;
+		copy = palloc(sizeof(PendingEntry));
+		memcpy(copy, e, sizeof(PendingEntry));
+		copy->k.key = datumCopy(e->k.key, e->k.target->keybyval, e->k.target->keylen);
+		if (e->ndelta != (Datum) 0)
+			copy->ndelta = datumCopy(e->ndelta, false, -1);
+		entries[n++] = copy;
 	}
+
 	/*
 	 * The hash is kept from statement to statement; only the copied keys
 	 * and numeric deltas it frees into its context accumulate, so the
@@ -837,7 +1044,7 @@ DenormApplyPending(void)
 	 */
 	if (PendingCount == 0 &&
 		MemoryContextMemAllocated(PendingContext, true) > PENDING_CONTEXT_LIMIT)
-		DenormDiscardPending(InvalidSubTransactionId, true);
+		DenormDiscardPending(InvalidSubTransactionId, InvalidSubTransactionId, true);
 
 	if (n > 0)
 	{
@@ -864,4 +1071,159 @@ DenormApplyPending(void)
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+}
+
+/*
+ * DenormApplyPending applies every pending entry of the current
+ * subtransaction recorded at the current executor nesting level: a query
+ * nested inside the statement (a foreign-key check, a user trigger's SQL)
+ * must not apply the statement's deltas half-way, out of key order, and
+ * finds out that it has none in constant time.  The entries are taken out
+ * of the pending set before anything runs, so triggers fired by the parent
+ * updates start with a clean set of their own.  Commit-time entries stay;
+ * their apply is queued again if a rolled-back subtransaction took the
+ * queued one with it.
+ */
+void
+DenormApplyPending(void)
+{
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+	int			level = DenormQueryLevel;
+	List	   *taken = NIL;
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+	MemoryContext old;
+
+	if (!DenormHavePending())
+		return;
+	if (!CommitQueued && !InCommitApply && !InSecurityRestrictedOperation() &&
+		HaveCommitEntries())
+		QueueCommitApply();
+	/* constant time for the many nested queries that have none */
+	if (EntriesAt(subxid, level) == 0)
+		return;
+
+	old = MemoryContextSwitchTo(PendingContext);
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		PendingEntry *copy;
+
+		if (e->k.subxid != subxid || e->k.level != level)
+			continue;
+		copy = palloc(sizeof(PendingEntry));
+		memcpy(copy, e, sizeof(PendingEntry));
+		taken = lappend(taken, copy);
+		CountEntries(subxid, level, -1);
+		(void) hash_search(PendingHash, &e->k, HASH_REMOVE, NULL);
+		PendingCount--;
+	}
+	MemoryContextSwitchTo(old);
+	ApplyEntries(taken);
+}
+
+/*
+ * Takes this transaction's commit-time entries of one counter (all with
+ * counter_id 0) out of the pending set.  Inside a subtransaction, copies
+ * stay behind at LEVEL_TAKEN, to come back if it rolls back.
+ */
+static List *
+TakeCommitEntries(int32 counter_id)
+{
+	List	   *taken;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (!DenormHavePending())
+		return NIL;
+	taken = TakeEntries(InvalidSubTransactionId, LEVEL_COMMIT);
+	foreach(lc, taken)
+	{
+		PendingEntry *m = (PendingEntry *) lfirst(lc);
+
+		if (counter_id != 0 && m->k.target->counter_ids[m->k.colidx] != counter_id)
+		{
+			MergeEntry(m);		/* another counter's: back it goes */
+			continue;
+		}
+		result = lappend(result, m);
+		if (GetCurrentTransactionNestLevel() > 1)
+		{
+			PendingEntry copy;
+
+			memcpy(&copy, m, sizeof(PendingEntry));
+			copy.k.subxid = GetCurrentSubTransactionId();
+			copy.k.level = LEVEL_TAKEN;
+			MergeEntry(&copy);
+		}
+	}
+	return result;
+}
+
+/*
+ * DenormApplyCommit applies this transaction's commit-time entries now, in
+ * one global order: the deferred constraint trigger calls it at commit,
+ * denorm_apply() when asked.
+ */
+void
+DenormApplyCommit(void)
+{
+	bool		was = InCommitApply;
+
+	/*
+	 * Applying may make more (a counter whose child is this one's parent):
+	 * those are applied too, in the same order, until none are left.
+	 */
+	InCommitApply = true;
+	PG_TRY();
+	{
+		while (HaveCommitEntries())
+			ApplyEntries(TakeCommitEntries(0));
+	}
+	PG_FINALLY();
+	{
+		InCommitApply = was;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * DenormForgetCounterPending drops this transaction's commit-time entries
+ * of one counter: a recompute has set the counter from what its children
+ * add up to, which includes them.
+ */
+void
+DenormForgetCounterPending(int32 counter_id)
+{
+	(void) TakeCommitEntries(counter_id);
+}
+
+/*
+ * DenormLocalDelta: what this transaction's commit-time entries of a
+ * counter add to the parent row whose key prints as keytext (numeric).
+ */
+Datum
+DenormLocalDelta(int32 counter_id, const char *keytext)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+	Datum		sum = NumericGetDatum(int64_to_numeric(0));
+
+	if (!DenormHavePending())
+		return sum;
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		Oid			typoutput;
+		bool		typisvarlena;
+
+		if (e->k.level != LEVEL_COMMIT ||
+			e->k.target->counter_ids[e->k.colidx] != counter_id)
+			continue;
+		getTypeOutputInfo(e->k.target->keytype, &typoutput, &typisvarlena);
+		if (strcmp(OidOutputFunctionCall(typoutput, e->k.key), keytext) != 0)
+			continue;
+		sum = DirectFunctionCall2(numeric_add, sum, EntryNumeric(e));
+	}
+	return sum;
 }

@@ -119,7 +119,7 @@ DenormXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			DenormDiscardPending(InvalidSubTransactionId, true);
+			DenormDiscardPending(InvalidSubTransactionId, InvalidSubTransactionId, true);
 			DenormForgetDroppedPartitions();
 			DenormQueryLevel = 0;
 			break;
@@ -136,7 +136,7 @@ DenormSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		DenormDiscardPending(mySubid, false);
+		DenormDiscardPending(mySubid, parentSubid, false);
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		DenormReassignPending(mySubid, parentSubid);
 }
@@ -174,6 +174,13 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
+	DefineCustomBoolVariable("denorm.apply_at_commit",
+							 "Applies the deltas of immediate counters when the transaction commits, as mode 'commit' does.",
+							 NULL,
+							 &denorm_apply_at_commit,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("denorm");
 #else
 	EmitWarningsOnPlaceholders("denorm");

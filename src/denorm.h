@@ -53,6 +53,7 @@ typedef struct DenormTarget
 	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
+	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
 	int32		counter_ids[DENORM_MAX_TARGET_COLUMNS];
 	struct DenormTarget *next;
 } DenormTarget;
@@ -61,14 +62,20 @@ typedef struct DenormTarget
 extern DenormTarget *DenormGetTarget(Oid parentrel, const char *parent_key,
 									 Oid keytype, Oid keycollation);
 extern int	DenormTargetColumn(DenormTarget *target, const char *column,
-							   bool numeric, bool deferred, int32 counter_id);
+							   bool numeric, char mode, int32 counter_id);
 extern void DenormSetPendingTable(Oid nspid);
 extern void DenormAddDelta(DenormTarget *target, int colidx, Datum key,
-						   bool numeric, int64 idelta, Datum ndelta);
+						   bool numeric, int64 idelta, Datum ndelta,
+						   bool allow_commit);
 extern void DenormApplyPending(void);
+extern void DenormApplyCommit(void);
+extern void DenormCommitEventFired(void);
 extern bool DenormHavePending(void);
-extern void DenormDiscardPending(SubTransactionId subxid, bool all);
+extern void DenormDiscardPending(SubTransactionId subxid, SubTransactionId parent,
+								 bool all);
 extern void DenormReassignPending(SubTransactionId from, SubTransactionId to);
+extern void DenormForgetCounterPending(int32 counter_id);
+extern Datum DenormLocalDelta(int32 counter_id, const char *keytext);
 extern void DenormInvalidateTargets(Oid relid);
 
 /* registry.c: a row of denorm_counters, as text */
@@ -105,7 +112,16 @@ typedef struct DenormOwnerState
 	int			nestlevel;
 } DenormOwnerState;
 
-extern void DenormBecomeOwner(Oid owner, bool owner_path, DenormOwnerState *st);
+/* the search path owner code runs with */
+typedef enum DenormPath
+{
+	DENORM_PATH_SAFE,			/* pg_catalog, pg_temp: denorm's own statements */
+	DENORM_PATH_OWNER,			/* the owner's configured path, pg_temp last */
+	DENORM_PATH_KEEP			/* the one in force */
+} DenormPath;
+
+extern void DenormBecomeOwner(Oid owner, DenormPath path, DenormOwnerState *st);
+extern bool DenormBuiltinType(Oid typid);
 extern void DenormRevertOwner(DenormOwnerState *st);
 extern void DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid) pg_attribute_noreturn();
 extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
@@ -147,6 +163,7 @@ extern void DenormInvalidateCounters(Oid relid);
 extern int	DenormQueryLevel;
 extern int	denorm_reconcile_batch_size;
 extern double denorm_drift_alert_ratio;
+extern bool denorm_apply_at_commit;
 extern int	DenormSetSafeSearchPath(void);
 extern void DenormRestoreSearchPath(int nestlevel);
 

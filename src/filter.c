@@ -23,6 +23,7 @@
 #include "parser/parse_expr.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -172,7 +173,17 @@ DenormTransformFilter(Relation rel, const char *filter)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Node	   *result = NULL;
+	DenormOwnerState st;
 
+	/*
+	 * Parsing runs code: a constant is read by its type's input function,
+	 * and a domain's (or an array or composite over one) runs its CHECK.
+	 * The types are the child owner's to choose, so the filter is parsed
+	 * with the child owner's rights, as a security-restricted operation,
+	 * whoever asks: never with a writer's, a reconcile job's or the
+	 * extension owner's.
+	 */
+	DenormBecomeOwner(RelationGetForm(rel)->relowner, DENORM_PATH_KEEP, &st);
 	PG_TRY();
 	{
 		result = TransformFilter(rel, filter);
@@ -181,6 +192,7 @@ DenormTransformFilter(Relation rel, const char *filter)
 	{
 		ErrorData  *edata;
 
+		SetUserIdAndSecContext(st.saved_userid, st.saved_sec_context);
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		if (edata->cursorpos <= 0)
@@ -193,6 +205,7 @@ DenormTransformFilter(Relation rel, const char *filter)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	DenormRevertOwner(&st);
 	return result;
 }
 

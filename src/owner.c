@@ -44,7 +44,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
+#include "catalog/pg_namespace.h"
 #include "utils/varlena.h"
 
 /* What PostgreSQL uses when nobody configured a search path */
@@ -187,21 +189,24 @@ OwnerSearchPath(Oid owner)
 
 /*
  * DenormBecomeOwner switches to owner's rights for what follows, until
- * DenormRevertOwner(st).  With owner_path false the search path is
- * pg_catalog, pg_temp instead of the owner's: for statements of denorm's
- * own that run no user code.  Both calls must pair up on the success path;
+ * DenormRevertOwner(st), with the search path path says: the owner's own
+ * (for statements that run user code, such as parent updates), pg_catalog
+ * and pg_temp (for denorm's own statements, which run none), or the one in
+ * force (to parse a filter with names as its author wrote them).  Both calls must pair up on the success path;
  * on error, transaction or subtransaction abort restores the user id,
  * security context and settings.
  */
 void
-DenormBecomeOwner(Oid owner, bool owner_path, DenormOwnerState *st)
+DenormBecomeOwner(Oid owner, DenormPath path, DenormOwnerState *st)
 {
-	const char *path = owner_path ? OwnerSearchPath(owner) : "pg_catalog, pg_temp";
-
 	GetUserIdAndSecContext(&st->saved_userid, &st->saved_sec_context);
 	st->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	if (path != DENORM_PATH_KEEP)
+		(void) set_config_option("search_path",
+								 path == DENORM_PATH_OWNER ? OwnerSearchPath(owner) :
+								 "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, st->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION |
@@ -252,15 +257,39 @@ DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid)
 
 /*
  * Whether role may do mode on table relid: it has its owner's rights, or
- * the privilege on the table itself.
+ * the privilege on the table itself, and no row security policy hides rows
+ * from it.
  */
 bool
 DenormMayAccess(Oid role, Oid relid, AclMode mode)
 {
 	Oid			owner = DenormRelationOwner(relid);
 
+	/* row security hiding rows from role counts as no access (ri_triggers.c) */
+	if (check_enable_rls(relid, role, true) == RLS_ENABLED)
+		return false;
 	return has_privs_of_role(role, owner) ||
 		pg_class_aclcheck(relid, role, mode) == ACLCHECK_OK;
+}
+
+/*
+ * Whether a type is one of PostgreSQL's own base types (no domain, no
+ * user-defined type): its input, output and comparison run no code any
+ * table owner controls.  Keys must be of such types, since maintenance
+ * casts and compares them with other roles' rights.
+ */
+bool
+DenormBuiltinType(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_type) GETSTRUCT(tup))->typtype == TYPTYPE_BASE &&
+		((Form_pg_type) GETSTRUCT(tup))->typnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tup);
+	return result;
 }
 
 /*

@@ -42,7 +42,7 @@ ExecAs(Oid owner, bool owner_path, Oid relid, const char *sql, int nargs,
 	Oid			viewer = GetUserId();
 	uint64		processed = 0;
 
-	DenormBecomeOwner(owner, owner_path, &st);
+	DenormBecomeOwner(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, &st);
 	PG_TRY();
 	{
 		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
@@ -88,6 +88,8 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 
 	DenormCheckAuthority(r, id);
 	DenormResolveNames(nsp, r, &n);
+	/* what the children add up to includes this transaction's own deltas */
+	DenormForgetCounterPending(id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -390,7 +392,19 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		if (isnull)
 			actual = NumericGetDatum(int64_to_numeric(0));
 		else
+		{
+			Oid			typoutput;
+			bool		typisvarlena;
+
+			/*
+			 * Less what this transaction's commit-time deltas will still add
+			 * to the key: they are already among the children read.
+			 */
 			actual = ChildAggregate(&r, &n, keytype, key);
+			getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
+			actual = DirectFunctionCall2(numeric_sub, actual,
+										 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));
+		}
 		/* out of SPI's memory, which SPI_finish frees */
 		actual = SPI_datumTransfer(actual, false, -1);
 		SPI_finish();
@@ -408,17 +422,25 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 }
 
 /*
- * Partitions dropped with their rows: the counters of their ancestors,
- * noted when a DROP TABLE starts (while the partitions can still be
- * identified through pg_inherits) and recomputed when it has dropped them.
- * Backend-local; forgotten at transaction end.
+ * Partitions dropped with their rows: (counter id, partition) pairs, noted
+ * when a DROP TABLE starts (while the partitions can still be identified
+ * through pg_inherits) and recomputed when the command has dropped them.
+ * Backend-local; each DROP TABLE starts afresh, and only partitions the
+ * command really dropped count, so a DROP that failed leaves nothing for a
+ * later one to act on.
  */
-static List *DroppingCounters = NIL;
+typedef struct DroppingPartition
+{
+	int32		counter_id;
+	Oid			partition;
+} DroppingPartition;
+
+static List *DroppingPartitions = NIL;
 
 void
 DenormForgetDroppedPartitions(void)
 {
-	DroppingCounters = NIL;		/* its cells lived in TopTransactionContext */
+	DroppingPartitions = NIL;	/* its cells lived in TopTransactionContext */
 }
 
 /* Counter ids whose child is one of the given tables */
@@ -463,7 +485,8 @@ PG_FUNCTION_INFO_V1(denorm_on_drop_start);
  * denorm_on_drop_start: event trigger on ddl_command_start for DROP TABLE.
  * Notes the counters whose child loses a partition (with its rows, which
  * no row trigger sees leave) by this statement.  Partitions are recognised
- * by OID through pg_inherits, never by the names of triggers on them.
+ * by OID through pg_inherits, never by the names of triggers on them, and
+ * only those the role running the DROP may drop (owns) are noted.
  */
 Datum
 denorm_on_drop_start(PG_FUNCTION_ARGS)
@@ -477,6 +500,7 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired by an event trigger", "denorm_on_drop_start")));
+	DroppingPartitions = NIL;
 	trigdata = (EventTriggerData *) fcinfo->context;
 	if (!IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_VOID();
@@ -492,12 +516,19 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 		ListCell   *lc2;
 		MemoryContext old;
 
-		if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
+			!has_privs_of_role(GetUserId(), DenormRelationOwner(relid)))
 			continue;
 		ids = CountersOfChildren(nsp, get_partition_ancestors(relid));
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		foreach(lc2, ids)
-			DroppingCounters = list_append_unique_int(DroppingCounters, lfirst_int(lc2));
+		{
+			DroppingPartition *d = palloc(sizeof(DroppingPartition));
+
+			d->counter_id = lfirst_int(lc2);
+			d->partition = relid;
+			DroppingPartitions = lappend(DroppingPartitions, d);
+		}
 		MemoryContextSwitchTo(old);
 	}
 	PG_RETURN_VOID();
@@ -506,30 +537,45 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(denorm_recompute_dropped);
 
 /*
- * denorm_recompute_dropped() returns integer
+ * denorm_recompute_dropped(dropped oid[]) returns integer
  *
- * Called from the sql_drop event trigger: recomputes the counters noted by
- * denorm_on_drop_start whose child is still there (a counter whose own
+ * Called from the sql_drop event trigger with the tables the command
+ * dropped: recomputes the counters noted by denorm_on_drop_start for a
+ * partition among them whose child is still there (a counter whose own
  * table went is dropped with it).  Returns how many it recomputed.
  */
 Datum
 denorm_recompute_dropped(PG_FUNCTION_ARGS)
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	List	   *ids = DroppingCounters;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	List	   *noted = DroppingPartitions;
+	List	   *done = NIL;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nelems;
 	ListCell   *lc;
 	int			n = 0;
 
-	DroppingCounters = NIL;
-	foreach(lc, ids)
+	DroppingPartitions = NIL;
+	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &elemnulls, &nelems);
+	foreach(lc, noted)
 	{
+		DroppingPartition *d = (DroppingPartition *) lfirst(lc);
 		DenormRegistry r;
+		bool		dropped = false;
+		int			i;
 
-		if (!DenormReadRegistry(nsp, lfirst_int(lc), &r) ||
+		for (i = 0; i < nelems && !dropped; i++)
+			dropped = !elemnulls[i] && DatumGetObjectId(elems[i]) == d->partition;
+		if (!dropped || list_member_int(done, d->counter_id) ||
+			!DenormReadRegistry(nsp, d->counter_id, &r) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r.child)) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r.parent)))
 			continue;
 		DenormRecomputeCounter(nsp, r.id, &r);
+		done = lappend_int(done, r.id);
 		n++;
 	}
 	PG_RETURN_INT32(n);

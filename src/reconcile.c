@@ -84,6 +84,17 @@ DenormResolveNames(Oid nsp, DenormRegistry *r, DenormNames *n)
 	n->fktypid = att->atttypid;
 	n->fktype = format_type_be_qualified(att->atttypid);
 	ReleaseSysCache(tup);
+
+	/* keys are cast and compared below with other roles' rights */
+	if (!DenormBuiltinType(n->keytypid) || !DenormBuiltinType(n->fktypid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("parent key and foreign key of denorm counter %d must be of built-in types",
+						r->id),
+				 errdetail("Parent key \"%s\" is of type %s and foreign key \"%s\" of type %s.",
+						   r->parent_key, format_type_be(n->keytypid),
+						   r->foreign_key, format_type_be(n->fktypid)),
+				 errhint("Drop the counter with denorm_drop_counter(%d).", r->id)));
 }
 
 /*
@@ -121,7 +132,7 @@ RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
 	Oid			viewer = GetUserId();
 	int			i;
 
-	DenormBecomeOwner(owner, owner_path, &st);
+	DenormBecomeOwner(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, &st);
 	PG_TRY();
 	{
 		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
@@ -240,8 +251,8 @@ RequireAccess(Oid relid, AclMode mode, int32 id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(relid)),
-				 errdetail("Maintaining denorm counter %d needs %s on it.", id,
-						   mode == ACL_SELECT ? "SELECT" : "UPDATE")));
+				 errdetail("Maintaining denorm counter %d needs %s on it, with no row security policy hiding rows.",
+						   id, mode == ACL_SELECT ? "SELECT" : "UPDATE")));
 }
 
 /* Reads counter id's registry row, or reports that there is none */

@@ -173,6 +173,13 @@ DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 			strcmp(args[6], r->value_column) == 0 &&
 			strcmp(args[7], r->filter) == 0 &&
 			strcmp(args[8], r->mode) == 0;
+	/* keys are hashed, cast and compared with the writer's rights */
+	if (ok && (!DenormBuiltinType(get_atttype(r->parent, get_attnum(r->parent, r->parent_key))) ||
+			   !DenormBuiltinType(get_atttype(r->child, get_attnum(r->child, r->foreign_key)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("parent key and foreign key of denorm counter %d must be of built-in types", id),
+				 errhint("Drop the counter with denorm_drop_counter(%d).", id)));
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -262,7 +269,7 @@ ExecAsRegistryOwner(Oid nsp, const char *sql, int nargs, Oid *argtypes, Datum *v
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	DenormBecomeOwner(DenormRelationOwner(get_relname_relid("denorm_counters", nsp)), false, &st);
+	DenormBecomeOwner(DenormRelationOwner(get_relname_relid("denorm_counters", nsp)), DENORM_PATH_SAFE, &st);
 	rc = SPI_execute_plan(DenormPrepare(sql, nargs, argtypes), values, nulls, false, 0);
 	DenormRevertOwner(&st);
 	if (rc != expected)
@@ -327,7 +334,8 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown aggregate \"%s\"", r.aggregate)));
-	if (strcmp(r.mode, "immediate") != 0 && strcmp(r.mode, "deferred") != 0)
+	if (strcmp(r.mode, "immediate") != 0 && strcmp(r.mode, "commit") != 0 &&
+		strcmp(r.mode, "deferred") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown counter mode \"%s\"", r.mode)));
@@ -337,6 +345,22 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 				 errmsg("a sum counter needs a value_column and a count counter takes none")));
 	if (r.value_column[0] != '\0')
 		RequireColumn(r.child, r.value_column);
+	{
+		Oid			keytype = get_atttype(r.parent, get_attnum(r.parent, r.parent_key));
+		Oid			fktype = get_atttype(r.child, get_attnum(r.child, r.foreign_key));
+
+		if (!DenormBuiltinType(keytype) || !DenormBuiltinType(fktype))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("parent key and foreign key must be of built-in types")));
+		if (strcmp(r.mode, "deferred") == 0 &&
+			keytype != INT2OID && keytype != INT4OID && keytype != INT8OID &&
+			keytype != NUMERICOID && keytype != TEXTOID && keytype != VARCHAROID &&
+			keytype != UUIDOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a deferred counter needs a parent key of an integer, numeric, text or uuid type")));
+	}
 	if (r.filter[0] != '\0' && strcmp(DenormSafeFilter(r.child, r.filter), r.filter) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -16,6 +16,7 @@
  */
 #include "denorm.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -105,7 +106,7 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 	char	  **args = tg->tgargs;
 	Oid			keytype;
 	Oid			keycollation;
-	bool		deferred = false;
+	char		mode = 'i';
 	DenormRegistry reg;
 	MemoryContext old;
 
@@ -155,17 +156,19 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 						args[5], tg->tgname)));
 
 	if (strcmp(args[8], "deferred") == 0)
-		deferred = true;
+		mode = 'd';
+	else if (strcmp(args[8], "commit") == 0)
+		mode = 'c';
 	else if (strcmp(args[8], "immediate") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("unknown mode \"%s\" in arguments of trigger \"%s\"",
 						args[8], tg->tgname)));
-	if (deferred)
-		DenormSetPendingTable(get_func_namespace(funcid));
+	/* where deferred deltas and the commit-time queue live */
+	DenormSetPendingTable(get_func_namespace(funcid));
 
 	c->target = DenormGetTarget(c->parentrel, args[4], keytype, keycollation);
-	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric, deferred,
+	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric, mode,
 								   pg_strtoint32(args[0]));
 
 	if (args[7][0] != '\0')
@@ -224,6 +227,18 @@ GetCounter(TriggerData *trigdata, Oid funcid)
 	return c;
 }
 
+/* True in processes where statement triggers never fire */
+static bool
+RowsApplyImmediately(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return IsLogicalWorker();
+#else
+	return MyBgworkerEntry != NULL &&
+		strcmp(MyBgworkerEntry->bgw_type, "logical replication worker") == 0;
+#endif
+}
+
 /*
  * Adds the contribution of one row version (sign +1 for a new version, -1
  * for an old one): nothing when the foreign key is NULL, the filter is not
@@ -255,7 +270,7 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 
 	if (c->value_attno == 0)
 	{
-		DenormAddDelta(c->target, c->colidx, key, false, sign, (Datum) 0);
+		DenormAddDelta(c->target, c->colidx, key, false, sign, (Datum) 0, !RowsApplyImmediately());
 		return;
 	}
 
@@ -286,7 +301,7 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 						 errdetail("A sum cache holds finite values only.")));
 			if (sign < 0)
 				value = DirectFunctionCall1(numeric_uminus, value);
-			DenormAddDelta(c->target, c->colidx, key, true, 0, value);
+			DenormAddDelta(c->target, c->colidx, key, true, 0, value, !RowsApplyImmediately());
 			return;
 		}
 		switch (c->value_type)
@@ -305,22 +320,12 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 		if (sign < 0 && pg_sub_s64_overflow(0, v, &v))
 			DenormAddDelta(c->target, c->colidx, key, true, 0,
 						   DirectFunctionCall1(numeric_uminus,
-											   NumericGetDatum(int64_to_numeric(v))));
+											   NumericGetDatum(int64_to_numeric(v))),
+						   !RowsApplyImmediately());
 		else
-			DenormAddDelta(c->target, c->colidx, key, false, v, (Datum) 0);
+			DenormAddDelta(c->target, c->colidx, key, false, v, (Datum) 0,
+						   !RowsApplyImmediately());
 	}
-}
-
-/* True in processes where statement triggers never fire */
-static bool
-RowsApplyImmediately(void)
-{
-#if PG_VERSION_NUM >= 150000
-	return IsLogicalWorker();
-#else
-	return MyBgworkerEntry != NULL &&
-		strcmp(MyBgworkerEntry->bgw_type, "logical replication worker") == 0;
-#endif
 }
 
 /* Rejects a call that is not an AFTER trigger of the expected level */
@@ -387,4 +392,71 @@ denorm_stmt_trigger(PG_FUNCTION_ARGS)
 	(void) CheckTriggerCall(fcinfo, "denorm_stmt_trigger", false);
 	DenormApplyPending();
 	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_commit_trigger);
+
+/*
+ * denorm_commit_trigger: the deferred constraint trigger on
+ * denorm_commit_queue, AFTER INSERT FOR EACH ROW DEFERRABLE INITIALLY
+ * DEFERRED.  The first commit-time delta of a transaction inserts one row;
+ * when the transaction commits (or SET CONSTRAINTS makes it fire earlier)
+ * this applies every commit-time delta in one global order, and removes
+ * the row.
+ */
+Datum
+denorm_commit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", "denorm_commit_trigger")));
+	trigdata = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		strcmp(RelationGetRelationName(trigdata->tg_relation), "denorm_commit_queue") != 0 ||
+		RelationGetNamespace(trigdata->tg_relation) != get_func_namespace(fcinfo->flinfo->fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER INSERT FOR EACH ROW on denorm_commit_queue",
+						"denorm_commit_trigger")));
+	DenormCommitEventFired();
+	DenormApplyCommit();
+	simple_heap_delete(trigdata->tg_relation, &trigdata->tg_trigtuple->t_self);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_apply);
+
+/*
+ * denorm_apply() returns void
+ *
+ * Applies this transaction's commit-time deltas now, as commit would, for
+ * code that must read the counter columns themselves before it commits
+ * (in the spirit of SET CONSTRAINTS ALL IMMEDIATE).
+ */
+Datum
+denorm_apply(PG_FUNCTION_ARGS)
+{
+	DenormApplyCommit();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(denorm_local_delta);
+
+/*
+ * denorm_local_delta(counter_id integer, parent_key text) returns numeric
+ *
+ * What this transaction's commit-time deltas not yet applied add to one
+ * parent row of a counter; denorm_value adds it to what it reads.
+ */
+Datum
+denorm_local_delta(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DenormLocalDelta(PG_GETARG_INT32(0),
+									 text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

@@ -430,12 +430,105 @@ SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS p
  ORDER BY 1;
 
 DROP TABLE atk_c7, atk_p7;
+------------------------------------------------------------------------
+-- 9. A table owner's types: keys of a domain type, and filter constants
+-- whose type input runs a domain CHECK, never run the owner's code with
+-- anyone else's rights.
+------------------------------------------------------------------------
+CREATE ROLE regress_atk_towner;
+CREATE SCHEMA atk_towner_s AUTHORIZATION regress_atk_towner;
+SELECT denorm_grant_admin('regress_atk_towner');
+SET ROLE regress_atk_towner;
+CREATE FUNCTION atk_towner_s.spy(v int) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO public.atk_hits VALUES ('9 domain check', current_user); RETURN true; END$$;
+CREATE DOMAIN atk_towner_s.evd AS int CHECK (atk_towner_s.spy(VALUE));
+SELECT atk_tables('atk_towner_s.p9', 'atk_towner_s.c9', true);
+-- 9a: a deferred counter on a domain key, registered directly, is refused
+SELECT atk_tables('atk_towner_s.p9a', 'atk_towner_s.c9a', false);
+ALTER TABLE atk_towner_s.c9a ALTER COLUMN pid TYPE atk_towner_s.evd;
+SELECT denorm_registry_insert('atk_towner_s.p9a', 'n', 'atk_towner_s.c9a', 'pid', 'id', 'count',
+                              NULL, NULL, 'deferred');
+-- 9b: a key retyped to the domain after the counter's row trigger was
+-- renamed (the DDL guard finds the counter by its triggers' function)
+SELECT denorm_create_counter('atk_towner_s.p9', 'n', 'atk_towner_s.c9', 'pid',
+                             mode => 'deferred') AS c9 \gset
+SELECT format('denorm_%s_row', :c9) AS t9_row, format('denorm_%s_key', :c9) AS t9_key,
+       format('denorm_%s_delete', :c9) AS t9_delete \gset
+INSERT INTO atk_towner_s.c9 VALUES (2, 1);
+ALTER TRIGGER :"t9_row" ON atk_towner_s.c9 RENAME TO hidden;
+DROP TRIGGER :"t9_key" ON atk_towner_s.p9;
+DROP TRIGGER :"t9_delete" ON atk_towner_s.p9;
+ALTER TABLE atk_towner_s.p9 ALTER COLUMN id TYPE atk_towner_s.evd;
+\echo :SQLSTATE
+-- 9c: a filter constant of the owner's domain: parsed as the owner
+ALTER TABLE atk_towner_s.p9 ADD COLUMN n2 int NOT NULL DEFAULT 0;
+SELECT denorm_create_counter('atk_towner_s.p9', 'n2', 'atk_towner_s.c9', 'pid',
+                             filter => $$pid = ANY ('{1,2}'::atk_towner_s.evd[])$$) > 0 AS created;
+GRANT INSERT ON atk_towner_s.c9 TO regress_atk_writer;
+GRANT USAGE ON SCHEMA atk_towner_s TO regress_atk_writer;
+RESET ROLE;
+-- a writer (new session state: the counter is trusted afresh), a
+-- superuser's reconcile and flush
+SET ROLE regress_atk_writer;
+INSERT INTO atk_towner_s.c9 VALUES (3, 1);
+RESET ROLE;
+SELECT counter_column, rows_drifted FROM denorm_reconcile() WHERE parent = 'atk_towner_s.p9'::regclass ORDER BY 1;
+SELECT denorm_flush() >= 0 AS flushed;
+SELECT * FROM atk_seen WHERE attack LIKE '9%' ORDER BY 1, 2, 3;
+-- 9d: a failed DROP of someone else's partition, then a DROP of one's own
+-- table: nothing of the other's is recomputed
+CREATE TABLE atk_p9d (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE atk_c9d (id int, pid int) PARTITION BY RANGE (id);
+CREATE TABLE atk_c9d1 PARTITION OF atk_c9d FOR VALUES FROM (0) TO (100);
+INSERT INTO atk_p9d VALUES (1);
+INSERT INTO atk_c9d VALUES (1, 1);
+SELECT denorm_create_counter('atk_p9d', 'n', 'atk_c9d', 'pid') > 0 AS created;
+UPDATE atk_p9d SET n = 42;
+SET ROLE regress_atk_nobody;
+BEGIN;
+DO $$BEGIN DROP TABLE public.atk_c9d1; EXCEPTION WHEN insufficient_privilege THEN NULL; END$$;
+CREATE TEMP TABLE atk_mine ();
+DROP TABLE atk_mine;
+COMMIT;
+RESET ROLE;
+SELECT n = 42 AS drift_still_there FROM atk_p9d;
+-- (and a real DROP of the partition by its owner does recompute)
+DROP TABLE atk_c9d1;
+SELECT n AS recomputed_n FROM atk_p9d;
+DROP TABLE atk_c9d, atk_p9d;
+------------------------------------------------------------------------
+-- 10. Row security: an error shows no row that a policy hides from the
+-- writer, and a reconcile by a role that policies restrict is refused
+------------------------------------------------------------------------
+CREATE TABLE atk_p10 (id int PRIMARY KEY, n int NOT NULL DEFAULT 0 CHECK (n < 2), secret text,
+                      tenant name);
+CREATE TABLE atk_c10 (id int, pid int);
+INSERT INTO atk_p10 VALUES (1, 0, 'mine', 'regress_atk_writer'), (2, 0, 'topsecret-10', 'other');
+INSERT INTO atk_c10 VALUES (1, 2);
+SELECT denorm_create_counter('atk_p10', 'n', 'atk_c10', 'pid') AS c10 \gset
+ALTER TABLE atk_p10 ENABLE ROW LEVEL SECURITY;
+CREATE POLICY atk_p10_own ON atk_p10 USING (tenant = current_user);
+GRANT SELECT ON atk_p10 TO regress_atk_writer, regress_atk_towner;
+GRANT SELECT ON atk_c10 TO regress_atk_towner;
+GRANT INSERT ON atk_c10 TO regress_atk_writer;
+SET ROLE regress_atk_writer;
+SELECT id, secret FROM atk_p10;
+INSERT INTO atk_c10 VALUES (2, 2);
+-- (an administrator whom the policy shows no row)
+SET ROLE regress_atk_towner;
+SELECT rows_checked FROM denorm_read_batch(:c10, NULL, NULL, NULL, NULL);
+SELECT counter_id, rows_checked FROM denorm_reconcile(:c10);
+RESET ROLE;
+DROP TABLE atk_c10, atk_p10;
+DROP OWNED BY regress_atk_towner;
 DROP VIEW atk_seen;
 DROP TABLE atk_hits;
 DROP FUNCTION atk_demote(name), atk_tables(text, text, boolean);
 DROP OWNED BY regress_atk_admin, regress_atk_victim, regress_atk_dbowner, regress_atk_owner,
-              regress_atk_powner, regress_atk_writer, regress_atk_nobody, regress_atk_childowner;
+              regress_atk_powner, regress_atk_writer, regress_atk_nobody, regress_atk_childowner,
+              regress_atk_towner;
 DROP ROLE regress_atk_admin, regress_atk_victim, regress_atk_dbowner, regress_atk_owner,
-          regress_atk_powner, regress_atk_writer, regress_atk_nobody, regress_atk_childowner;
+          regress_atk_powner, regress_atk_writer, regress_atk_nobody, regress_atk_childowner,
+          regress_atk_towner;
 RESET denorm.drift_alert_ratio;
 SELECT count(*) AS registry_rows FROM denorm_counters;
