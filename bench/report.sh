@@ -40,7 +40,7 @@ summary=$(sort -t$'\t' -k1,1 -k2,2 -k3,3g "$RAW" | awk -F'\t' '
 echo "$summary" | awk -F'\t' '
     { med[$1, $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
     END {
-        # columns: workload baseline plpgsql recompute immediate deferred
+        # columns: workload baseline plpgsql recompute immediate commit deferred
         for (i = 1; i <= k; i++) {
             w = order[i]
             if (w ~ /kb/) continue
@@ -53,6 +53,7 @@ echo "$summary" | awk -F'\t' '
             for (j = 1; j <= 2; j++)
                 printf " %s", ((w, extra[j]) in med) ? sprintf("%.3f", med[w, extra[j]] / base) : "-"
             printf " %s", (imm != "") ? sprintf("%.3f", imm / base) : "-"
+            printf " %s", ((w, "commit") in med) ? sprintf("%.3f", med[w, "commit"] / base) : "-"
             printf " %s\n", ((w, "deferred") in med) ? sprintf("%.3f", med[w, "deferred"] / base) : "-"
         }
     }' > "$DAT"
@@ -76,7 +77,8 @@ plot "$DAT" using 2:xtic(1) title "baseline", \
      "" using 3 title "PL/pgSQL increments", \
      "" using 4 title "PL/pgSQL recompute", \
      "" using 5 title "denorm immediate", \
-     "" using 6 title "denorm deferred"
+     "" using 6 title "denorm commit", \
+     "" using 7 title "denorm deferred"
 GP
 fi
 cat "$MD"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # denorm benchmark suite.  As root on Debian 12: installs what it needs,
 # builds and installs denorm, starts a throwaway cluster, and compares in
-# one run, on the same data: no trigger, a PL/pgSQL atomic-increment
-# trigger, a PL/pgSQL recompute trigger, denorm immediate and denorm
-# deferred.  Writes bench/results/results.md (table) and
+# one run, on the same data (children reference their parent with a
+# foreign key): no trigger, a PL/pgSQL atomic-increment trigger, a PL/pgSQL
+# recompute trigger, denorm immediate, 'commit' and deferred, and 1, 2 and
+# 4 counters on one child.  Writes bench/results/results.md (table) and
 # bench/results/chart.png (gnuplot).
 #
 # Settings (environment): BENCH_ROWS (1000000), BENCH_PARENTS (10000),
@@ -32,7 +33,7 @@ RAW="$OUT/raw.tsv"
 DB=denorm_bench
 psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -d $DB -c "CREATE EXTENSION denorm" >/dev/null
-VARIANTS="none plpgsql recompute immediate deferred"
+VARIANTS="none plpgsql recompute immediate commit deferred"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d $DB "$@"; }
 # ms SQL: runs SQL once and prints its server-measured time in ms
@@ -68,10 +69,20 @@ bulk() {
     exact "$v" "bulk$suffix"
 }
 for r in $(seq 1 "$REPEAT"); do
-    for v in none plpgsql immediate deferred; do
+    for v in none plpgsql immediate commit deferred; do
         bulk "$v" "$ROWS" ""
         echo "   run $r $v done"
     done
+    # the marginal cost of a counter: 1, 2 and 4 on the one child
+    for v in c1 c2 c4; do
+        setup "$v"
+        t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $ROWS) g")
+        record "bulk_insert_counters" "$v" "$t"
+    done
+    setup none
+    t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $ROWS) g")
+    record "bulk_insert_counters" none "$t"
+    echo "   run $r c1 c2 c4 done"
     # the recompute trigger is compared with no trigger at its own, smaller size
     bulk none "$RROWS" "_small"
     bulk recompute "$RROWS" "_small"
@@ -79,7 +90,7 @@ for r in $(seq 1 "$REPEAT"); do
 done
 
 echo "== peak backend memory of a $ROWS-row INSERT"
-for v in none plpgsql immediate deferred; do
+for v in none plpgsql immediate commit deferred; do
     setup "$v"
     kb=$(sql -t -A <<SQL
 SELECT pg_backend_pid() AS pid \gset
@@ -105,6 +116,32 @@ for r in $(seq 1 "$REPEAT"); do
         record "hot_8c_tps" "$v" "$tps"
         exact "$v" hot_8c
         echo "   run $r $v done"
+    done
+done
+
+echo "== multi-statement transactions, 8 clients, one hot parent, reconcile looping alongside"
+# pgbench counts deadlocks and serialization failures as failed
+# transactions (--max-tries 1: no retry), and reports them by kind
+for r in $(seq 1 "$REPEAT"); do
+    for v in none plpgsql immediate commit deferred; do
+        setup "$v"
+        sql -c "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, 1 FROM generate_series(1, $((PARENTS * 2))) g" >/dev/null
+        rec_pid=""
+        if [ "$v" != none ] && [ "$v" != plpgsql ]; then
+            $PGBENCH -n -c 1 -T "$SECS" -f bench/reconcile_loop.pgb $DB >/dev/null 2>&1 &
+            rec_pid=$!
+        fi
+        out=$($PGBENCH -n -c 8 -j 2 -T "$SECS" --max-tries 1 --failures-detailed \
+              -D parents="$PARENTS" -f bench/multi.pgb $DB 2>/dev/null)
+        [ -n "$rec_pid" ] && wait "$rec_pid"
+        tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+        deadlocks=$(echo "$out" | sed -n 's/^number of deadlock failures: \([0-9]*\).*/\1/p')
+        record "multi_8c_tps" "$v" "$tps"
+        record "multi_8c_failed_txns" "$v" "${failed:-0}"
+        record "multi_8c_deadlocks" "$v" "${deadlocks:-0}"
+        exact "$v" multi_8c
+        echo "   run $r $v done (failed ${failed:-0}, deadlocks ${deadlocks:-0})"
     done
 done
 

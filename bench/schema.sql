@@ -1,13 +1,20 @@
--- Benchmark schema for one variant: :v is the variant name.
+-- Benchmark schema for one variant: :v is the variant name.  The child
+-- references its parent with a foreign key, as in every real schema.
 --   none       no trigger (the limit)
 --   plpgsql    hand-written PL/pgSQL row trigger with atomic increments
 --   recompute  PL/pgSQL trigger that recomputes the parent's values
---   immediate  denorm counters, immediate mode
---   deferred   denorm counters, deferred mode
+--   immediate  denorm counters (a count and a sum), immediate mode
+--   commit     the same, mode 'commit'
+--   deferred   the same, deferred mode
+--   c1, c2, c4 1, 2 or 4 immediate denorm counters on the one child (the
+--              marginal cost of a counter)
 DROP TABLE IF EXISTS bench_children, bench_parents CASCADE;
 CREATE TABLE bench_parents (id int PRIMARY KEY, child_count int NOT NULL DEFAULT 0,
                             amount_sum bigint NOT NULL DEFAULT 0);
-CREATE TABLE bench_children (id bigserial PRIMARY KEY, parent_id int NOT NULL,
+ALTER TABLE bench_parents ADD COLUMN big_count int NOT NULL DEFAULT 0,
+                          ADD COLUMN big_sum bigint NOT NULL DEFAULT 0;
+CREATE TABLE bench_children (id bigserial PRIMARY KEY,
+                             parent_id int NOT NULL REFERENCES bench_parents,
                              amount int NOT NULL);
 CREATE INDEX ON bench_children (parent_id);
 INSERT INTO bench_parents (id) SELECT g FROM generate_series(1, :parents) g;
@@ -43,7 +50,11 @@ SELECT CASE :'v'
     WHEN 'plpgsql' THEN 'CREATE TRIGGER bench_t AFTER INSERT OR UPDATE OR DELETE ON bench_children FOR EACH ROW EXECUTE FUNCTION bench_atomic()'
     WHEN 'recompute' THEN 'CREATE TRIGGER bench_t AFTER INSERT OR UPDATE OR DELETE ON bench_children FOR EACH ROW EXECUTE FUNCTION bench_recompute()'
     WHEN 'immediate' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'')'
+    WHEN 'commit' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id'', mode => ''commit''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'', mode => ''commit'')'
     WHEN 'deferred' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id'', mode => ''deferred''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'', mode => ''deferred'')'
+    WHEN 'c1' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id'')'
+    WHEN 'c2' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'')'
+    WHEN 'c4' THEN 'SELECT denorm_create_counter(''bench_parents'', ''child_count'', ''bench_children'', ''parent_id''), denorm_create_counter(''bench_parents'', ''amount_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount''), denorm_create_counter(''bench_parents'', ''big_count'', ''bench_children'', ''parent_id'', filter => ''amount > 50''), denorm_create_counter(''bench_parents'', ''big_sum'', ''bench_children'', ''parent_id'', ''sum'', ''amount'', filter => ''amount > 50'')'
     ELSE 'SELECT 1' END AS ddl \gset
 :ddl;
 VACUUM ANALYZE bench_parents;

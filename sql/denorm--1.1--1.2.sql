@@ -583,59 +583,48 @@ $$;
 -- id they carry, never by name alone
 ------------------------------------------------------------------------
 
--- Whether a trigger is one of counter id's: it runs one of denorm's trigger
--- functions with that counter id as its first argument.  PUBLIC cannot
--- create triggers on these functions, which it may not execute.
-CREATE FUNCTION @extschema@.denorm_is_counter_trigger(t pg_catalog.pg_trigger, counter_id integer)
-RETURNS boolean
+
+-- The tables that need a counter's child triggers: its child and, when it
+-- is partitioned, every partition below it (denorm_child_tables).  Each
+-- table gets one set, whatever number of counters it serves: denorm_row
+-- (AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW, on the child only:
+-- PostgreSQL clones it onto partitions), denorm_stmt (the same events FOR
+-- EACH STATEMENT) and denorm_truncate (AFTER TRUNCATE).  They carry no
+-- arguments: what they serve is the registry's counters for their table.
+-- A trigger counts as there when it runs the right function of denorm's,
+-- whatever it is called now.
+CREATE FUNCTION @extschema@.denorm_child_trigger(tbl regclass, fn regprocedure, original boolean)
+RETURNS pg_catalog.pg_trigger
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
-                        '@extschema@.denorm_stmt_trigger()'::regprocedure,
-                        '@extschema@.denorm_truncate_trigger()'::regprocedure,
-                        '@extschema@.denorm_parent_trigger()'::regprocedure)
-       AND t.tgnargs > 0
-       AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = counter_id::text
+    SELECT t FROM pg_trigger t
+     WHERE t.tgrelid = tbl AND t.tgfoid = fn AND t.tgnargs = 0
+       AND (NOT original OR t.tgparentid = 0)
+     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) IS
-    'Internal: whether a trigger is one of a counter''s, by the function it runs and its counter id';
+COMMENT ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) IS
+    'Internal: the child trigger of denorm''s running a function on a table, if any';
 
--- Creates the statement and TRUNCATE triggers of a counter on one table
--- where they are missing (and, on the child, the row trigger: PostgreSQL
--- clones it onto partitions).  A trigger counts as there when it runs the
--- right function of denorm's for this counter, whatever it is called now.
+-- Creates the child triggers a counter needs on one of its tables, where
+-- that table lacks them.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_install_triggers(c @extschema@.denorm_counters, tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    args text;
 BEGIN
-    args := format('%L, %L, %L, %L, %L, %L, %L, %L, %L',
-                   c.id, c.parent::text, c.counter_column, c.foreign_key, c.parent_key,
-                   c.aggregate, coalesce(c.value_column, ''), coalesce(c.filter, ''), c.mode);
-    IF tbl = c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
-                  AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
-                  AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger(%s)',
-                       format('denorm_%s_row', c.id), tbl, args);
+    IF tbl = c.child AND (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_row_trigger()', true)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger()', tbl);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
-                   AND t.tgfoid = '@extschema@.denorm_stmt_trigger()'::regprocedure
-                   AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger(%s)',
-                       format('denorm_%s_stmt', c.id), tbl, args);
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_stmt_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_stmt AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger()', tbl);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
-                   AND t.tgfoid = '@extschema@.denorm_truncate_trigger()'::regprocedure
-                   AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger(%L)',
-                       format('denorm_%s_truncate', c.id), tbl, c.id);
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_truncate AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger()', tbl);
     END IF;
 END
 $$;
@@ -643,6 +632,7 @@ $$;
 -- Creates the counter's triggers on its parent where they are missing:
 -- the key trigger (BEFORE UPDATE of the key) and, for a deferred counter,
 -- the trigger for a parent row giving up its key (AFTER DELETE or UPDATE).
+-- These are per counter: each carries its counter id.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -668,8 +658,28 @@ BEGIN
 END
 $$;
 
--- Drops all triggers of a counter (the row trigger's partition clones go
--- with it), wherever they are: a detached partition may still carry some.
+-- Whether a trigger is one of counter id's own: its parent triggers, and
+-- the child triggers of 1.1 and before (one set per counter), which carry
+-- the counter id as their first argument.  PUBLIC cannot create triggers on
+-- these functions, which it may not execute.
+CREATE FUNCTION @extschema@.denorm_is_counter_trigger(t pg_catalog.pg_trigger, counter_id integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                        '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                        '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                        '@extschema@.denorm_parent_trigger()'::regprocedure)
+       AND t.tgnargs > 0
+       AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = counter_id::text
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) IS
+    'Internal: whether a trigger is one of a counter''s own, by the function it runs and its counter id';
+
+-- Drops a counter's triggers: its own (on the parent, and any of 1.1's on
+-- its tables, wherever they are), and the child triggers of each of its
+-- tables that no other counter still needs.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_remove_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -680,7 +690,17 @@ DECLARE
 BEGIN
     FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
                FROM pg_trigger tg
-              WHERE @extschema@.denorm_is_counter_trigger(tg, c.id)
+              WHERE (@extschema@.denorm_is_counter_trigger(tg, c.id)
+                     OR (tg.tgnargs = 0
+                         AND tg.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                                           '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                           '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                         AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
+                         AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters o
+                                          WHERE o.id <> c.id
+                                            AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(o.child))
+                                            AND (tg.tgfoid <> '@extschema@.denorm_row_trigger()'::regprocedure
+                                                 OR o.child = c.child))))
                 AND NOT tg.tgisinternal AND tg.tgparentid = 0
               ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
@@ -690,26 +710,35 @@ $$;
 
 -- What is wrong with a counter's triggers, or NULL when they are all there
 -- and fire in normal operation (a trigger enabled only for replica mode
--- does not).  A trigger of the right name that does not run denorm's
--- function for this counter counts as missing.
+-- does not).  A trigger is found by the function it runs (and, on the
+-- parent, the counter id it carries), whatever it is called; the expected
+-- name is reported.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname, e.rel,
-                             CASE WHEN t.oid IS NULL THEN 'missing' ELSE 'disabled' END),
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname,
+                             format('%I.%I', n.nspname, k.relname),
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
                       '; ' ORDER BY e.rel::oid, e.tgname)
-      FROM (SELECT rel, format('denorm_%s_%s', c.id, kind) AS tgname
+      FROM (SELECT rel, 'denorm_' || kind AS tgname,
+                   (@extschema@.denorm_child_trigger(rel, fn, rel = c.child)).tgenabled AS enabled
               FROM @extschema@.denorm_child_tables(c.child) AS rel,
-                   unnest(ARRAY['row', 'stmt', 'truncate']) AS kind
+                   (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
+                           ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
+                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure)) AS f(kind, fn)
             UNION ALL
-            SELECT c.parent, format('denorm_%s_%s', c.id, kind)
+            SELECT c.parent, format('denorm_%s_%s', c.id, kind),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
+                       AND ((t.tgtype::integer & 2) <> 0) = (kind = 'key')
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
               FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'delete']
                                ELSE ARRAY['key'] END) AS kind) e
-      LEFT JOIN pg_trigger t ON t.tgrelid = e.rel AND t.tgname = e.tgname
-                            AND @extschema@.denorm_is_counter_trigger(t, c.id)
-     WHERE t.oid IS NULL OR t.tgenabled IN ('D', 'R')
+      JOIN pg_class k ON k.oid = e.rel
+      JOIN pg_namespace n ON n.oid = k.relnamespace
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
 $$;
 
 -- User triggers on a counter's parent whose functions do not pin their own
@@ -733,6 +762,28 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema@.denorm_counters) IS
     'Internal: triggers on a counter''s parent whose functions have no SET search_path';
 
+-- Counters made under 1.1 have a set of child triggers each, carrying the
+-- counter's definition; they are replaced by the shared set.
+DO $$
+DECLARE
+    c @extschema@.denorm_counters;
+    t record;
+    tbl regclass;
+BEGIN
+    FOR c IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname FROM pg_catalog.pg_trigger tg
+                  WHERE @extschema@.denorm_is_counter_trigger(tg, c.id)
+                    AND tg.tgfoid OPERATOR(pg_catalog.<>) '@extschema@.denorm_parent_trigger()'::pg_catalog.regprocedure
+                    AND tg.tgparentid OPERATOR(pg_catalog.=) 0 LOOP
+            EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+        END LOOP;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+    END LOOP;
+END
+$$;
+
 ------------------------------------------------------------------------
 -- Event triggers: act on denorm's own objects only, found by OID
 ------------------------------------------------------------------------
@@ -749,14 +800,33 @@ DECLARE
     c @extschema@.denorm_counters;
     tbl regclass;
     problem text;
-    named_parent text;
-    recompute boolean;
+    detached regclass[];
+    attached regclass[];
     has_rows boolean;
 BEGIN
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions: their rows left the counters),
+    -- and partitions in a counter's tree that lack them (new or attached:
+    -- attached with rows, they bring them in)
+    SELECT array_agg(DISTINCT t.tgrelid::regclass) INTO detached
+      FROM pg_trigger t
+     WHERE t.tgnargs = 0 AND t.tgparentid = 0
+       AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                        '@extschema@.denorm_truncate_trigger()'::regprocedure)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                        WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)));
+    SELECT array_agg(DISTINCT rel) INTO attached
+      FROM @extschema@.denorm_counters d, @extschema@.denorm_child_tables(d.child) rel
+     WHERE rel <> d.child
+       AND (@extschema@.denorm_child_trigger(rel, '@extschema@.denorm_stmt_trigger()', false)).oid IS NULL;
+    FOREACH tbl IN ARRAY coalesce(detached, '{}') LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+    END LOOP;
+
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
-              WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = d.child
-                               AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
-                               AND @extschema@.denorm_is_counter_trigger(t, d.id))
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
                 AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
                              WHERE e.classid = 'pg_class'::regclass
                                AND (e.objid = d.parent OR e.objid IN
@@ -769,41 +839,20 @@ BEGIN
                       DETAIL = format('After it, %s.', problem),
                       HINT = format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id);
         END IF;
-        SELECT (string_to_array(encode(t.tgargs, 'escape'), '\000'))[2] INTO named_parent
-          FROM pg_trigger t WHERE t.tgrelid = c.child
-           AND t.tgfoid = '@extschema@.denorm_row_trigger()'::regprocedure
-           AND @extschema@.denorm_is_counter_trigger(t, c.id);
-        IF named_parent IS DISTINCT FROM c.parent::text THEN
-            PERFORM @extschema@.denorm_remove_triggers(c);
-        END IF;
-        recompute := false;
-        -- detached partitions: their rows left the counter
-        FOR tbl IN SELECT DISTINCT t.tgrelid::regclass FROM pg_trigger t
-                    WHERE @extschema@.denorm_is_counter_trigger(t, c.id)
-                      AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
-                                       '@extschema@.denorm_truncate_trigger()'::regprocedure)
-                      AND t.tgrelid NOT IN (SELECT * FROM @extschema@.denorm_child_tables(c.child)) LOOP
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', format('denorm_%s_stmt', c.id), tbl);
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', format('denorm_%s_truncate', c.id), tbl);
-            recompute := true;
-        END LOOP;
+        has_rows := detached IS NOT NULL;
         FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
-            -- a partition attached with rows brings them into the counter
-            -- (one that is not a table is refused by the recompute)
-            IF tbl <> c.child AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl
-                                                 AND t.tgfoid = '@extschema@.denorm_stmt_trigger()'::regprocedure
-                                                 AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+            IF tbl = ANY (coalesce(attached, '{}')) AND NOT has_rows THEN
+                -- (one that is not a table is refused by the recompute)
                 IF EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl AND k.relkind IN ('r', 'p')) THEN
                     EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', tbl) INTO has_rows;
                 ELSE
                     has_rows := true;
                 END IF;
-                recompute := recompute OR has_rows;
             END IF;
             PERFORM @extschema@.denorm_install_triggers(c, tbl);
         END LOOP;
         PERFORM @extschema@.denorm_install_parent_triggers(c);
-        IF recompute THEN
+        IF has_rows THEN
             RAISE NOTICE 'recomputing the denorm counter on %.% after a change of partitions',
                          c.parent, c.counter_column;
             PERFORM @extschema@.denorm_recompute_counter(c.id);
@@ -845,7 +894,6 @@ AS $$
 DECLARE
     o record;
     c @extschema@.denorm_counters;
-    t record;
 BEGIN
     FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
               WHERE object_type IN ('table', 'table column') LOOP
@@ -864,11 +912,8 @@ BEGIN
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_counters d
                   WHERE d.parent = o.objid OR d.child = o.objid LOOP
-            FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname FROM pg_trigger tg
-                      WHERE tg.tgrelid = c.child AND tg.tgparentid = 0
-                        AND @extschema@.denorm_is_counter_trigger(tg, c.id) LOOP
-                EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
-            END LOOP;
+            -- (those of the table that went, went with it)
+            PERFORM @extschema@.denorm_remove_triggers(c);
             DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
             DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
             RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
@@ -979,8 +1024,7 @@ END
 $$;
 
 ------------------------------------------------------------------------
--- The status view reads the catalogs itself: PUBLIC may read it and run
--- none of denorm's functions
+-- The status view
 ------------------------------------------------------------------------
 
 CREATE OR REPLACE VIEW @extschema@.denorm_status AS
@@ -1001,55 +1045,14 @@ SELECT c.id AS counter_id,
          WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
        q.pending_rows,
        q.oldest_pending_age,
-       u.unpinned AS unpinned_parent_triggers
+       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers
   FROM @extschema@.denorm_counters c
  CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
                             pg_catalog.now() OPERATOR(pg_catalog.-)
                                 pg_catalog.min(q.created_at) AS oldest_pending_age
                        FROM @extschema@.denorm_pending q
                       WHERE q.counter_id OPERATOR(pg_catalog.=) c.id) q
- CROSS JOIN LATERAL (
-        WITH RECURSIVE tree(rel) AS (
-            SELECT c.child::pg_catalog.oid
-            UNION ALL
-            SELECT i.inhrelid FROM pg_catalog.pg_inherits i
-              JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.rel
-              JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) i.inhrelid AND r.relispartition)
-        SELECT pg_catalog.string_agg(pg_catalog.format('trigger "%s" on table %s is %s', e.tgname,
-                                     (SELECT pg_catalog.format('%I.%I', ns.nspname, r.relname)
-                                        FROM pg_catalog.pg_class r
-                                        JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) r.relnamespace
-                                       WHERE r.oid OPERATOR(pg_catalog.=) e.rel),
-                                     CASE WHEN t.oid IS NULL THEN 'missing' ELSE 'disabled' END),
-                                     '; ' ORDER BY e.rel::pg_catalog.oid, e.tgname)
-               COLLATE pg_catalog."default" AS problems
-          FROM (SELECT tree.rel::pg_catalog.regclass AS rel,
-                       pg_catalog.format('denorm_%s_%s', c.id, kind) AS tgname
-                  FROM tree, pg_catalog.unnest(ARRAY['row', 'stmt', 'truncate']) AS kind
-                UNION ALL
-                SELECT c.parent, pg_catalog.format('denorm_%s_%s', c.id, kind)
-                  FROM pg_catalog.unnest(CASE WHEN c.mode OPERATOR(pg_catalog.=) 'deferred'
-                                              THEN ARRAY['key', 'delete'] ELSE ARRAY['key'] END) AS kind) e
-          LEFT JOIN pg_catalog.pg_trigger t
-                 ON t.tgrelid OPERATOR(pg_catalog.=) e.rel AND t.tgname OPERATOR(pg_catalog.=) e.tgname
-                AND t.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.denorm_row_trigger()'::pg_catalog.regprocedure,
-                                         '@extschema@.denorm_stmt_trigger()'::pg_catalog.regprocedure,
-                                         '@extschema@.denorm_truncate_trigger()'::pg_catalog.regprocedure,
-                                         '@extschema@.denorm_parent_trigger()'::pg_catalog.regprocedure]::pg_catalog.oid[])
-                AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
-                    OPERATOR(pg_catalog.=) c.id::pg_catalog.text
-         WHERE t.oid IS NULL OR t.tgenabled OPERATOR(pg_catalog.=) ANY ('{D,R}'::"char"[])) p
- CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(pg_catalog.format('trigger "%s" (function %s)', t.tgname,
-                                                       t.tgfoid::pg_catalog.regproc), '; '
-                                     ORDER BY t.tgname) COLLATE pg_catalog."default" AS unpinned
-          FROM pg_catalog.pg_trigger t
-          JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid
-          JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) f.prolang
-         WHERE t.tgrelid OPERATOR(pg_catalog.=) c.parent AND NOT t.tgisinternal
-           AND l.lanname OPERATOR(pg_catalog.<>) ALL (ARRAY['c', 'internal']::pg_catalog.name[])
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.proconfig) s
-                            WHERE s OPERATOR(pg_catalog.~~) 'search\_path=%')) u
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
   LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
                       WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
                       ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
@@ -1112,11 +1115,18 @@ BEGIN
     END LOOP;
 END
 $$;
--- but two, which touch nothing but the caller's own transaction: denorm_apply
--- does now what its commit would do, and denorm_local_delta (which
--- denorm_value calls) reads its commit-time deltas
+-- but those that touch nothing but the caller's own transaction
+-- (denorm_apply does now what its commit would do, and denorm_local_delta,
+-- which denorm_value calls, reads its commit-time deltas) or read the
+-- catalogs
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_apply() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_local_delta(integer, text) TO PUBLIC;
+-- and the catalog readers the status view (readable by PUBLIC) calls
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema@.denorm_counters) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_tables(regclass) TO PUBLIC;
 
 -- denorm_grant_admin grants the functions that exist when it runs, so
 -- roles granted administration before 1.2 lack the new ones, and have lost

@@ -96,6 +96,7 @@ typedef struct DenormRegistry
 extern Oid	DenormRelationOwner(Oid relid);
 extern bool DenormInChildTree(Oid relid, Oid child);
 extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
+extern List *DenormCountersOfChildren(Oid nsp, List *children);
 extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);

@@ -121,9 +121,10 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 PG_FUNCTION_INFO_V1(denorm_truncate_trigger);
 
 /*
- * denorm_truncate_trigger: AFTER TRUNCATE FOR EACH STATEMENT, argument the
- * counter id.  TRUNCATE removes rows without row triggers, so the counter
- * is recomputed from what remains (all of it when the whole child went, the
+ * denorm_truncate_trigger: AFTER TRUNCATE FOR EACH STATEMENT, on a counted
+ * child and each of its partitions.  TRUNCATE removes rows without row
+ * triggers, so the counters of the table and of the tables above it are
+ * recomputed from what remains (all of it when the whole child went, the
  * rest when one partition did).
  */
 Datum
@@ -133,6 +134,9 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 	DenormRegistry r;
 	int32		id;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			relid;
+	List	   *ids;
+	ListCell   *lc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -142,16 +146,31 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 	trigdata = (TriggerData *) fcinfo->context;
 	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs != 1)
+		trigdata->tg_trigger->tgnargs > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired AFTER TRUNCATE with a counter id",
+				 errmsg("function \"%s\" must be fired AFTER TRUNCATE",
 						"denorm_truncate_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
-	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
-	DenormCheckTrigger(nsp, id, RelationGetRelid(trigdata->tg_relation),
-					   trigdata->tg_trigger->tgname, NULL, &r);
-	DenormRecomputeCounter(nsp, id, &r);
+	relid = RelationGetRelid(trigdata->tg_relation);
+	if (trigdata->tg_trigger->tgnargs == 1)
+		/* a trigger of 1.1 and before: for one counter */
+		ids = list_make1_int(pg_strtoint32(trigdata->tg_trigger->tgargs[0]));
+	else
+	{
+		/* every counter whose child is this table or one above it */
+		List	   *tables = list_make1_oid(relid);
+
+		if (get_rel_relispartition(relid))
+			tables = list_concat(tables, get_partition_ancestors(relid));
+		ids = DenormCountersOfChildren(nsp, tables);
+	}
+	foreach(lc, ids)
+	{
+		id = lfirst_int(lc);
+		DenormCheckTrigger(nsp, id, relid, trigdata->tg_trigger->tgname, NULL, &r);
+		DenormRecomputeCounter(nsp, id, &r);
+	}
 	return PointerGetDatum(NULL);
 }
 
@@ -443,41 +462,6 @@ DenormForgetDroppedPartitions(void)
 	DroppingPartitions = NIL;	/* its cells lived in TopTransactionContext */
 }
 
-/* Counter ids whose child is one of the given tables */
-static List *
-CountersOfChildren(Oid nsp, List *children)
-{
-	Datum	   *elems;
-	Oid			argtypes[1] = {OIDARRAYOID};
-	Datum		values[1];
-	List	   *ids = NIL;
-	ListCell   *lc;
-	int			i = 0;
-	uint64		row;
-
-	elems = palloc(sizeof(Datum) * list_length(children));
-	foreach(lc, children)
-		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetLatestSnapshot());
-	if (SPI_execute_with_args(psprintf("SELECT d.id FROM %s.denorm_counters d "
-									   "WHERE d.child::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)",
-									   quote_identifier(get_namespace_name(nsp))),
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read denorm_counters");
-	PopActiveSnapshot();
-	for (row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-
-		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
-														   SPI_tuptable->tupdesc, 1, &isnull)));
-	}
-	SPI_finish();
-	return ids;
-}
 
 PG_FUNCTION_INFO_V1(denorm_on_drop_start);
 
@@ -519,7 +503,7 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 		if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
 			!has_privs_of_role(GetUserId(), DenormRelationOwner(relid)))
 			continue;
-		ids = CountersOfChildren(nsp, get_partition_ancestors(relid));
+		ids = DenormCountersOfChildren(nsp, get_partition_ancestors(relid));
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		foreach(lc2, ids)
 		{

@@ -26,12 +26,14 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "utils/typcache.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "catalog/namespace.h"
+#include "utils/inval.h"
 
 /* Owner of a relation, from the syscache */
 Oid
@@ -119,6 +121,51 @@ DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
 	}
 	SPI_finish();
 	return found;
+}
+
+/*
+ * DenormCountersOfChildren: the ids of the counters whose child is one of
+ * the given tables, ascending, read with the latest snapshot (as catalogs
+ * are; see DenormReadRegistry), in the caller's memory context.
+ */
+List *
+DenormCountersOfChildren(Oid nsp, List *children)
+{
+	Datum	   *elems;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	List	   *ids = NIL;
+	ListCell   *lc;
+	int			i = 0;
+	uint64		row;
+	MemoryContext caller;
+
+	elems = palloc(sizeof(Datum) * list_length(children));
+	foreach(lc, children)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	caller = CurrentMemoryContext;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute_with_args(psprintf("SELECT d.id FROM %s.denorm_counters d "
+									   "WHERE d.child::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+									   "ORDER BY d.id",
+									   quote_identifier(get_namespace_name(nsp))),
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read denorm_counters");
+	PopActiveSnapshot();
+	for (row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
+														   SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return ids;
 }
 
 /*
@@ -391,6 +438,8 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 						9, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	SPI_finish();
+	/* every session's child triggers read their counters anew */
+	CacheInvalidateRelcacheByRelid(r.child);
 	PG_RETURN_DATUM(values[0]);
 }
 
@@ -459,9 +508,13 @@ denorm_registry_delete(PG_FUNCTION_ARGS)
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
+	DenormRegistry r;
 
 	if (PG_ARGISNULL(0) || !CheckCounterOwner(nsp, PG_GETARG_INT32(0)))
 		PG_RETURN_VOID();
+	if (DenormReadRegistry(nsp, PG_GETARG_INT32(0), &r) &&
+		SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r.child)))
+		CacheInvalidateRelcacheByRelid(r.child);
 	values[0] = PG_GETARG_DATUM(0);
 	ExecAsRegistryOwner(nsp,
 						psprintf("WITH gone AS (DELETE FROM %1$s.denorm_pending q "

@@ -3,21 +3,27 @@
  * trigger.c
  *	  The row and statement trigger functions that keep counters exact.
  *
- * A counter's definition travels in its triggers' arguments:
- *   0 counter id, 1 parent table (qualified), 2 counter column,
- *   3 foreign key column, 4 parent key column, 5 aggregate ('count' or
- *   'sum'), 6 value column ('' for count), 7 filter ('' for none), 8 mode.
- * so a trigger never reads denorm_counters.  What the arguments resolve to
- * is cached per trigger OID (partitions have their own cloned triggers,
- * hence their own attribute numbers and filter state) and rebuilt when a
- * relcache invalidation touches the child or the parent.
+ * A counted child table has one row trigger (denorm_row), one statement
+ * trigger (denorm_stmt) and one TRUNCATE trigger (denorm_truncate), however
+ * many counters it has: PostgreSQL queues an AFTER-trigger event per row
+ * and per trigger, so a trigger per counter would make every row cost more
+ * with every counter.  The row trigger serves the counters the registry
+ * has for its table, read once per backend and cached per trigger OID;
+ * a registry change or a relcache invalidation of the child or a parent
+ * makes the next statement read them again.
  *
  *-------------------------------------------------------------------------
  */
 #include "denorm.h"
 
 #include "access/heapam.h"
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_trigger.h"
+#include "executor/spi.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -35,19 +41,18 @@
 #include "replication/logicalworker.h"
 #endif
 
-#define DENORM_TRIGGER_NARGS 9
+/* arguments of a 1.1 trigger: one counter's definition (see BuildTriggerCounters) */
+#define DENORM_LEGACY_TRIGGER_NARGS 9
 
 /* numeric has had infinities since PostgreSQL 14 */
 #if PG_VERSION_NUM < 140000
 #define numeric_is_inf(num) false
 #endif
 
+/* One counter as seen from the table a trigger fires on */
 typedef struct DenormCounter
 {
-	Oid			tgoid;			/* hash key */
-	bool		valid;
 	int32		counter_id;
-	Oid			childrel;
 	Oid			parentrel;
 	DenormTarget *target;
 	int			colidx;
@@ -55,90 +60,136 @@ typedef struct DenormCounter
 	AttrNumber	value_attno;	/* 0 for a count */
 	Oid			value_type;
 	bool		numeric;		/* deltas are numeric */
-	MemoryContext cxt;			/* holds the filter state below */
 	ExprState  *filter;
 	ExprContext *econtext;
 } DenormCounter;
 
+/*
+ * The counters a row trigger serves, cached per trigger OID: a partition
+ * has its own clone of its parent's trigger, hence its own attribute
+ * numbers and filter state.
+ */
+typedef struct DenormTriggerCounters
+{
+	Oid			tgoid;			/* hash key */
+	bool		valid;
+	Oid			relid;			/* the table the trigger fires on */
+	Oid			origin;			/* the counted child it was created on */
+	MemoryContext cxt;			/* holds everything below */
+	int			ncounters;
+	DenormCounter *counters;
+} DenormTriggerCounters;
+
 static HTAB *CounterHash = NULL;
 
-/* A relation changed: forget what counters on it resolved to */
+/*
+ * A relation changed (or, with InvalidOid, anything may have): forget what
+ * the triggers it concerns resolved to.  denorm_counters changes send an
+ * invalidation for the counter's child, so a new or dropped counter is
+ * seen by every session's next statement.
+ */
 void
 DenormInvalidateCounters(Oid relid)
 {
 	HASH_SEQ_STATUS seq;
-	DenormCounter *c;
+	DenormTriggerCounters *e;
+	int			i;
 
 	if (CounterHash == NULL)
 		return;
 	hash_seq_init(&seq, CounterHash);
-	while ((c = (DenormCounter *) hash_seq_search(&seq)) != NULL)
-		if (relid == InvalidOid || c->childrel == relid || c->parentrel == relid)
-			c->valid = false;
+	while ((e = (DenormTriggerCounters *) hash_seq_search(&seq)) != NULL)
+	{
+		if (!e->valid)
+			continue;
+		if (relid == InvalidOid || e->relid == relid || e->origin == relid)
+		{
+			e->valid = false;
+			continue;
+		}
+		for (i = 0; i < e->ncounters; i++)
+			if (e->counters[i].parentrel == relid)
+				e->valid = false;
+	}
 }
 
 /* Finds an attribute of rel by name, or reports which counter broke */
 static AttrNumber
-CounterAttnum(Relation rel, const char *attname, const char *counter_id)
+CounterAttnum(Relation rel, const char *attname, int32 counter_id)
 {
 	AttrNumber	attno = get_attnum(RelationGetRelid(rel), attname);
 
 	if (attno == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of table \"%s\" used by denorm counter %s does not exist",
+				 errmsg("column \"%s\" of table \"%s\" used by denorm counter %d does not exist",
 						attname, RelationGetRelationName(rel), counter_id),
-				 errhint("Drop the counter with denorm_drop_counter(%s) and create it again.",
+				 errhint("Drop the counter with denorm_drop_counter(%d) and create it again.",
 						 counter_id)));
 	return attno;
 }
 
 /*
- * Resolves a trigger's arguments against the relation it fired on.  Called
- * on the first firing in a backend and after invalidations; everything it
- * builds lives in the entry's own memory context.
+ * The table a trigger was created on: the trigger itself, or for a clone
+ * on a partition, the trigger it was cloned from, up to the original.
+ */
+static Oid
+TriggerOrigin(Oid tgoid)
+{
+	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	Oid			relid = InvalidOid;
+
+	for (;;)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		Form_pg_trigger form;
+		Oid			parent;
+
+		ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(tgoid));
+		scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "trigger %u not found", tgoid);
+		form = (Form_pg_trigger) GETSTRUCT(tup);
+		relid = form->tgrelid;
+		parent = form->tgparentid;
+		systable_endscan(scan);
+		if (!OidIsValid(parent))
+			break;
+		tgoid = parent;
+	}
+	table_close(tgrel, AccessShareLock);
+	return relid;
+}
+
+
+/*
+ * Resolves one counter against the relation its trigger fired on, in the
+ * current memory context (the entry's).  r has passed the trust check.
  */
 static void
-BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
+BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
 {
-	Trigger    *tg = trigdata->tg_trigger;
-	Relation	rel = trigdata->tg_relation;
-	char	  **args = tg->tgargs;
 	Oid			keytype;
 	Oid			keycollation;
 	char		mode = 'i';
-	DenormRegistry reg;
-	MemoryContext old;
 
-	if (tg->tgnargs != DENORM_TRIGGER_NARGS)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on table \"%s\" has wrong arguments for a denorm counter",
-						tg->tgname, RelationGetRelationName(rel)),
-				 errhint("Create counters with denorm_create_counter().")));
-
-	if (c->cxt != NULL)
-		MemoryContextDelete(c->cxt);
-	c->cxt = AllocSetContextCreate(TopMemoryContext, "denorm counter",
-								   ALLOCSET_SMALL_SIZES);
+	c->counter_id = r->id;
+	c->parentrel = r->parent;
 	c->filter = NULL;
 	c->econtext = NULL;
-	c->childrel = RelationGetRelid(rel);
-	c->counter_id = pg_strtoint32(args[0]);
-	/* trust the arguments only as far as the registry confirms them */
-	DenormCheckTrigger(get_func_namespace(funcid), c->counter_id, c->childrel,
-					   tg->tgname, args, &reg);
-	c->parentrel = reg.parent;
-
-	c->fk_attno = CounterAttnum(rel, args[3], args[0]);
+	c->fk_attno = CounterAttnum(rel, r->foreign_key, r->id);
 	keytype = TupleDescAttr(RelationGetDescr(rel), c->fk_attno - 1)->atttypid;
 	keycollation = TupleDescAttr(RelationGetDescr(rel), c->fk_attno - 1)->attcollation;
 
 	c->value_attno = 0;
 	c->numeric = false;
-	if (strcmp(args[5], "sum") == 0)
+	if (strcmp(r->aggregate, "sum") == 0)
 	{
-		c->value_attno = CounterAttnum(rel, args[6], args[0]);
+		c->value_attno = CounterAttnum(rel, r->value_column, r->id);
 		c->value_type = TupleDescAttr(RelationGetDescr(rel), c->value_attno - 1)->atttypid;
 		if (c->value_type == NUMERICOID)
 			c->numeric = true;
@@ -146,52 +197,103 @@ BuildCounter(DenormCounter *c, TriggerData *trigdata, Oid funcid)
 				 c->value_type != INT8OID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("value column \"%s\" of table \"%s\" used by denorm counter %s must be an integer or numeric type",
-							args[6], RelationGetRelationName(rel), args[0])));
+					 errmsg("value column \"%s\" of table \"%s\" used by denorm counter %d must be an integer or numeric type",
+							r->value_column, RelationGetRelationName(rel), r->id)));
 	}
-	else if (strcmp(args[5], "count") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("unknown aggregate \"%s\" in arguments of trigger \"%s\"",
-						args[5], tg->tgname)));
+	else if (strcmp(r->aggregate, "count") != 0)
+		elog(ERROR, "unknown aggregate \"%s\" of denorm counter %d", r->aggregate, r->id);
 
-	if (strcmp(args[8], "deferred") == 0)
+	if (strcmp(r->mode, "deferred") == 0)
 		mode = 'd';
-	else if (strcmp(args[8], "commit") == 0)
+	else if (strcmp(r->mode, "commit") == 0)
 		mode = 'c';
-	else if (strcmp(args[8], "immediate") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("unknown mode \"%s\" in arguments of trigger \"%s\"",
-						args[8], tg->tgname)));
+	else if (strcmp(r->mode, "immediate") != 0)
+		elog(ERROR, "unknown mode \"%s\" of denorm counter %d", r->mode, r->id);
 	/* where deferred deltas and the commit-time queue live */
-	DenormSetPendingTable(get_func_namespace(funcid));
+	DenormSetPendingTable(nsp);
 
-	c->target = DenormGetTarget(c->parentrel, args[4], keytype, keycollation);
-	c->colidx = DenormTargetColumn(c->target, args[2], c->numeric, mode,
-								   pg_strtoint32(args[0]));
+	c->target = DenormGetTarget(r->parent, r->parent_key, keytype, keycollation);
+	c->colidx = DenormTargetColumn(c->target, r->counter_column, c->numeric, mode, r->id);
 
-	if (args[7][0] != '\0')
+	if (r->filter[0] != '\0')
 	{
 		int			nestlevel = DenormSetSafeSearchPath();
 		Node	   *expr;
 
-		old = MemoryContextSwitchTo(c->cxt);
-		expr = DenormTransformFilter(rel, args[7]);
+		expr = DenormTransformFilter(rel, r->filter);
 		expr = (Node *) expression_planner((Expr *) expr);
 		c->filter = ExecInitExpr((Expr *) expr, NULL);
 		c->econtext = CreateStandaloneExprContext();
-		MemoryContextSwitchTo(old);
 		DenormRestoreSearchPath(nestlevel);
 	}
-	c->valid = true;
 }
 
-/* Returns the resolved counter of the firing trigger */
-static DenormCounter *
-GetCounter(TriggerData *trigdata, Oid funcid)
+/*
+ * Finds what a row trigger serves: the counters whose child is the table
+ * the trigger was created on (a clone on a partition serves its parent's).
+ * A trigger of 1.1 and before carries one counter's definition in its
+ * arguments instead (until ALTER EXTENSION denorm UPDATE replaces it); it
+ * serves that counter, if the registry confirms every argument.  Every
+ * counter passes the trust check (DenormCheckTrigger) before it is used.
+ */
+static void
+BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid)
 {
-	DenormCounter *c;
+	Trigger    *tg = trigdata->tg_trigger;
+	Relation	rel = trigdata->tg_relation;
+	Oid			nsp = get_func_namespace(funcid);
+	List	   *ids;
+	ListCell   *lc;
+	MemoryContext old;
+	int			i = 0;
+
+	if (tg->tgnargs != 0 && tg->tgnargs != DENORM_LEGACY_TRIGGER_NARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" has wrong arguments for denorm",
+						tg->tgname, RelationGetRelationName(rel)),
+				 errhint("Create counters with denorm_create_counter().")));
+
+	if (e->cxt != NULL)
+		MemoryContextDelete(e->cxt);
+	e->cxt = AllocSetContextCreate(TopMemoryContext, "denorm trigger counters",
+								   ALLOCSET_SMALL_SIZES);
+	e->relid = RelationGetRelid(rel);
+	e->ncounters = 0;
+	e->counters = NULL;
+	if (tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS)
+	{
+		e->origin = e->relid;
+		ids = list_make1_int(pg_strtoint32(tg->tgargs[0]));
+	}
+	else
+	{
+		e->origin = TriggerOrigin(tg->tgoid);
+		ids = DenormCountersOfChildren(nsp, list_make1_oid(e->origin));
+	}
+
+	old = MemoryContextSwitchTo(e->cxt);
+	e->counters = palloc0(sizeof(DenormCounter) * Max(list_length(ids), 1));
+	MemoryContextSwitchTo(old);
+	foreach(lc, ids)
+	{
+		DenormRegistry r;
+
+		DenormCheckTrigger(nsp, lfirst_int(lc), e->relid, tg->tgname,
+						   tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS ? tg->tgargs : NULL, &r);
+		old = MemoryContextSwitchTo(e->cxt);
+		BuildCounter(&e->counters[i++], rel, &r, nsp);
+		MemoryContextSwitchTo(old);
+		e->ncounters = i;
+	}
+	e->valid = true;
+}
+
+/* Returns what the firing row trigger serves */
+static DenormTriggerCounters *
+GetTriggerCounters(TriggerData *trigdata, Oid funcid)
+{
+	DenormTriggerCounters *e;
 	bool		found;
 	Oid			tgoid = trigdata->tg_trigger->tgoid;
 
@@ -200,31 +302,31 @@ GetCounter(TriggerData *trigdata, Oid funcid)
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(DenormCounter);
+		ctl.entrysize = sizeof(DenormTriggerCounters);
 		ctl.hcxt = TopMemoryContext;
 		CounterHash = hash_create("denorm counters", 64, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	c = (DenormCounter *) hash_search(CounterHash, &tgoid, HASH_ENTER, &found);
+	e = (DenormTriggerCounters *) hash_search(CounterHash, &tgoid, HASH_ENTER, &found);
 	if (!found)
 	{
-		c->cxt = NULL;
-		c->valid = false;
+		e->cxt = NULL;
+		e->valid = false;
 	}
-	if (!c->valid || c->childrel != RelationGetRelid(trigdata->tg_relation))
+	if (!e->valid || e->relid != RelationGetRelid(trigdata->tg_relation))
 	{
 		PG_TRY();
 		{
-			BuildCounter(c, trigdata, funcid);
+			BuildTriggerCounters(e, trigdata, funcid);
 		}
 		PG_CATCH();
 		{
-			c->valid = false;
+			e->valid = false;
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
 	}
-	return c;
+	return e;
 }
 
 /* True in processes where statement triggers never fire */
@@ -362,16 +464,22 @@ Datum
 denorm_row_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = CheckTriggerCall(fcinfo, "denorm_row_trigger", true);
-	DenormCounter *c = GetCounter(trigdata, fcinfo->flinfo->fn_oid);
+	DenormTriggerCounters *e = GetTriggerCounters(trigdata, fcinfo->flinfo->fn_oid);
+	int			i;
 
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		AddRow(c, trigdata->tg_trigslot, 1);
-	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		AddRow(c, trigdata->tg_trigslot, -1);
-	else
+	for (i = 0; i < e->ncounters; i++)
 	{
-		AddRow(c, trigdata->tg_trigslot, -1);
-		AddRow(c, trigdata->tg_newslot, 1);
+		DenormCounter *c = &e->counters[i];
+
+		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+			AddRow(c, trigdata->tg_trigslot, 1);
+		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+			AddRow(c, trigdata->tg_trigslot, -1);
+		else
+		{
+			AddRow(c, trigdata->tg_trigslot, -1);
+			AddRow(c, trigdata->tg_newslot, 1);
+		}
 	}
 
 	if (RowsApplyImmediately())

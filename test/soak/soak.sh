@@ -3,6 +3,10 @@
 # sum and a filtered counter (mostly on one hot parent, with multi-row
 # statements) while another pgbench runs reconciles in a loop, and, for
 # deferred counters (SOAK_MODE=deferred), a third loops denorm_flush().
+# With SOAK_MODE=commit the counters are in mode 'commit' and the writers
+# also run transactions of several statements that touch parents in no
+# common order, with savepoints rolled back between them: the transactions
+# that deadlock on immediate counters.
 # Afterwards there must be no drift logged (the reconciles never mistook an
 # in-flight write, pending delta or flush for drift), no deadlock and no
 # failed transaction; every column (plus its pending deltas) must equal a
@@ -19,7 +23,8 @@ MODE=${SOAK_MODE:-immediate}
 case "$MODE" in
     immediate) DB=${SOAK_DB:-denorm_soak} ;;
     deferred) DB=${SOAK_DB:-denorm_soak_deferred} ;;
-    *) echo "SOAK_MODE must be immediate or deferred" >&2; exit 2 ;;
+    commit) DB=${SOAK_DB:-denorm_soak_commit} ;;
+    *) echo "SOAK_MODE must be immediate, commit or deferred" >&2; exit 2 ;;
 esac
 SECONDS_TO_RUN=${SOAK_SECONDS:-15}
 CLIENTS=${SOAK_CLIENTS:-8}
@@ -200,6 +205,45 @@ DELETE FROM soak_children
                ORDER BY id LIMIT 2 FOR UPDATE);
 EOF
 
+# Several statements per transaction, parents in no common order, the hot
+# one among them, a savepoint rolled back in between (mode 'commit' only:
+# on immediate counters each statement holds its parents until commit, and
+# these deadlock).  They write only rows they inserted themselves, so the
+# workload takes no row locks of its own in an order of its own.
+cat > "$work/multi.sql" <<EOF
+\set a random(2, :nparents)
+\set b random(2, :nparents)
+\set c random(2, :nparents)
+BEGIN;
+INSERT INTO soak_children (parent_id, amount, status) VALUES (:a, 3, 'confirmed') RETURNING id AS x \gset
+INSERT INTO soak_children (parent_id, amount, status) VALUES (1, 2, 'pending') RETURNING id AS y \gset
+UPDATE soak_children SET parent_id = :b, status = 'confirmed' WHERE id = :y;
+SAVEPOINT s;
+INSERT INTO soak_children (parent_id, amount, status) VALUES (:c, 5, 'confirmed'), (1, 1, NULL);
+UPDATE soak_children SET parent_id = :c, amount = 7 WHERE id = :x;
+ROLLBACK TO s;
+INSERT INTO soak_children (parent_id, amount, status) VALUES (:c, 4, 'confirmed');
+UPDATE soak_children SET parent_id = 1 WHERE id = :x;
+DELETE FROM soak_children WHERE id = :y;
+COMMIT;
+EOF
+cat > "$work/multi_rev.sql" <<EOF
+\set a random(2, :nparents)
+\set b random(2, :nparents)
+BEGIN;
+INSERT INTO soak_children (parent_id, amount, status) VALUES (:b, 6, 'pending') RETURNING id AS x \gset
+INSERT INTO soak_children (parent_id, amount, status) VALUES (1, 1, 'confirmed');
+UPDATE soak_children SET parent_id = :a, amount = amount - 9 WHERE id = :x;
+INSERT INTO soak_children (parent_id, amount, status)
+SELECT CASE WHEN g = 2 THEN 1 ELSE :b END, g, 'confirmed' FROM generate_series(1, 3) g;
+COMMIT;
+EOF
+if [ "$MODE" = commit ]; then
+    multi_scripts="-f $work/multi.sql@14 -f $work/multi_rev.sql@10"
+else
+    multi_scripts=""
+fi
+
 # ------------------------------------------------------- flusher scripts
 # mostly all counters, sometimes one (it locks the same parent rows)
 echo 'INSERT INTO soak_flushes SELECT denorm_flush();' > "$work/flush.sql"
@@ -248,7 +292,7 @@ timeout "$LIMIT" "$PGBENCH" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_TO_RUN" 
     -f "$work/insert_one.sql@20" -f "$work/insert_many.sql@8" \
     -f "$work/move.sql@12" -f "$work/move_off_hot.sql@6" \
     -f "$work/value.sql@14" -f "$work/flip.sql@12" -f "$work/mixed.sql@6" \
-    -f "$work/delete.sql@12" -f "$work/delete_hot.sql@6" \
+    -f "$work/delete.sql@12" -f "$work/delete_hot.sql@6" $multi_scripts \
     "$DB" > "$work/writers.out" 2> "$work/writers.err"
 writers_rc=$?
 wait "$reconciler"

@@ -185,15 +185,18 @@ CREATE TRIGGER erro_stmt_truncate AFTER TRUNCATE ON erro_manual
 TRUNCATE erro_manual;
 \echo :SQLSTATE
 DROP TRIGGER erro_stmt_truncate ON erro_manual;
--- an AFTER row trigger without a counter's arguments
+-- an AFTER row trigger without arguments: denorm's own shape (it serves the
+-- registry's counters of its table), here on a table that has none, so it
+-- writes nothing anywhere
 CREATE TRIGGER erro_no_args AFTER INSERT ON erro_manual
     FOR EACH ROW EXECUTE FUNCTION denorm_row_trigger();
 INSERT INTO erro_manual VALUES (1, 1, 1);
 \echo :SQLSTATE
 DROP TRIGGER erro_no_args ON erro_manual;
--- Hand-made triggers are refused unless their arguments match a registered
--- counter (id, columns, aggregate, filter, mode) on this very table: the
--- arguments decide what gets written to the parent, as its owner.
+-- Triggers carrying a counter's definition (as denorm 1.1 made them) are
+-- refused unless their arguments match a registered counter (id, columns,
+-- aggregate, filter, mode) on this very table: the arguments would decide
+-- what gets written to the parent, as its owner.
 -- counter arguments naming a column the table lacks
 CREATE TRIGGER erro_bad_column AFTER INSERT ON erro_manual
     FOR EACH ROW EXECUTE FUNCTION denorm_row_trigger(
@@ -226,7 +229,8 @@ CREATE TRIGGER erro_copied_truncate AFTER TRUNCATE ON erro_manual
 TRUNCATE erro_manual;
 \echo :SQLSTATE
 DROP TRIGGER erro_copied_truncate ON erro_manual;
--- every failed statement was rolled back: no rows, no parent change
+-- every refused statement was rolled back (the one row is the insert through
+-- the trigger with nothing to serve), and no parent changed
 SELECT count(*) AS manual_rows FROM erro_manual;
 SELECT * FROM erro_check();
 

@@ -91,7 +91,7 @@ SELECT count(*) AS new_log_rows FROM recpath_drift(:mark);
 ------------------------------------------------------------------------
 -- 2. A disabled row trigger: the count counter stops, the sum goes on.
 ------------------------------------------------------------------------
-SELECT format('ALTER TABLE recpath_comments DISABLE TRIGGER %I', 'denorm_' || :count_id || '_row')
+SELECT format('ALTER TABLE recpath_comments DISABLE TRIGGER %I', 'denorm_row')
 \gexec
 SELECT counter_column, triggers_ok, trigger_problems
   FROM denorm_status WHERE child = 'recpath_comments'::regclass ORDER BY counter_id;
@@ -107,7 +107,7 @@ SELECT * FROM recpath_check;
 SELECT counter_column, last_rows_checked, last_rows_drifted, last_error
   FROM denorm_status WHERE child = 'recpath_comments'::regclass ORDER BY counter_id;
 
-SELECT format('ALTER TABLE recpath_comments ENABLE TRIGGER %I', 'denorm_' || :count_id || '_row')
+SELECT format('ALTER TABLE recpath_comments ENABLE TRIGGER %I', 'denorm_row')
 \gexec
 SELECT counter_column, triggers_ok, trigger_problems
   FROM denorm_status WHERE child = 'recpath_comments'::regclass ORDER BY counter_id;

@@ -79,10 +79,10 @@ SELECT * FROM recstat_check;
 -- A disabled trigger, then a replica-only one, then ALWAYS: only the
 -- first two are problems.
 ------------------------------------------------------------------------
-SELECT format('ALTER TABLE recstat_follows DISABLE TRIGGER %I', 'denorm_' || :follow_id || '_row')
+SELECT format('ALTER TABLE recstat_follows DISABLE TRIGGER %I', 'denorm_row')
 \gexec
 SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
-SELECT format('ALTER TABLE recstat_follows DISABLE TRIGGER %I', 'denorm_' || :follow_id || '_truncate')
+SELECT format('ALTER TABLE recstat_follows DISABLE TRIGGER %I', 'denorm_truncate')
 \gexec
 SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
 -- the run warns, and records the problems with its check
@@ -95,22 +95,22 @@ SELECT k.trigger_problems, k.rows_drifted
 SELECT last_rows_checked, last_rows_drifted FROM denorm_status WHERE counter_id = :follow_id;
 SELECT * FROM recstat_check;
 
-SELECT format('ALTER TABLE recstat_follows ENABLE REPLICA TRIGGER %I', 'denorm_' || :follow_id || '_row')
+SELECT format('ALTER TABLE recstat_follows ENABLE REPLICA TRIGGER %I', 'denorm_row')
 \gexec
-SELECT format('ALTER TABLE recstat_follows ENABLE TRIGGER %I', 'denorm_' || :follow_id || '_truncate')
-\gexec
-SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
-SELECT format('ALTER TABLE recstat_follows ENABLE ALWAYS TRIGGER %I', 'denorm_' || :follow_id || '_row')
+SELECT format('ALTER TABLE recstat_follows ENABLE TRIGGER %I', 'denorm_truncate')
 \gexec
 SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
-SELECT format('ALTER TABLE recstat_follows ENABLE TRIGGER %I', 'denorm_' || :follow_id || '_row')
+SELECT format('ALTER TABLE recstat_follows ENABLE ALWAYS TRIGGER %I', 'denorm_row')
+\gexec
+SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
+SELECT format('ALTER TABLE recstat_follows ENABLE TRIGGER %I', 'denorm_row')
 \gexec
 SELECT triggers_ok, trigger_problems FROM denorm_status WHERE counter_id = :follow_id;
 
 ------------------------------------------------------------------------
 -- A dropped statement trigger.
 ------------------------------------------------------------------------
-SELECT format('DROP TRIGGER %I ON recstat_follows', 'denorm_' || :follow_id || '_stmt')
+SELECT format('DROP TRIGGER %I ON recstat_follows', 'denorm_stmt')
 \gexec
 \x on
 SELECT * FROM recstat_status;
@@ -145,13 +145,13 @@ SELECT denorm_create_counter('recstat_groups', 'member_count', 'recstat_members'
        AS member_id \gset
 SELECT counter_column, triggers_ok, trigger_problems FROM denorm_status
  WHERE counter_id = :member_id;
-SELECT format('DROP TRIGGER %I ON recstat_members_us', 'denorm_' || :member_id || '_truncate')
+SELECT format('DROP TRIGGER %I ON recstat_members_us', 'denorm_truncate')
 \gexec
 SELECT counter_column, triggers_ok, trigger_problems FROM denorm_status
  WHERE counter_id = :member_id;
 -- any ALTER TABLE runs denorm's DDL event trigger, which gives the
 -- partitions of counted tables back their missing triggers
-SELECT format('ALTER TABLE recstat_members_eu DISABLE TRIGGER %I', 'denorm_' || :member_id || '_stmt')
+SELECT format('ALTER TABLE recstat_members_eu DISABLE TRIGGER %I', 'denorm_stmt')
 \gexec
 SELECT counter_column, triggers_ok, trigger_problems FROM denorm_status
  WHERE counter_id = :member_id;
@@ -162,7 +162,7 @@ SELECT g.id, g.member_count,
        g.member_count = (SELECT count(*) FROM recstat_members m WHERE m.group_id = g.id) AS count_ok
   FROM recstat_groups g ORDER BY g.id;
 SELECT counter_column, rows_checked, rows_drifted, rows_healed FROM denorm_reconcile(:member_id);
-SELECT format('ALTER TABLE recstat_members_eu ENABLE TRIGGER %I', 'denorm_' || :member_id || '_stmt')
+SELECT format('ALTER TABLE recstat_members_eu ENABLE TRIGGER %I', 'denorm_stmt')
 \gexec
 SELECT counter_column, triggers_ok, trigger_problems FROM denorm_status
  WHERE counter_id = :member_id;

@@ -184,10 +184,14 @@ check "administrators no longer write the registry or pending deltas" "f|f|f" \
       "$(q "SELECT concat_ws('|', has_table_privilege('regress_upg_admin', 'denorm_counters', 'INSERT, UPDATE, DELETE'),
                                 has_table_privilege('regress_upg_admin', 'denorm_pending', 'INSERT, UPDATE, DELETE'),
                                 has_sequence_privilege('regress_upg_admin', 'denorm_counters_id_seq', 'USAGE, UPDATE'))")"
-check "no function of the extension is PUBLIC's but the two for the caller's own transaction" "2" \
-      "$(q "SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+check "PUBLIC may execute only what reads the catalogs or the caller's own transaction" \
+      "denorm_apply,denorm_child_tables,denorm_child_trigger,denorm_is_counter_trigger,denorm_local_delta,denorm_trigger_problems,denorm_unpinned_parent_triggers" \
+      "$(q "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p
+              JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
               AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'denorm')
              WHERE has_function_privilege('public', p.oid, 'EXECUTE')")"
+check "the counters of 1.0 now share one set of child triggers per table" "0" \
+      "$(q "SELECT count(*) FROM pg_trigger WHERE tgname ~ '^denorm_[0-9]+_(row|stmt|truncate)$'")"
 check "writes after the update succeed" "0" "$(write_load 3)"
 check "counters are exact after more writes" "0" "$(q "$wrong_sql")"
 check "the pending deltas from before the upgrade are still there" "1" \
