@@ -3,10 +3,17 @@
  * denorm.h
  *	  Declarations shared by the denorm extension's C files.
  *
- * A counter is maintained by three triggers on its child table: a row
- * trigger that folds each changed row's contribution into an in-memory
- * pending set (apply.c), a statement trigger that applies the pending set
- * to the parent rows, and a TRUNCATE trigger that recomputes the counter.
+ * The files, by what they do:
+ *   denorm.c     module setup: settings, transaction callbacks, hooks
+ *   registry.c   denorm_counters: reading it, the trust check, writing it
+ *   trigger.c    the child triggers (row, statement, commit-time)
+ *   pending.c    the pending-delta set the row trigger fills
+ *   apply.c      writing pending deltas to parent rows
+ *   parent.c     the trigger on a counter's parent (key changes)
+ *   recompute.c  recomputing a counter (TRUNCATE, partitions)
+ *   reconcile.c  the statements maintenance runs, and its C steps
+ *   owner.c      running statements with a table owner's rights
+ *   filter.c     parsing, checking and printing filters
  *
  *-------------------------------------------------------------------------
  */
@@ -104,6 +111,8 @@ extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 /* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
 extern void DenormForgetDroppedPartitions(void);
+extern uint64 DenormExecAs(Oid owner, bool owner_path, Oid relid, const char *sql, int nargs,
+						   Oid *argtypes, Datum *values, const char *nulls, bool read_only);
 
 /* owner.c: running statements with a table owner's rights */
 typedef struct DenormOwnerState

@@ -36,11 +36,13 @@
 #include "parser/parser.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "common/hashfn.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -329,13 +331,62 @@ DenormCheckTable(Oid relid, int32 counter_id, const char *what)
 }
 
 /*
- * DenormPrepare prepares one statement denorm built, refusing text that
- * holds anything but exactly one statement.
+ * Prepared statements, kept for the life of the backend and keyed by their
+ * text: each statement kind is built in one place (reconcile.c,
+ * recompute.c, registry.c), and its text names the tables, columns and
+ * types it is for, so a renamed table or retyped key makes a new entry
+ * rather than reusing a stale plan.  PostgreSQL's plan cache replans a kept
+ * plan when the objects under it change.
+ */
+typedef struct KeptPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} KeptPlan;
+
+typedef struct PlanCacheEntry
+{
+	uint32		hash;			/* hash key: the text's hash */
+	List	   *plans;			/* KeptPlans of the texts with that hash */
+} PlanCacheEntry;
+
+static HTAB *Plans = NULL;
+
+/*
+ * DenormPrepare returns the kept plan of one statement denorm built,
+ * preparing it on first use, and refuses text that holds anything but
+ * exactly one statement.
  */
 SPIPlanPtr
 DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 {
+	PlanCacheEntry *e;
+	uint32		h = hash_bytes((const unsigned char *) sql, (int) strlen(sql));
+	bool		found;
+	ListCell   *lc;
+	KeptPlan   *kept;
 	SPIPlanPtr	plan;
+	MemoryContext old;
+
+	if (Plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(PlanCacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		Plans = hash_create("denorm statements", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = (PlanCacheEntry *) hash_search(Plans, &h, HASH_ENTER, &found);
+	if (!found)
+		e->plans = NIL;
+	foreach(lc, e->plans)
+	{
+		kept = (KeptPlan *) lfirst(lc);
+		if (strcmp(kept->sql, sql) == 0)
+			return kept->plan;
+	}
 
 	if (list_length(raw_parser(sql, RAW_PARSE_DEFAULT)) != 1)
 		elog(ERROR, "denorm statement is not exactly one statement");
@@ -343,5 +394,13 @@ DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 	if (plan == NULL)
 		elog(ERROR, "could not prepare denorm statement: %s",
 			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	kept = palloc(sizeof(KeptPlan));
+	kept->sql = pstrdup(sql);
+	kept->plan = plan;
+	e->plans = lappend(e->plans, kept);
+	MemoryContextSwitchTo(old);
 	return plan;
 }

@@ -145,7 +145,6 @@ RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
 			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
 		if (rc < 0)
 			elog(ERROR, "denorm statement failed: %s", SPI_result_code_string(rc));
-		SPI_freeplan(plan);
 	}
 	PG_CATCH();
 	{

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Crash safety: concurrent mixed writes (immediate and deferred counters,
-# one hot parent), the server stopped with `pg_ctl stop -m immediate`
+# Crash safety: concurrent mixed writes (immediate, 'commit' and deferred
+# counters, one hot parent, transactions of several statements), the server stopped with `pg_ctl stop -m immediate`
 # mid-load, restarted, and every counter compared with a full recompute
 # (for deferred counters: column plus pending deltas).  CRASH_RUNS rounds
 # (default 5).  Needs the cluster of test/run-all.sh (DENORM_CLUSTER_DIR).
@@ -19,13 +19,16 @@ psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL'
 CREATE EXTENSION denorm;
 CREATE TABLE crash_parents (id int PRIMARY KEY, n int NOT NULL DEFAULT 0,
-                            total bigint NOT NULL DEFAULT 0, hot_n int NOT NULL DEFAULT 0);
+                            total bigint NOT NULL DEFAULT 0, hot_n int NOT NULL DEFAULT 0,
+                            commit_total bigint NOT NULL DEFAULT 0);
 CREATE TABLE crash_children (id bigserial PRIMARY KEY, parent_id int, amount int NOT NULL);
 CREATE INDEX ON crash_children (parent_id);
 INSERT INTO crash_parents (id) SELECT g FROM generate_series(1, 200) g;
 SELECT denorm_create_counter('crash_parents', 'n', 'crash_children', 'parent_id');
 SELECT denorm_create_counter('crash_parents', 'total', 'crash_children', 'parent_id', 'sum', 'amount');
 SELECT denorm_create_counter('crash_parents', 'hot_n', 'crash_children', 'parent_id', mode => 'deferred');
+SELECT denorm_create_counter('crash_parents', 'commit_total', 'crash_children', 'parent_id', 'sum', 'amount',
+                             mode => 'commit');
 SQL
 
 cat > "$WORK/write.pgb" <<'EOF2'
@@ -45,7 +48,7 @@ EOF2
 check_sql="SELECT count(*) FROM crash_parents p
   LEFT JOIN (SELECT parent_id, count(*) AS n, sum(amount) AS s FROM crash_children GROUP BY 1) c
          ON c.parent_id = p.id
- WHERE p.n <> coalesce(c.n, 0) OR p.total <> coalesce(c.s, 0)
+ WHERE p.n <> coalesce(c.n, 0) OR p.total <> coalesce(c.s, 0) OR p.commit_total <> coalesce(c.s, 0)
     OR denorm_value((SELECT id FROM denorm_counters WHERE counter_column = 'hot_n'), p.id) <> coalesce(c.n, 0)"
 
 n=0

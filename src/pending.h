@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * pending.h
+ *	  The pending-delta entries, shared by pending.c (the set) and apply.c
+ *	  (writing them to parent rows).  Private to those two files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DENORM_PENDING_H
+#define DENORM_PENDING_H
+
+#include "denorm.h"
+
+/* Levels of entries kept past their statement (statement levels are >= 0) */
+#define LEVEL_COMMIT (-1)		/* applied when the transaction commits */
+#define LEVEL_TAKEN (-2)		/* taken out inside the subtransaction */
+
+typedef struct PendingKey
+{
+	SubTransactionId subxid;
+	int			level;			/* executor nesting level that recorded it */
+	DenormTarget *target;
+	int			colidx;
+	Datum		key;
+} PendingKey;
+
+typedef struct PendingEntry
+{
+	PendingKey	k;				/* hash key: must be first */
+	bool		isnum;			/* the delta is in ndelta, not idelta */
+	int64		idelta;
+	Datum		ndelta;			/* numeric delta, or 0 while none */
+} PendingEntry;
+
+/* pending.c */
+extern int	DenormComparePending(const void *a, const void *b);
+extern bool DenormEntryIsZero(PendingEntry *e);
+extern Datum DenormEntryNumeric(PendingEntry *e);
+extern void DenormPendingMaybeReset(void);
+extern Oid	DenormPendingNamespace(void);
+
+/* apply.c */
+extern void DenormApplyEntries(List *taken);
+
+#endif							/* DENORM_PENDING_H */
