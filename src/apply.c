@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
@@ -463,6 +464,183 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	DenormRevertOwner(&st);
 }
 
+/* Rows of one target from which a statement's updates are made in sets */
+#define APPLY_BATCH_MIN 8
+
+/* One parent row of a batch: where its entries start, how many, its columns */
+typedef struct BatchRow
+{
+	int			start;
+	int			n;
+	uint64		columns;
+	uint64		numeric;
+} BatchRow;
+
+/*
+ * Runs sql (one statement denorm built on target t) with the given
+ * parameters as the parent's owner, with the owner's search path, errors
+ * redacted for the writer as in ApplyRow.
+ */
+static void
+RunOnParent(DenormTarget *t, const char *sql, int nargs, Oid *argtypes,
+			Datum *values, int expected)
+{
+	DenormOwnerState st;
+	MemoryContext here = CurrentMemoryContext;
+	Oid			viewer = GetUserId();
+
+	DenormBecomeOwner(t->owner, DENORM_PATH_OWNER, &st);
+	PG_TRY();
+	{
+		int			rc = SPI_execute_plan(DenormPrepare(sql, nargs, argtypes),
+										  values, NULL, false, 0);
+
+		if (rc != expected)
+			elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
+	}
+	PG_CATCH();
+	{
+		DenormRethrowRedacted(here, viewer, t->parentrel);
+	}
+	PG_END_TRY();
+	DenormRevertOwner(&st);
+}
+
+/* A key array of target t's key type */
+static Datum
+KeyArray(DenormTarget *t, Datum *keys, int n)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(t->keytype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(keys, n, t->keytype, typlen, typbyval, typalign));
+}
+
+/*
+ * Applies many parent rows of one target (entries sorted by key, then
+ * column) with a few set-based statements instead of one UPDATE per row:
+ *   SELECT 1 FROM parent p WHERE p.key = ANY ($1::keytype[])
+ *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ * locks them all first, in ascending key order (the order per-row updates
+ * take them in, so the two cannot deadlock); then, per set of columns the
+ * rows change,
+ *   UPDATE parent p SET c = COALESCE(p.c, 0) + d.c, ...
+ *     FROM ROWS FROM (unnest($1::keytype[]), unnest($2::int8[] | numeric[]), ...) d(k, c, ...)
+ *    WHERE p.key = d.k
+ * The parent's own row triggers and constraints run per row as before, as
+ * its owner.  Deferred columns go to denorm_pending entry by entry.
+ */
+static void
+ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
+{
+	DenormTarget *t = entries[rows[0].start]->k.target;
+	Datum	   *keys = palloc(sizeof(Datum) * nrows);
+	Oid			keyarray = get_array_type(t->keytype);
+	int			nkeys = 0;
+	int			r;
+	bool	   *done = palloc0(sizeof(bool) * nrows);
+
+	if (!t->valid)
+		RefreshTarget(t);
+
+	/* deferred columns, and the rows that update the parent at all */
+	for (r = 0; r < nrows; r++)
+	{
+		int			i;
+
+		for (i = rows[r].start; i < rows[r].start + rows[r].n; i++)
+			if (t->deferred[entries[i]->k.colidx])
+				InsertPendingRow(w, t, entries[i]);
+		if (rows[r].columns != 0)
+			keys[nkeys++] = entries[rows[r].start]->k.key;
+		else
+			done[r] = true;
+	}
+	if (nkeys == 0)
+		return;
+
+	{
+		Oid			argtypes[1] = {keyarray};
+		Datum		values[1] = {KeyArray(t, keys, nkeys)};
+
+		RunOnParent(t, psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1) "
+								"ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+								t->parent_sql, t->key_sql),
+					1, argtypes, values, SPI_OK_SELECT);
+	}
+
+	/* one UPDATE per set of columns (and how their deltas are passed) */
+	for (r = 0; r < nrows; r++)
+	{
+		uint64		columns = rows[r].columns;
+		uint64		numeric = rows[r].numeric;
+		Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
+		Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
+		Datum	  **deltas = palloc0(sizeof(Datum *) * t->ncolumns);
+		StringInfoData sql;
+		StringInfoData from;
+		int			nargs = 1;
+		int			n = 0;
+		int			c;
+		int			q;
+
+		if (done[r])
+			continue;
+		for (c = 0; c < t->ncolumns; c++)
+			if (columns & (UINT64CONST(1) << c))
+				deltas[c] = palloc(sizeof(Datum) * nrows);
+		for (q = r; q < nrows; q++)
+		{
+			int			i;
+
+			if (done[q] || rows[q].columns != columns || rows[q].numeric != numeric)
+				continue;
+			done[q] = true;
+			keys[n] = entries[rows[q].start]->k.key;
+			for (i = rows[q].start; i < rows[q].start + rows[q].n; i++)
+			{
+				PendingEntry *e = entries[i];
+
+				if (t->deferred[e->k.colidx])
+					continue;
+				deltas[e->k.colidx][n] = (numeric & (UINT64CONST(1) << e->k.colidx)) ?
+					DenormEntryNumeric(e) : Int64GetDatum(e->idelta);
+			}
+			n++;
+		}
+
+		initStringInfo(&sql);
+		initStringInfo(&from);
+		appendStringInfo(&sql, "UPDATE %s p SET ", t->parent_sql);
+		appendStringInfoString(&from, "pg_catalog.unnest($1)");
+		argtypes[0] = keyarray;
+		values[0] = KeyArray(t, keys, n);
+		for (c = 0; c < t->ncolumns; c++)
+		{
+			bool		isnum = (numeric & (UINT64CONST(1) << c)) != 0;
+
+			if (!(columns & (UINT64CONST(1) << c)))
+				continue;
+			nargs++;
+			argtypes[nargs - 1] = isnum ? NUMERICARRAYOID : INT8ARRAYOID;
+			values[nargs - 1] = isnum ?
+				PointerGetDatum(construct_array(deltas[c], n, NUMERICOID, -1, false, TYPALIGN_INT)) :
+				PointerGetDatum(construct_array(deltas[c], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			appendStringInfo(&sql, "%s%s = COALESCE(p.%s, 0) OPERATOR(pg_catalog.+) d.c%d",
+							 nargs > 2 ? ", " : "", t->columns[c], t->columns[c], c);
+			appendStringInfo(&from, ", pg_catalog.unnest($%d)", nargs);
+		}
+		appendStringInfo(&sql, " FROM ROWS FROM (%s) AS d(k", from.data);
+		for (c = 0; c < t->ncolumns; c++)
+			if (columns & (UINT64CONST(1) << c))
+				appendStringInfo(&sql, ", c%d", c);
+		appendStringInfo(&sql, ") WHERE p.%s OPERATOR(pg_catalog.=) d.k", t->key_sql);
+		RunOnParent(t, sql.data, nargs, argtypes, values, SPI_OK_UPDATE);
+	}
+}
+
 /*
  * Applies entries taken out of the pending set (keys and numeric deltas in
  * PendingContext), sorted by parent relation and key: one relative UPDATE
@@ -472,6 +650,8 @@ void
 DenormApplyEntries(List *taken)
 {
 	PendingEntry **entries;
+	BatchRow   *rows;
+	int			nrows = 0;
 	ListCell   *lc;
 	int			n = 0;
 	int			i;
@@ -509,17 +689,46 @@ DenormApplyEntries(List *taken)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		rows = palloc(sizeof(BatchRow) * n);
 		start = 0;
 		for (i = 1; i <= n; i++)
 		{
+			int			j;
+
 			if (i < n && entries[i]->k.target == entries[start]->k.target &&
 				DatumGetInt32(FunctionCall2Coll(&entries[i]->k.target->cmpproc,
 												entries[i]->k.target->keycollation,
 												entries[i]->k.key,
 												entries[start]->k.key)) == 0)
 				continue;
-			ApplyRow(&writer, &entries[start], i - start);
+			/* one parent row: entries [start, i) */
+			rows[nrows].start = start;
+			rows[nrows].n = i - start;
+			rows[nrows].columns = 0;
+			rows[nrows].numeric = 0;
+			for (j = start; j < i; j++)
+			{
+				PendingEntry *e = entries[j];
+				DenormTarget *t = e->k.target;
+
+				if (t->deferred[e->k.colidx])
+					continue;
+				rows[nrows].columns |= UINT64CONST(1) << e->k.colidx;
+				if (t->numeric[e->k.colidx] || e->isnum)
+					rows[nrows].numeric |= UINT64CONST(1) << e->k.colidx;
+			}
+			nrows++;
 			start = i;
+			/* the rows of one target: applied in sets when there are many */
+			if (i == n || entries[i]->k.target != entries[rows[0].start]->k.target)
+			{
+				if (nrows >= APPLY_BATCH_MIN)
+					ApplyBatch(&writer, entries, rows, nrows);
+				else
+					for (j = 0; j < nrows; j++)
+						ApplyRow(&writer, &entries[rows[j].start], rows[j].n);
+				nrows = 0;
+			}
 		}
 		ClosePendingWriter(&writer);
 		SPI_finish();

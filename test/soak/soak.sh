@@ -141,6 +141,22 @@ SELECT CASE WHEN g % 3 = 0 THEN 1 WHEN g = 5 THEN NULL ELSE 1 + (:p + g) % :npar
   FROM generate_series(1, :k) g;
 EOF
 
+# a dozen parents at once: applied in sets (see apply.c), locked in key order
+cat > "$work/insert_spread.sql" <<EOF
+\set p random(1, :nparents)
+INSERT INTO soak_children (parent_id, amount, status)
+SELECT CASE WHEN g = 1 THEN 1 ELSE 1 + (:p + g * 7) % :nparents END, g - 4,
+       CASE WHEN g % 3 = 0 THEN 'confirmed' ELSE 'pending' END
+  FROM generate_series(1, 12) g;
+EOF
+cat > "$work/move_spread.sql" <<EOF
+\set r random(0, 999)
+UPDATE soak_children SET parent_id = 1 + (parent_id * 13) % :nparents
+ WHERE id IN (SELECT id FROM soak_children
+               WHERE id >= (SELECT last_value FROM soak_children_id_seq) * :r / 1000
+               ORDER BY id LIMIT 12 FOR UPDATE);
+EOF
+
 cat > "$work/move.sql" <<EOF
 $hot
 \set r random(0, 999)
@@ -290,6 +306,7 @@ fi
 timeout "$LIMIT" "$PGBENCH" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_TO_RUN" -D nparents="$PARENTS" \
     --failures-detailed \
     -f "$work/insert_one.sql@20" -f "$work/insert_many.sql@8" \
+    -f "$work/insert_spread.sql@4" -f "$work/move_spread.sql@4" \
     -f "$work/move.sql@12" -f "$work/move_off_hot.sql@6" \
     -f "$work/value.sql@14" -f "$work/flip.sql@12" -f "$work/mixed.sql@6" \
     -f "$work/delete.sql@12" -f "$work/delete_hot.sql@6" $multi_scripts \
