@@ -256,8 +256,12 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 		e->ndelta = (Datum) 0;
 		PendingCount++;
 		CountEntries(k.subxid, k.level, 1);
-		if (k.level == LEVEL_COMMIT && !CommitQueued && !InCommitApply)
-			QueueCommitApply();
+		/*
+		 * The commit-time apply is queued at the end of the statement
+		 * (DenormApplyPending), not here: queuing can fire it at once
+		 * (after SET CONSTRAINTS ALL IMMEDIATE), which would take this very
+		 * entry out from under us.
+		 */
 	}
 
 	if (!numeric && !e->isnum)

@@ -85,6 +85,9 @@ BEGIN;
 INSERT INTO cm_comments (post_id) VALUES (4);
 SET CONSTRAINTS ALL IMMEDIATE;
 SELECT comments FROM cm_posts WHERE id = 4;
+-- and from then on, as they come
+INSERT INTO cm_comments (post_id) VALUES (3), (4), (3);
+SELECT id, comments FROM cm_posts WHERE id IN (3, 4) ORDER BY id;
 COMMIT;
 SELECT * FROM cm_check;
 
