@@ -36,49 +36,11 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-static HTAB *PlanHash = NULL;
 static DenormTarget *Targets = NULL;
-
-/* One prepared UPDATE per target and set of columns */
-typedef struct PlanKey
-{
-	DenormTarget *target;
-	uint64		columns;		/* bit i set: target column i is updated */
-	uint64		numeric;		/* bit i set: its delta is passed as numeric */
-} PlanKey;
-
-typedef struct PlanEntry
-{
-	PlanKey		k;
-	SPIPlanPtr	plan;
-} PlanEntry;
 
 /* denorm_pending, where deferred counters' deltas go, and its schema */
 static Oid	PendingTableRelid = InvalidOid;
 static Oid	PendingTableRelidNsp = InvalidOid;
-
-/* Drops the prepared UPDATEs of a target */
-static void
-ForgetPlans(DenormTarget *t)
-{
-	HASH_SEQ_STATUS seq;
-	PlanEntry  *pe;
-
-	if (PlanHash == NULL)
-		return;
-	hash_seq_init(&seq, PlanHash);
-	while ((pe = (PlanEntry *) hash_seq_search(&seq)) != NULL)
-	{
-		if (pe->k.target != t)
-			continue;
-		/*
-		 * The plan may be running further up the stack (a trigger on the
-		 * parent can rename it mid-update), so it is left to leak rather
-		 * than freed: renames are rare and plans small.
-		 */
-		(void) hash_search(PlanHash, &pe->k, HASH_REMOVE, NULL);
-	}
-}
 
 /* Fills the names and owner of a target from the catalogs */
 static void
@@ -100,8 +62,6 @@ RefreshTarget(DenormTarget *t)
 	nspname = get_namespace_name(classform->relnamespace);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	name = quote_qualified_identifier(nspname, NameStr(classform->relname));
-	if (t->parent_sql && strcmp(t->parent_sql, name) != 0)
-		ForgetPlans(t);		/* their SQL names the table as it was */
 	if (t->parent_sql)
 		pfree(t->parent_sql);
 	t->parent_sql = name;
@@ -218,67 +178,35 @@ DenormInvalidateTargets(Oid relid)
 }
 
 /*
- * Returns the prepared UPDATE for a target and column set, preparing it on
- * first use:
+ * The UPDATE of one parent row for a target and column set:
  *   UPDATE parent SET c = COALESCE(c, 0) + $2, ... WHERE key = $1
- * A NULL counter counts as 0.  Every name and operator is qualified.
+ * A NULL counter counts as 0.  Every name and operator is qualified.  Its
+ * plan is kept by DenormPrepare, per text: a renamed parent makes a new
+ * one.  Fills in the parameter types and their number.
  */
-static SPIPlanPtr
-GetUpdatePlan(DenormTarget *t, uint64 columns, uint64 numeric)
+static char *
+UpdateSql(DenormTarget *t, uint64 columns, uint64 numeric, Oid *argtypes, int *nargs)
 {
-	PlanKey		pk;
-	PlanEntry  *pe;
-	bool		found;
 	StringInfoData sql;
-	Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
-	int			nargs = 1;
 	int			i;
-	SPIPlanPtr	plan;
-
-	if (PlanHash == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(PlanKey);
-		ctl.entrysize = sizeof(PlanEntry);
-		ctl.hcxt = TopMemoryContext;
-		PlanHash = hash_create("denorm update plans", 64, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	memset(&pk, 0, sizeof(pk));
-	pk.target = t;
-	pk.columns = columns;
-	pk.numeric = numeric;
-	pe = (PlanEntry *) hash_search(PlanHash, &pk, HASH_ENTER, &found);
-	if (found && pe->plan != NULL)
-		return pe->plan;
-	pe->plan = NULL;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s SET ", t->parent_sql);
 	argtypes[0] = t->keytype;
+	*nargs = 1;
 	for (i = 0; i < t->ncolumns; i++)
 	{
 		if (!(columns & (UINT64CONST(1) << i)))
 			continue;
-		nargs++;
-		argtypes[nargs - 1] = (numeric & (UINT64CONST(1) << i)) ? NUMERICOID : INT8OID;
+		(*nargs)++;
+		argtypes[*nargs - 1] = (numeric & (UINT64CONST(1) << i)) ? NUMERICOID : INT8OID;
 		appendStringInfo(&sql,
 						 "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) $%d",
-						 nargs > 2 ? ", " : "",
-						 t->columns[i], t->columns[i], nargs);
+						 *nargs > 2 ? ", " : "",
+						 t->columns[i], t->columns[i], *nargs);
 	}
 	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1", t->key_sql);
-
-	plan = SPI_prepare(sql.data, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql.data, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	pe->plan = plan;
-	pfree(sql.data);
-	return plan;
+	return sql.data;
 }
 
 /*
@@ -394,17 +322,15 @@ static void
 ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 {
 	DenormTarget *t = entries[0]->k.target;
-	volatile uint64 columns = 0;
-	volatile uint64 numeric = 0;
+	uint64		columns = 0;
+	uint64		numeric = 0;
 	Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
 	char		nulls[DENORM_MAX_TARGET_COLUMNS + 1];
 	int			nvalues = 1;
 	int			i;
-	SPIPlanPtr	plan;
-	DenormOwnerState st;
-	MemoryContext here = CurrentMemoryContext;
-	Oid			viewer;
-	int			rc;
+	Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
+	int			nargs;
+	char	   *sql;
 
 	if (!t->valid)
 		RefreshTarget(t);
@@ -447,21 +373,9 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	 * triggers changed, and errors shown to the writer only as far as it
 	 * may read the parent.
 	 */
-	viewer = GetUserId();
-	DenormBecomeOwner(t->owner, DENORM_PATH_OWNER, &st);
-	PG_TRY();
-	{
-		plan = GetUpdatePlan(t, columns, numeric);
-		rc = SPI_execute_plan(plan, values, nulls, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
-	}
-	PG_CATCH();
-	{
-		DenormRethrowRedacted(here, viewer, t->parentrel);
-	}
-	PG_END_TRY();
-	DenormRevertOwner(&st);
+	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
+	(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
+						values, nulls, NULL, false);
 }
 
 /* Rows of one target from which a statement's updates are made in sets */
@@ -476,35 +390,6 @@ typedef struct BatchRow
 	uint64		numeric;
 } BatchRow;
 
-/*
- * Runs sql (one statement denorm built on target t) with the given
- * parameters as the parent's owner, with the owner's search path, errors
- * redacted for the writer as in ApplyRow.
- */
-static void
-RunOnParent(DenormTarget *t, const char *sql, int nargs, Oid *argtypes,
-			Datum *values, int expected)
-{
-	DenormOwnerState st;
-	MemoryContext here = CurrentMemoryContext;
-	Oid			viewer = GetUserId();
-
-	DenormBecomeOwner(t->owner, DENORM_PATH_OWNER, &st);
-	PG_TRY();
-	{
-		int			rc = SPI_execute_plan(DenormPrepare(sql, nargs, argtypes),
-										  values, NULL, false, 0);
-
-		if (rc != expected)
-			elog(ERROR, "denorm parent update failed: %s", SPI_result_code_string(rc));
-	}
-	PG_CATCH();
-	{
-		DenormRethrowRedacted(here, viewer, t->parentrel);
-	}
-	PG_END_TRY();
-	DenormRevertOwner(&st);
-}
 
 /* A key array of target t's key type */
 static Datum
@@ -565,10 +450,11 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 		Oid			argtypes[1] = {keyarray};
 		Datum		values[1] = {KeyArray(t, keys, nkeys)};
 
-		RunOnParent(t, psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1) "
-								"ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
-								t->parent_sql, t->key_sql),
-					1, argtypes, values, SPI_OK_SELECT);
+		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
+							psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1) "
+									 "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+									 t->parent_sql, t->key_sql),
+							1, argtypes, values, NULL, NULL, false);
 	}
 
 	/* one UPDATE per set of columns (and how their deltas are passed) */
@@ -637,7 +523,8 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			if (columns & (UINT64CONST(1) << c))
 				appendStringInfo(&sql, ", c%d", c);
 		appendStringInfo(&sql, ") WHERE p.%s OPERATOR(pg_catalog.=) d.k", t->key_sql);
-		RunOnParent(t, sql.data, nargs, argtypes, values, SPI_OK_UPDATE);
+		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql.data, nargs,
+							argtypes, values, NULL, NULL, false);
 	}
 }
 

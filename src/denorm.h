@@ -111,8 +111,7 @@ extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 /* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
 extern void DenormForgetDroppedPartitions(void);
-extern uint64 DenormExecAs(Oid owner, bool owner_path, Oid relid, const char *sql, int nargs,
-						   Oid *argtypes, Datum *values, const char *nulls, bool read_only);
+
 
 /* owner.c: running statements with a table owner's rights */
 typedef struct DenormOwnerState
@@ -137,6 +136,9 @@ extern void DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid) pg_a
 extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
 extern void DenormCheckTable(Oid relid, int32 counter_id, const char *what);
 extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
+extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
+						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
+						   Snapshot snap, bool read_only);
 
 /* reconcile.c: what the statements on a counter's tables are built from */
 typedef struct DenormNames

@@ -332,15 +332,17 @@ DenormCheckTable(Oid relid, int32 counter_id, const char *what)
 
 /*
  * Prepared statements, kept for the life of the backend and keyed by their
- * text: each statement kind is built in one place (reconcile.c,
- * recompute.c, registry.c), and its text names the tables, columns and
- * types it is for, so a renamed table or retyped key makes a new entry
+ * text and parameter types: each statement kind is built in one place
+ * (reconcile.c, recompute.c, registry.c, apply.c), and its text names the
+ * tables, columns and types it is for, so a renamed table or retyped key makes a new entry
  * rather than reusing a stale plan.  PostgreSQL's plan cache replans a kept
  * plan when the objects under it change.
  */
 typedef struct KeptPlan
 {
 	char	   *sql;
+	int			nargs;
+	Oid		   *argtypes;		/* the same text may take other parameter types */
 	SPIPlanPtr	plan;
 } KeptPlan;
 
@@ -384,7 +386,8 @@ DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 	foreach(lc, e->plans)
 	{
 		kept = (KeptPlan *) lfirst(lc);
-		if (strcmp(kept->sql, sql) == 0)
+		if (strcmp(kept->sql, sql) == 0 && kept->nargs == nargs &&
+			(nargs == 0 || memcmp(kept->argtypes, argtypes, sizeof(Oid) * nargs) == 0))
 			return kept->plan;
 	}
 
@@ -399,8 +402,53 @@ DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	kept = palloc(sizeof(KeptPlan));
 	kept->sql = pstrdup(sql);
+	kept->nargs = nargs;
+	kept->argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
+	if (nargs > 0)
+		memcpy(kept->argtypes, argtypes, sizeof(Oid) * nargs);
 	kept->plan = plan;
 	e->plans = lappend(e->plans, kept);
 	MemoryContextSwitchTo(old);
 	return plan;
+}
+
+/*
+ * DenormExecAs runs one statement denorm built (prepared and kept by
+ * DenormPrepare, under the search path it runs with, so that the kept plan
+ * stays valid) as owner, with the search path path says, in the caller's
+ * SPI connection (with snap, in that snapshot), and returns SPI_processed;
+ * SPI_tuptable holds what it returned.  Errors reach the caller redacted as
+ * for a reader of relid (DenormRethrowRedacted).  Every statement denorm
+ * runs on another role's table goes through here.
+ */
+uint64
+DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
+			 Oid *argtypes, Datum *values, const char *nulls, Snapshot snap,
+			 bool read_only)
+{
+	DenormOwnerState st;
+	MemoryContext here = CurrentMemoryContext;
+	Oid			viewer = GetUserId();
+
+	DenormBecomeOwner(owner, path, &st);
+	PG_TRY();
+	{
+		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
+		int			rc;
+
+		if (snap != NULL)
+			rc = SPI_execute_snapshot(plan, values, nulls, snap, InvalidSnapshot,
+									  read_only, false, 0);
+		else
+			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+		if (rc < 0)
+			elog(ERROR, "denorm statement failed: %s", SPI_result_code_string(rc));
+	}
+	PG_CATCH();
+	{
+		DenormRethrowRedacted(here, viewer, relid);
+	}
+	PG_END_TRY();
+	DenormRevertOwner(&st);
+	return SPI_processed;
 }

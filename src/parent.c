@@ -35,7 +35,7 @@ QueryNumericAs(Oid role, Oid relid, const char *sql, int nargs, Oid *argtypes, D
 	bool		isnull;
 	Datum		result;
 
-	if (DenormExecAs(role, false, relid, sql, nargs, argtypes, values, NULL, true) != 1)
+	if (DenormExecAs(role, DENORM_PATH_SAFE, relid, sql, nargs, argtypes, values, NULL, NULL, true) != 1)
 		elog(ERROR, "denorm query returned no row");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -205,10 +205,10 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 												TupleDescAttr(desc, colattno - 1)->atttypid == NUMERICOID ?
 												oldcol : Int64GetDatum(ColumnInt64(desc, colattno, oldcol)))),
 											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-			(void) DenormExecAs(n.pending_owner, false, InvalidOid,
+			(void) DenormExecAs(n.pending_owner, DENORM_PATH_SAFE, InvalidOid,
 						  psprintf("INSERT INTO %s (counter_id, parent_key, delta) "
 								   "VALUES ($1, $2, $3)", n.pending),
-						  3, argtypes, values, NULL, false);
+						  3, argtypes, values, NULL, NULL, false);
 		}
 		SPI_finish();
 		return PointerGetDatum(NULL);

@@ -32,38 +32,6 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-/*
- * DenormExecAs runs one statement denorm built as owner (with the owner's
- * search path or the safe one), in the current SPI connection, and returns
- * SPI_processed; errors reach the caller redacted as for a reader of relid.
- */
-uint64
-DenormExecAs(Oid owner, bool owner_path, Oid relid, const char *sql, int nargs,
-	   Oid *argtypes, Datum *values, const char *nulls, bool read_only)
-{
-	DenormOwnerState st;
-	MemoryContext here = CurrentMemoryContext;
-	Oid			viewer = GetUserId();
-	uint64		processed = 0;
-
-	DenormBecomeOwner(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, &st);
-	PG_TRY();
-	{
-		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
-		int			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
-
-		if (rc < 0)
-			elog(ERROR, "denorm statement failed: %s", SPI_result_code_string(rc));
-		processed = SPI_processed;
-	}
-	PG_CATCH();
-	{
-		DenormRethrowRedacted(here, viewer, relid);
-	}
-	PG_END_TRY();
-	DenormRevertOwner(&st);
-	return processed;
-}
 
 /*
  * DenormRecomputeCounter sets every parent row of a counter to the value
@@ -98,9 +66,9 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 
 	argtypes[0] = INT4OID;
 	values[0] = Int32GetDatum(id);
-	(void) DenormExecAs(n.pending_owner, false, InvalidOid,
-				  psprintf("DELETE FROM %s WHERE counter_id OPERATOR(pg_catalog.=) $1", n.pending),
-				  1, argtypes, values, NULL, false);
+	(void) DenormExecAs(n.pending_owner, DENORM_PATH_SAFE, InvalidOid,
+						psprintf("DELETE FROM %s WHERE counter_id OPERATOR(pg_catalog.=) $1", n.pending),
+						1, argtypes, values, NULL, NULL, false);
 
 	DenormChildSums(r, &n, range, rangenulls, NULL, sums, sumnulls, CurrentMemoryContext);
 
@@ -116,8 +84,8 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 				   "WHERE p.%4$s OPERATOR(pg_catalog.=) p2.%4$s "
 				   "AND p.%2$s IS DISTINCT FROM COALESCE(a.v, 0)",
 				   n.parent, n.col, n.fktype, n.key);
-	(void) DenormExecAs(DenormRelationOwner(r->parent), true, r->parent, sql, 2, argtypes,
-				  values, nulls, false);
+	(void) DenormExecAs(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent, sql, 2,
+						argtypes, values, nulls, NULL, false);
 	SPI_finish();
 }
 

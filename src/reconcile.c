@@ -116,10 +116,8 @@ RangeCondition(const char *column, const char *keytype)
 static Oid	RangeTypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
 
 /*
- * Runs one statement returning at most one row as owner and copies its
- * columns into cxt (NULL where the statement returned no row).  With a
- * snapshot, the statement reads in it.  Errors reach the caller redacted
- * as for a reader of relid.
+ * Runs one statement returning at most one row as owner (DenormExecAs) and
+ * copies its columns into cxt (NULL where the statement returned no row).
  */
 static void
 RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
@@ -127,31 +125,10 @@ RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
 	  Snapshot snap, bool read_only, int nout, Datum *out, bool *outnull,
 	  MemoryContext cxt)
 {
-	DenormOwnerState st;
-	MemoryContext here = CurrentMemoryContext;
-	Oid			viewer = GetUserId();
 	int			i;
 
-	DenormBecomeOwner(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, &st);
-	PG_TRY();
-	{
-		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
-		int			rc;
-
-		if (snap != NULL)
-			rc = SPI_execute_snapshot(plan, values, nulls, snap, InvalidSnapshot,
-									  read_only, false, 1);
-		else
-			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
-		if (rc < 0)
-			elog(ERROR, "denorm statement failed: %s", SPI_result_code_string(rc));
-	}
-	PG_CATCH();
-	{
-		DenormRethrowRedacted(here, viewer, relid);
-	}
-	PG_END_TRY();
-	DenormRevertOwner(&st);
+	(void) DenormExecAs(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, relid, sql,
+						nargs, argtypes, values, nulls, snap, read_only);
 
 	for (i = 0; i < nout; i++)
 	{

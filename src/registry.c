@@ -309,18 +309,13 @@ NameArg(FunctionCallInfo fcinfo, int i)
 /* Runs one statement on denorm's own tables as their owner */
 static void
 ExecAsRegistryOwner(Oid nsp, const char *sql, int nargs, Oid *argtypes, Datum *values,
-					const char *nulls, int expected)
+					const char *nulls)
 {
-	DenormOwnerState st;
-	int			rc;
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	DenormBecomeOwner(DenormRelationOwner(get_relname_relid("denorm_counters", nsp)), DENORM_PATH_SAFE, &st);
-	rc = SPI_execute_plan(DenormPrepare(sql, nargs, argtypes), values, nulls, false, 0);
-	DenormRevertOwner(&st);
-	if (rc != expected)
-		elog(ERROR, "could not write denorm_counters: %s", SPI_result_code_string(rc));
+	(void) DenormExecAs(DenormRelationOwner(get_relname_relid("denorm_counters", nsp)),
+						DENORM_PATH_SAFE, InvalidOid, sql, nargs, argtypes, values, nulls,
+						NULL, false);
 }
 
 PG_FUNCTION_INFO_V1(denorm_registry_insert);
@@ -435,7 +430,7 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 								 "foreign_key, parent_key, aggregate, value_column, filter, mode) "
 								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
 								 quote_identifier(get_namespace_name(nsp))),
-						9, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+						9, argtypes, values, nulls);
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	SPI_finish();
 	/* every session's child triggers read their counters anew */
@@ -487,7 +482,7 @@ denorm_registry_lock(PG_FUNCTION_ARGS)
 						psprintf("SELECT 1 FROM %s.denorm_counters d "
 								 "WHERE d.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 								 quote_identifier(get_namespace_name(nsp))),
-						1, argtypes, values, NULL, SPI_OK_SELECT);
+						1, argtypes, values, NULL);
 	found = SPI_processed == 1;
 	SPI_finish();
 	PG_RETURN_BOOL(found);
@@ -522,7 +517,7 @@ denorm_registry_delete(PG_FUNCTION_ARGS)
 								 "DELETE FROM %1$s.denorm_counters d "
 								 "WHERE d.id OPERATOR(pg_catalog.=) $1",
 								 quote_identifier(get_namespace_name(nsp))),
-						1, argtypes, values, NULL, SPI_OK_DELETE);
+						1, argtypes, values, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -177,9 +177,31 @@ SELECT * FROM ovf_invoice_check;
 TRUNCATE ovf_line;
 SELECT * FROM ovf_invoice_check;
 
+-- Many parents in one statement are updated in sets: the same statement
+-- text passes its deltas as bigint in one statement and, when a delta
+-- passed through numeric on its way, as numeric in the next
+CREATE TABLE ovf_many (id int PRIMARY KEY, total bigint NOT NULL DEFAULT 0);
+CREATE TABLE ovf_many_line (many_id int REFERENCES ovf_many, amount bigint);
+INSERT INTO ovf_many SELECT g FROM generate_series(1, 12) g;
+SELECT denorm_create_counter('ovf_many', 'total', 'ovf_many_line', 'many_id', 'sum', 'amount') > 0
+    AS created;
+CREATE VIEW ovf_many_check AS
+SELECT count(*) FILTER (WHERE m.total = (SELECT coalesce(sum(l.amount), 0) FROM ovf_many_line l
+                                         WHERE l.many_id = m.id)) AS exact,
+       count(*) AS parents
+  FROM ovf_many m;
+INSERT INTO ovf_many_line SELECT g, 5 FROM generate_series(1, 12) g;
+INSERT INTO ovf_many_line SELECT g, v FROM generate_series(1, 12) g,
+       unnest(ARRAY[9000000000000000000, 9000000000000000000, -9000000000000000000]) v;
+INSERT INTO ovf_many_line SELECT g, 7 FROM generate_series(1, 12) g;
+SELECT * FROM ovf_many_check;
+SELECT DISTINCT total FROM ovf_many;
+
 SELECT denorm_drop_counter(id) FROM denorm_counters
- WHERE parent IN ('ovf_parent'::regclass, 'ovf_account'::regclass, 'ovf_invoice'::regclass)
+ WHERE parent IN ('ovf_parent'::regclass, 'ovf_account'::regclass, 'ovf_invoice'::regclass,
+                  'ovf_many'::regclass)
  ORDER BY id;
 SELECT count(*) AS counters_left FROM denorm_counters WHERE child::text LIKE 'ovf\_%';
-DROP VIEW ovf_check, ovf_account_check, ovf_invoice_check;
-DROP TABLE ovf_child, ovf_parent, ovf_entry, ovf_account, ovf_line, ovf_invoice;
+DROP VIEW ovf_check, ovf_account_check, ovf_invoice_check, ovf_many_check;
+DROP TABLE ovf_child, ovf_parent, ovf_entry, ovf_account, ovf_line, ovf_invoice, ovf_many_line,
+           ovf_many;
