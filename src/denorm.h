@@ -109,7 +109,8 @@ extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
 
 /* recompute.c */
-extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
+extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
+extern void DenormForgetEmptied(SubTransactionId subxid);
 extern void DenormForgetDroppedPartitions(void);
 
 
