@@ -9,6 +9,15 @@
 -- Partitions and TRUNCATE: relative corrections
 ------------------------------------------------------------------------
 
+-- Errors of denorm's PL/pgSQL functions are raised through this, without
+-- the CONTEXT lines that would bury the message.
+CREATE FUNCTION @extschema@.denorm_error(sqlstate text, message text, detail text, hint text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_error'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_error(text, text, text, text) IS
+    'Internal: raises an error without PL/pgSQL context';
+
 -- A partition dropped or detached is taken off its counters before the
 -- command (denorm_on_drop_start); one attached is added to them when it
 -- ends (denorm_shift_attached, from the DDL guard).  Both are corrections
@@ -73,14 +82,17 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
                              WHERE e.classid = 'pg_class'::regclass
                                AND (e.objid = d.parent OR e.objid IN
-                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))))
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
               ORDER BY d.id LOOP
         problem := @extschema@.denorm_counter_problem(c);
         IF problem IS NOT NULL THEN
-            RAISE EXCEPTION 'this change would break denorm counter % on %.%', c.id, c.parent, c.counter_column
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      DETAIL = format('After it, %s.', problem),
-                      HINT = format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id);
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
         END IF;
         FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
             PERFORM @extschema@.denorm_install_triggers(c, tbl);
@@ -112,9 +124,9 @@ BEGIN
                 OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
              LIMIT 1;
             IF FOUND THEN
-                RAISE EXCEPTION 'cannot drop column % because denorm counter % uses it', o.object_identity, c.id
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          HINT = format('Drop the counter first with denorm_drop_counter(%s).', c.id);
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
             END IF;
             CONTINUE;
         END IF;
@@ -183,6 +195,522 @@ $$;
 ------------------------------------------------------------------------
 -- The rules of what can be counted (creation and the DDL guard)
 ------------------------------------------------------------------------
+
+-- What a counter can be is checked by one function, denorm_counter_rules,
+-- both when it is created and by the DDL guard after every change to its
+-- tables: a counter column that is part of a key, a unique index, a
+-- foreign key, a partition key, an identity or generated column; a parent
+-- key that is not unique; keys compared in a way that depends on session
+-- settings; a child with inheritance children (the triggers would not see
+-- their rows); a counter whose filter or value column reads what denorm
+-- maintains from it (a cycle).
+
+CREATE FUNCTION @extschema@.denorm_filter_columns(child regclass, filter text)
+RETURNS name[]
+AS 'MODULE_PATHNAME', 'denorm_filter_columns'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) IS
+    'Internal: the columns of the child a filter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_key_compare_problem(key_type regtype, fk_type regtype)
+RETURNS text
+AS 'MODULE_PATHNAME', 'denorm_key_compare_problem'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) IS
+    'Internal: why a parent key cannot be matched with a foreign key exactly, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) FROM PUBLIC;
+
+-- The columns a counter reads on its child: the value column and those of
+-- its filter (none for a filter that no longer parses: reported elsewhere)
+CREATE FUNCTION @extschema@.denorm_counter_reads(c @extschema@.denorm_counters)
+RETURNS name[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN array_remove(ARRAY[c.value_column], NULL)
+           || CASE WHEN c.filter IS NULL THEN '{}'::name[]
+                   ELSE @extschema@.denorm_filter_columns(c.child, c.filter) END;
+EXCEPTION WHEN syntax_error_or_access_rule_violation OR undefined_table THEN
+    RETURN array_remove(ARRAY[c.value_column], NULL);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) IS
+    'Internal: the columns of its child a counter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_counter_rules(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col record;
+    what text;
+    problem text;
+BEGIN
+    SELECT a.attnum, a.attidentity, a.attgenerated INTO col
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.counter_column AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RETURN NULL;            -- (a missing column is reported by the caller)
+    END IF;
+    IF col.attidentity <> '' THEN
+        RETURN format('column "%s" of table %s is an identity column', c.counter_column, c.parent);
+    END IF;
+    IF col.attgenerated <> '' THEN
+        RETURN format('column "%s" of table %s is a generated column', c.counter_column, c.parent);
+    END IF;
+    -- keys: what the backfill and every delta would rewrite
+    SELECT format('column "%s" of table %s is part of %s', c.counter_column, c.parent, w) INTO what
+      FROM (SELECT 1 AS o, format('%s %s',
+                                  CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint'
+                                                 WHEN 'f' THEN 'foreign key' ELSE 'exclusion constraint' END,
+                                  quote_ident(k.conname)) AS w
+              FROM pg_constraint k
+             WHERE k.conrelid = c.parent AND k.contype IN ('p', 'u', 'f', 'x') AND col.attnum = ANY (k.conkey)
+            UNION ALL
+            SELECT 2, format('unique index %s', i.indexrelid::regclass)
+              FROM pg_index i
+             WHERE i.indrelid = c.parent AND i.indisunique
+               AND (col.attnum = ANY (i.indkey::int2[])
+                    OR (i.indexprs IS NOT NULL
+                        AND pg_get_indexdef(i.indexrelid) ~ ('\m' || quote_ident(c.counter_column) || '\M')))
+            UNION ALL
+            SELECT 3, format('foreign key %s of table %s', quote_ident(k.conname), k.conrelid::regclass)
+              FROM pg_constraint k
+             WHERE k.confrelid = c.parent AND k.contype = 'f' AND col.attnum = ANY (k.confkey)
+            UNION ALL
+            SELECT 4, format('the partition key of table %s', t.partrelid::regclass)
+              FROM pg_partitioned_table t
+             WHERE t.partrelid IN (SELECT c.parent UNION SELECT relid FROM pg_partition_ancestors(c.parent))
+               AND EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = t.partrelid AND a.attname = c.counter_column
+                              AND a.attnum = ANY (t.partattrs::int2[]))
+             ORDER BY 1 LIMIT 1) k;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = c.parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = c.parent_key) THEN
+        RETURN format('parent key column "%s" of table %s has no unique index or constraint of its own',
+                      c.parent_key, c.parent);
+    END IF;
+    problem := @extschema@.denorm_key_compare_problem(@extschema@.denorm_column_type(c.parent, c.parent_key),
+                                                      @extschema@.denorm_column_type(c.child, c.foreign_key));
+    IF problem IS NOT NULL THEN
+        RETURN format('%s (parent key "%s" of table %s, foreign key "%s" of table %s)',
+                      problem, c.parent_key, c.parent, c.foreign_key, c.child);
+    END IF;
+    SELECT format('table %s inherits from table %s; the counter''s triggers would not see its rows',
+                  i.inhrelid::regclass, i.inhparent::regclass) INTO what
+      FROM @extschema@.denorm_child_tables(c.child) t
+      JOIN pg_inherits i ON i.inhparent = t
+      JOIN pg_class k ON k.oid = i.inhrelid
+     WHERE NOT k.relispartition
+     ORDER BY i.inhrelid LIMIT 1;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    -- a cycle: counter x feeds counter y when y's child is x's parent and y
+    -- reads x's column; none may feed itself
+    IF EXISTS (
+        WITH RECURSIVE cs AS (
+            SELECT d.id, d.parent, d.child, d.counter_column, @extschema@.denorm_counter_reads(d) AS reads
+              FROM @extschema@.denorm_counters d WHERE d.id IS DISTINCT FROM c.id
+            UNION ALL
+            SELECT coalesce(c.id, 0), c.parent, c.child, c.counter_column, @extschema@.denorm_counter_reads(c)),
+        fed(id) AS (
+            SELECT y.id FROM cs x JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads)
+             WHERE x.id = coalesce(c.id, 0)
+            UNION
+            SELECT y.id FROM fed f JOIN cs x ON x.id = f.id
+              JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads))
+        SELECT 1 FROM fed WHERE id = coalesce(c.id, 0)) THEN
+        RETURN format('column "%s" of table %s would feed itself: a filter or value column of a counter it changes reads it',
+                      c.counter_column, c.parent);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) IS
+    'Internal: which rule of what can be counted a counter breaks, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_filter_parses(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF c.filter IS NOT NULL THEN
+        PERFORM @extschema@.denorm_normalize_filter(c.child, c.filter);
+    END IF;
+    RETURN true;
+EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
+    -- a column gone, retyped so that an operator or function no longer fits
+    RETURN false;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    col record;
+BEGIN
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
+                                     (c.parent, c.parent_key, false),
+                                     (c.child, c.foreign_key, false),
+                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
+                WHERE v.attname IS NOT NULL LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
+            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
+        END IF;
+        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
+            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
+                          col.attname, col.rel);
+        END IF;
+    END LOOP;
+    IF c.value_column IS NOT NULL
+       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
+        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
+                      c.value_column, c.counter_column);
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
+       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
+        RETURN 'its parent key or foreign key would no longer be of a built-in type';
+    END IF;
+    IF NOT @extschema@.denorm_filter_parses(c) THEN
+        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
+    END IF;
+    RETURN @extschema@.denorm_counter_rules(c);
+END
+$$;
+
+
+
+-- Without an index on the foreign key, reconcile and recomputes read the
+-- whole child table: creation warns, denorm_status shows it.
+CREATE FUNCTION @extschema@.denorm_fk_indexed(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = c.child AND a.attname = c.foreign_key
+                      AND i.indpred IS NULL)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) IS
+    'Internal: whether the child has an index that starts with the counter''s foreign key';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) TO PUBLIC;
+
+CREATE OR REPLACE VIEW @extschema@.denorm_status AS
+SELECT c.id AS counter_id,
+       c.parent,
+       c.counter_column,
+       c.child,
+       c.aggregate,
+       c.mode,
+       p.problems IS NULL AS triggers_ok,
+       p.problems AS trigger_problems,
+       k.run_id AS last_run_id,
+       k.checked_at AS last_checked_at,
+       k.rows_checked AS last_rows_checked,
+       k.rows_drifted AS last_rows_drifted,
+       k.error AS last_error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
+       q.pending_rows,
+       q.oldest_pending_age,
+       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers,
+       @extschema@.denorm_fk_indexed(c) AS fk_indexed
+  FROM @extschema@.denorm_counters c
+ CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
+                            pg_catalog.now() OPERATOR(pg_catalog.-)
+                                pg_catalog.min(q.created_at) AS oldest_pending_age
+                       FROM @extschema@.denorm_pending q
+                      WHERE q.counter_id OPERATOR(pg_catalog.=) c.id) q
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_register_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+    new_id integer;
+    problem text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'' or ''sum''.');
+    END IF;
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
+    END IF;
+
+    -- counter column
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
+    IF counter_type <> ALL (numeric_types) THEN
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
+        END IF;
+    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
+    END IF;
+    IF parent_key = counter_column THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
+    END;
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
+        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
+        IF value_type <> ALL (numeric_types) THEN
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
+        END IF;
+    ELSIF value_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
+    END IF;
+
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
+    END IF;
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
+
+    -- the registry row, written by denorm itself after it has checked the
+    -- caller again (and that the child's owner may write the counter column)
+    new_id := @extschema@.denorm_registry_insert(parent, counter_column, child, foreign_key,
+                                                 parent_key, aggregate, value_column, filter, mode);
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = new_id;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
+
+    n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
+                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                    WHERE d.adrelid = parent AND a.attname = counter_column) THEN
+        RAISE NOTICE 'counter column "%" of table "%" has no default', counter_column, parent
+            USING HINT = format('New parent rows start at NULL, which denorm_reconcile() reports as drift; consider ALTER TABLE %s ALTER COLUMN %I SET DEFAULT 0.',
+                                parent, counter_column);
+    END IF;
+    RETURN c.id;
+END
+$$;
 
 
 ------------------------------------------------------------------------

@@ -229,7 +229,9 @@ CREATE RULE "_RETURN" AS ON SELECT TO atk_c3 DO INSTEAD
     SELECT 1 AS id, 1 AS pid WHERE atk_owner_s.spy('3a child view');
 SELECT relkind AS atk_c3_relkind FROM pg_class WHERE oid = 'atk_c3'::regclass;
 DELETE FROM atk_p3b;
--- (in this order: after the ALTER TABLE denorm puts its trigger back)
+-- (in this order: after the ALTER TABLE denorm puts its trigger back;
+-- since 1.3 the DDL guard refuses to drop the parent's key, so the rest
+-- fails and the parent stays a table)
 ALTER TABLE atk_p3b DROP CONSTRAINT atk_p3b_pkey;
 DROP TRIGGER :"t3b_key" ON atk_p3b;
 VACUUM atk_p3b;
