@@ -171,6 +171,7 @@ extern char *DenormSafeFilter(Oid child, const char *filter);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);
+extern bool DenormKeyFits(DenormRegistry *r, Oid fktype, Datum key);
 
 /* denorm.c */
 extern int	DenormQueryLevel;

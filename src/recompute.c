@@ -157,6 +157,8 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 			continue;			/* a sum over NULL values only */
 		if (!target->keybyval && target->keylen == -1)
 			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+		if (mode == 'd' && !DenormKeyFits(r, n.fktypid, key))
+			continue;			/* counted for nothing when written */
 		if (sign < 0)
 			amount = DirectFunctionCall1(numeric_uminus, amount);
 		DenormAddDelta(target, colidx, key, true, 0, amount, true);
