@@ -713,6 +713,47 @@ END
 $$;
 
 
+
+-- denorm_grant_admin grants the functions that exist when it runs: roles
+-- granted administration before 1.3 lack the new internal ones creation
+-- calls.  They are named here rather than granted (rights given by an
+-- extension script would be missing from a pg_dump).
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_proc p,
+                    LATERAL pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.denorm_reconcile(integer,boolean)'::pg_catalog.regprocedure
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+              ORDER BY 1 LOOP
+        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the functions new in 1.3',
+                     g.role, pg_catalog.quote_literal(g.role::text);
+    END LOOP;
+END
+$$;
+
+
+-- Counters created before 1.3 that break a rule are named, not dropped:
+-- the DDL guard will refuse the next change to their tables.
+DO $$
+DECLARE
+    c @extschema@.denorm_counters;
+    problem text;
+BEGIN
+    FOR c IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        problem := @extschema@.denorm_counter_rules(c);
+        IF problem IS NOT NULL THEN
+            RAISE WARNING 'denorm counter % on %.% breaks a rule of 1.3: %', c.id, c.parent, c.counter_column, problem
+                USING HINT = pg_catalog.format('Drop it with denorm_drop_counter(%s) and declare it again.', c.id);
+        END IF;
+    END LOOP;
+END
+$$;
+
 ------------------------------------------------------------------------
 -- Reconcile results
 ------------------------------------------------------------------------
