@@ -758,6 +758,427 @@ $$;
 -- Reconcile results
 ------------------------------------------------------------------------
 
+-- Runs and counters get a status of their own for dry runs: a dry run that
+-- found drift (or alerted) is 'dry_run', not 'drift' or 'alert', so drift
+-- it logged is not counted again when the healing run logs it, and a
+-- manual look does not page anyone.
+ALTER TABLE @extschema@.denorm_reconcile_runs
+    DROP CONSTRAINT denorm_reconcile_runs_status_check,
+    ADD CONSTRAINT denorm_reconcile_runs_status_check
+        CHECK (status IN ('running', 'ok', 'drift', 'alert', 'dry_run', 'failed'));
+
+-- The status of one counter's check, or of a whole run given its totals:
+-- 'failed' when it failed; in a dry run 'dry_run' when it found drift or
+-- alerted, else 'ok'; in a healing run 'alert', 'drift' (found and healed)
+-- or 'ok'.  A run's status is what its counters' statuses add up to, with
+-- the same precedence.
+CREATE FUNCTION @extschema@.denorm_check_status(heal boolean, drifted bigint,
+                                                alert boolean, err text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN err IS NOT NULL THEN 'failed'
+                WHEN NOT heal AND (alert OR drifted > 0) THEN 'dry_run'
+                WHEN alert THEN 'alert'
+                WHEN drifted > 0 THEN 'drift'
+                ELSE 'ok' END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) IS
+    'Internal: the status of a reconcile check or run (ok, drift, alert, dry_run, failed)';
+
+-- Closes a run with its totals and status; replaces the 1.0 function that
+-- could not tell a dry run.
+DROP FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text);
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, heal boolean, alert boolean,
+                                              failed text)
+RETURNS text
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.denorm_reconcile_runs r
+       SET finished_at = clock_timestamp(),
+           counters = s.counters,
+           rows_checked = s.checked, rows_drifted = s.drifted, rows_healed = s.healed,
+           drift_ratio = CASE WHEN s.checked > 0 THEN s.drifted::double precision / s.checked END,
+           status = @extschema@.denorm_check_status(heal, s.drifted::bigint, alert, failed),
+           error = failed
+      FROM (SELECT count(*)::integer AS counters,
+                   coalesce(sum(rows_checked), 0) AS checked,
+                   coalesce(sum(rows_drifted), 0) AS drifted,
+                   coalesce(sum(rows_healed), 0) AS healed
+              FROM @extschema@.denorm_reconcile_checks WHERE run_id = run) s
+     WHERE r.run_id = run
+    RETURNING r.status
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) IS
+    'Internal: closes a reconcile run with its totals and status, and returns the status';
+
+-- Checks (and heals, unless heal is false) one counter over a key scope,
+-- batch by batch, in the caller's transaction, with NOTICE progress on
+-- large tables.  Errors propagate: the caller decides what a failure is.
+CREATE FUNCTION @extschema@.denorm_check_counter(run bigint, c @extschema@.denorm_counters,
+                                                 heal boolean, key_from text, key_to text,
+                                                 OUT rows_checked bigint,
+                                                 OUT rows_drifted bigint,
+                                                 OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              key_from, key_to);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+                                           starts[i + 1], key_to, heal, run);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                         run, c.id, i, n, rows_checked, rows_drifted;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: checks and heals one counter over a key scope, batch by batch';
+
+-- Rejects a key range that cannot hold a key: both bounds converted to the
+-- key type (so '10' comes after '9' for an integer key) and compared with
+-- the key column's collation, as the batches compare them.
+CREATE FUNCTION @extschema@.denorm_check_range(c @extschema@.denorm_counters,
+                                               key_from text, key_to text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    coll text;
+    reversed boolean;
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod),
+           CASE WHEN a.attcollation <> 0 THEN
+               (SELECT format(' COLLATE %I.%I', n.nspname, l.collname)
+                  FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                 WHERE l.oid = a.attcollation) END
+      INTO keytype, coll
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.parent_key AND NOT a.attisdropped;
+    -- keys that do not convert to the key type are the caller's error
+    EXECUTE format('SELECT ($1::%1$s%2$s) OPERATOR(pg_catalog.>) $2::%1$s', keytype, coalesce(coll, ''))
+       INTO reversed USING key_from, key_to;
+    IF reversed THEN
+        RAISE EXCEPTION 'key_from % is after key_to % for denorm counter % on %.%',
+                        quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
+                  HINT = format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) IS
+    'Internal: rejects a reversed key range of denorm_reconcile_range';
+
+-- Roles given administration hold EXECUTE on the functions re-created
+-- below only until they are dropped; name them before that (as 1.2 does).
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_proc p,
+                    LATERAL pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.denorm_reconcile(integer,boolean)'::pg_catalog.regprocedure
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+              ORDER BY 1 LOOP
+        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the reconcile functions re-created in 1.3',
+                     g.role, pg_catalog.quote_literal(g.role::text);
+    END LOOP;
+END
+$$;
+
+-- The result rows gain status and error (after the 1.2 columns, so
+-- callers that read those by position keep working): a counter that could
+-- not be reconciled no longer looks like one with nothing to do.
+DROP FUNCTION @extschema@.denorm_reconcile(integer, boolean);
+DROP FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean);
+DROP FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean);
+
+-- One run over the given counters and key scope, in the caller's
+-- transaction; each batch is its own statement and snapshot.  A counter
+-- fails as a whole (its heals and drift rows are rolled back with it); when
+-- a heal failed, the counter is read again without healing, so the drift
+-- it found is still logged (healed false) before its failure is recorded.
+CREATE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
+                                                   p_from text, p_to text,
+                                                   p_range boolean)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    alerted boolean;
+    alert boolean := false;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    err text;
+    failed text;
+BEGIN
+    IF p_range THEN
+        PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
+        IF p_from IS NULL AND p_to IS NULL THEN
+            RAISE EXCEPTION 'key_from and key_to cannot both be null'
+                USING ERRCODE = 'null_value_not_allowed',
+                      HINT = 'Use denorm_reconcile() for a whole counter.';
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+            PERFORM @extschema@.denorm_check_range(c, p_from, p_to);
+        END LOOP;
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+        err := NULL;
+        BEGIN
+            r := @extschema@.denorm_check_counter(run, c, p_heal, p_from, p_to);
+            checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            checked := 0; drifted := 0; healed := 0;
+            IF p_heal THEN
+                BEGIN
+                    r := @extschema@.denorm_check_counter(run, c, false, p_from, p_to);
+                    checked := r.rows_checked; drifted := r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            failed := concat(failed || '; ', format('counter %s: %s', c.id, err));
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+        END;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        status := @extschema@.denorm_check_status(p_heal, drifted, alerted, err);
+        error := err;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
+    'Internal: one reconcile run over a set of counters and a key scope';
+
+CREATE FUNCTION @extschema@.denorm_reconcile(counter_id integer DEFAULT NULL,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $2, NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error';
+
+CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
+                                                   key_to text, heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $4, $2, $3, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) IS
+    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open)';
+
+-- Whether the calling procedure may COMMIT (see src/reconcile.c).
+CREATE FUNCTION @extschema@.denorm_commit_allowed()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_commit_allowed'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_commit_allowed() IS
+    'Internal: whether the calling procedure was CALLed where it may commit';
+
+-- The committing procedure gains fail_on_drift, so a new signature: jobs
+-- scheduled under 1.2 (CALL ...denorm_reconcile_batched() or with the two
+-- old arguments) resolve to it unchanged.
+DROP PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean);
+
+-- The same run as denorm_reconcile, as a procedure that commits after every
+-- batch, so locks and transactions stay short on big tables.  Call it with
+-- CALL, outside a transaction block (pg_cron does): it checks that first,
+-- before it records a run.  A procedure that commits cannot carry SET
+-- search_path, so it pins the path itself, first thing and again after
+-- every COMMIT (which ends a local setting), and names everything with its
+-- schema besides; nothing is evaluated before the first statement.  A
+-- batch that fails ends its counter (earlier batches stay healed and
+-- logged); a failed heal's batch is read again without healing, so its
+-- drift is logged.  Once the run is recorded and committed, the CALL ends
+-- with an error when a counter failed (SQLSTATE 55000), or, with
+-- fail_on_drift, when the run found drift or alerted (SQLSTATE 23000): a
+-- scheduler that looks only at whether the command succeeded (pg_cron's
+-- cron.job_run_details) sees the failure.  It ends with a COMMIT, so the
+-- pinned path does not outlive it in a caller that goes on (another
+-- procedure CALLing it in a loop).
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alerted boolean;
+    alert boolean;
+    err text;
+    failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
+    bs integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        RAISE EXCEPTION 'denorm_reconcile_batched() cannot run inside a transaction block'
+            USING ERRCODE = 'invalid_transaction_termination',
+                  DETAIL = 'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+                  HINT = 'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.';
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
+    alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
+    bs := (@extschema@.denorm_settings()).reconcile_batch_size;
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
+        n := COALESCE(pg_catalog.array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_sync_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                   starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_sync_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF n OPERATOR(pg_catalog.>) 1 THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+            END IF;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
+        END IF;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'denorm reconcile run % failed for denorm counter %',
+                        run, pg_catalog.array_to_string(failed_counters, ', counter ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s.', failed),
+                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the other counters were reconciled.', run);
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        RAISE EXCEPTION 'denorm reconcile run % ended with status "%": % of % rows drifted',
+                        run, run_status, totals.rows_drifted, totals.rows_checked
+            USING ERRCODE = 'integrity_constraint_violation',
+                  DETAIL = pg_catalog.format('Counter %s.',
+                                             pg_catalog.array_to_string(drift_counters, '; counter ')),
+                  HINT = pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                                           run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END);
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.denorm_commit_allowed() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
+
 
 ------------------------------------------------------------------------
 -- DROP EXTENSION

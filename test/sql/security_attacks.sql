@@ -194,7 +194,7 @@ SELECT p.oid::regprocedure AS without_set_search_path,
 SELECT count(*) AS commits_not_followed_by_pinning
   FROM pg_proc p, regexp_matches(p.prosrc,
            'COMMIT;(?!\s*(PERFORM pg_catalog\.set_config\(''search_path''|END\s*$))', 'g')
- WHERE p.oid = 'denorm_reconcile_batched(integer, boolean)'::regprocedure;
+ WHERE p.oid = 'denorm_reconcile_batched(integer, boolean, boolean)'::regprocedure;
 DROP OWNED BY regress_atk_dbowner;
 
 ------------------------------------------------------------------------
