@@ -1184,4 +1184,128 @@ REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, b
 -- DROP EXTENSION
 ------------------------------------------------------------------------
 
+-- What DROP EXTENSION denorm does first, while the extension is still
+-- whole (called by denorm_on_drop_extension, below, with whether the drop
+-- cascades).  A drop without CASCADE is refused while counters exist, so
+-- then nothing is done.  Otherwise:
+-- 1. this transaction's commit-time deltas are applied, and every pending
+--    delta of deferred counters is folded into its column (denorm_flush),
+--    with denorm_pending locked against new deltas first, so the parents
+--    end exact; a flush that fails fails the drop;
+-- 2. the pg_cron jobs of this database that denorm_schedule_reconcile,
+--    denorm_schedule_flush and denorm_schedule_purge made (found by the
+--    commands they run, which name this extension's schema: the reconcile
+--    job's name is the caller's) are unscheduled; other jobs that mention
+--    denorm_ are named in a WARNING and left alone.
+-- As the extension's owner, as the other event triggers run: unscheduling
+-- another role's pg_cron job takes a superuser.
+CREATE FUNCTION @extschema@.denorm_before_drop_extension(cascading boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    counters text;
+    folded bigint;
+    st text;
+    msg text;
+    j record;
+    gone text[] := '{}';
+    others text[] := '{}';
+BEGIN
+    IF NOT cascading AND EXISTS (SELECT 1 FROM @extschema@.denorm_counters) THEN
+        RETURN;     -- refused by its dependencies, with nothing changed
+    END IF;
 
+    PERFORM @extschema@.denorm_apply();
+    -- writers append pending deltas under ROW EXCLUSIVE: keep new ones out
+    -- until the extension (and the table) is gone
+    LOCK TABLE @extschema@.denorm_pending IN EXCLUSIVE MODE;
+    SELECT string_agg(DISTINCT d.id::text, ', ') INTO counters
+      FROM @extschema@.denorm_pending q
+      JOIN @extschema@.denorm_counters d ON d.id = q.counter_id AND d.mode = 'deferred';
+    IF counters IS NOT NULL THEN
+        BEGIN
+            folded := @extschema@.denorm_flush();
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+            -- find the counter that fails, to name it (all of this is
+            -- rolled back with the drop)
+            FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+                      WHERE d.mode = 'deferred'
+                        AND EXISTS (SELECT 1 FROM @extschema@.denorm_pending q
+                                     WHERE q.counter_id = d.id)
+                      ORDER BY d.id LOOP
+                BEGIN
+                    PERFORM @extschema@.denorm_flush(c.id);
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                    RAISE EXCEPTION 'cannot drop extension denorm: the pending deltas of denorm counter % on %.% could not be flushed',
+                                    c.id, c.parent, c.counter_column
+                        USING ERRCODE = st,
+                              DETAIL = format('denorm_flush(%s) failed: %s', c.id, msg),
+                              HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+                END;
+            END LOOP;
+            RAISE EXCEPTION 'cannot drop extension denorm: pending deltas could not be flushed'
+                USING ERRCODE = st,
+                      DETAIL = format('denorm_flush() failed: %s', msg),
+                      HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+        END;
+        RAISE NOTICE 'denorm: folded % pending deltas into their columns before the drop (deferred counters %)',
+                     folded, counters;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        FOR j IN SELECT k.jobid, k.jobname, k.command,
+                        starts_with(k.command, format('CALL %I.denorm_reconcile_batched(', '@extschema@'))
+                        OR k.command = format('SELECT %I.denorm_flush()', '@extschema@')
+                        OR starts_with(k.command, format('SELECT * FROM %I.denorm_purge_history(', '@extschema@'))
+                            AS ours
+                   FROM cron.job k
+                  WHERE k.database = current_database()
+                    AND strpos(k.command, 'denorm_') > 0
+                  ORDER BY k.jobid LOOP
+            IF NOT j.ours THEN
+                others := others || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+                CONTINUE;
+            END IF;
+            BEGIN
+                PERFORM cron.unschedule(j.jobid);
+                gone := gone || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'denorm: could not unschedule pg_cron job % (%): %', j.jobid, j.jobname, msg
+                    USING HINT = format('Its owner or a superuser can remove it with SELECT cron.unschedule(%s);', j.jobid);
+            END;
+        END LOOP;
+        IF cardinality(gone) > 0 THEN
+            RAISE NOTICE 'denorm: unscheduled pg_cron jobs %', array_to_string(gone, ', ');
+        END IF;
+        IF cardinality(others) > 0 THEN
+            RAISE WARNING 'denorm: pg_cron jobs % mention denorm but were not scheduled by it, and are left alone',
+                          array_to_string(others, ', ')
+                USING HINT = 'Once the extension is gone they will fail; remove them with cron.unschedule(jobid).';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) IS
+    'Internal: flushes pending deltas and unschedules denorm''s pg_cron jobs before DROP EXTENSION denorm';
+REVOKE ALL ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_drop_extension()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_extension'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_extension() IS
+    'Event trigger: before DROP EXTENSION denorm, flushes pending deltas and unschedules denorm''s pg_cron jobs';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_extension() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_extension();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
+    'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
