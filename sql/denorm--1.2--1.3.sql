@@ -1148,7 +1148,7 @@ BEGIN
                         run, pg_catalog.array_to_string(failed_counters, ', counter ')
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = pg_catalog.format('%s.', failed),
-                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the other counters were reconciled.', run);
+                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run);
     END IF;
     IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
         SELECT k.rows_checked, k.rows_drifted INTO totals
