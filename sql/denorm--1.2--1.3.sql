@@ -787,9 +787,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) IS
     'Internal: the status of a reconcile check or run (ok, drift, alert, dry_run, failed)';
 
--- Closes a run with its totals and status; replaces the 1.0 function that
--- could not tell a dry run.
-DROP FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text);
+-- Closes a run with its totals and status; the 1.0 function (below) could
+-- not tell a dry run.
 CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, heal boolean, alert boolean,
                                               failed text)
 RETURNS text
@@ -813,6 +812,16 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) IS
     'Internal: closes a reconcile run with its totals and status, and returns the status';
+
+-- The 1.0 signature stays for denorm_purge_history, which closes abandoned
+-- runs with it (always as failed, so whether they healed does not matter).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_finish_run(run bigint, alert boolean, failed text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_finish_run(run, true, alert, failed)
+$$;
 
 -- Checks (and heals, unless heal is false) one counter over a key scope,
 -- batch by batch, in the caller's transaction, with NOTICE progress on
@@ -901,7 +910,7 @@ BEGIN
                 AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
               ORDER BY 1 LOOP
-        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the reconcile functions re-created in 1.3',
+        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the functions new in 1.3 (the reconcile functions are re-created)',
                      g.role, pg_catalog.quote_literal(g.role::text);
     END LOOP;
 END

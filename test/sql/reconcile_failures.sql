@@ -320,6 +320,17 @@ SELECT extversion IS NOT NULL AS still_installed FROM pg_extension WHERE extname
 SELECT count(*) AS pending_rows FROM denorm_pending WHERE counter_id = :hot_id;
 
 ------------------------------------------------------------------------
+-- The purge still closes abandoned runs (through the 1.0 signature of
+-- denorm_finish_run): one that started before the server did
+------------------------------------------------------------------------
+INSERT INTO denorm_reconcile_runs (started_at, backend_pid)
+VALUES (pg_postmaster_start_time() - interval '1 hour', pg_backend_pid())
+RETURNING run_id AS abandoned_run \gset
+SELECT runs_closed, runs_deleted FROM denorm_purge_history('100 years');
+SELECT status, error, finished_at IS NOT NULL AS finished FROM denorm_reconcile_runs
+ WHERE run_id = :abandoned_run;
+
+------------------------------------------------------------------------
 -- cleanup
 ------------------------------------------------------------------------
 DELETE FROM rf_likes WHERE hot_id = 2 AND id > 3;
