@@ -896,25 +896,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) IS
     'Internal: rejects a reversed key range of denorm_reconcile_range';
 
--- Roles given administration hold EXECUTE on the functions re-created
--- below only until they are dropped; name them before that (as 1.2 does).
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
-               FROM pg_catalog.pg_proc p,
-                    LATERAL pg_catalog.aclexplode(p.proacl) a
-              WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.denorm_reconcile(integer,boolean)'::pg_catalog.regprocedure
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
-              ORDER BY 1 LOOP
-        RAISE WARNING 'role % may administer denorm: run SELECT @extschema@.denorm_grant_admin(%) to grant it the functions new in 1.3 (the reconcile functions are re-created)',
-                     g.role, pg_catalog.quote_literal(g.role::text);
-    END LOOP;
-END
-$$;
+-- (Roles given administration lose EXECUTE on the functions re-created
+-- below: the WARNING naming them is raised above, before they are dropped.)
 
 -- The result rows gain status and error (after the 1.2 columns, so
 -- callers that read those by position keep working): a counter that could

@@ -17,12 +17,14 @@ SET denorm.drift_alert_ratio = 1;
 
 CREATE TABLE rf_posts (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 CREATE TABLE rf_comments (id serial PRIMARY KEY, post_id int REFERENCES rf_posts);
+CREATE INDEX ON rf_comments (post_id);
 INSERT INTO rf_posts SELECT g FROM generate_series(1, 12) g;
 INSERT INTO rf_comments (post_id) SELECT 1 + g % 12 FROM generate_series(1, 36) g;
 SELECT denorm_create_counter('rf_posts', 'n', 'rf_comments', 'post_id') AS posts_id \gset
 
 CREATE TABLE rf_orders (id int PRIMARY KEY, total numeric NOT NULL DEFAULT 0);
 CREATE TABLE rf_lines (id serial PRIMARY KEY, order_id int REFERENCES rf_orders, price numeric);
+CREATE INDEX ON rf_lines (order_id);
 INSERT INTO rf_orders SELECT g FROM generate_series(1, 5) g;
 INSERT INTO rf_lines (order_id, price) SELECT 1 + g % 5, g FROM generate_series(1, 10) g;
 SELECT denorm_create_counter('rf_orders', 'total', 'rf_lines', 'order_id',
@@ -189,6 +191,7 @@ SELECT counter_id, rows_checked, status FROM denorm_reconcile_range(:posts_id, '
 -- a text key: '10' comes before '9'
 CREATE TABLE rf_tags (name text PRIMARY KEY, uses int NOT NULL DEFAULT 0);
 CREATE TABLE rf_tagged (id serial PRIMARY KEY, tag text REFERENCES rf_tags);
+CREATE INDEX ON rf_tagged (tag);
 INSERT INTO rf_tags VALUES ('10'), ('9');
 INSERT INTO rf_tagged (tag) VALUES ('10'), ('9'), ('9');
 SELECT denorm_create_counter('rf_tags', 'uses', 'rf_tagged', 'tag') AS tags_id \gset
@@ -286,6 +289,7 @@ SELECT count(*) - :runs_before AS runs_recorded FROM denorm_reconcile_runs;
 ------------------------------------------------------------------------
 CREATE TABLE rf_hot (id int PRIMARY KEY, likes int NOT NULL DEFAULT 0 CHECK (likes < 100));
 CREATE TABLE rf_likes (id serial PRIMARY KEY, hot_id int REFERENCES rf_hot);
+CREATE INDEX ON rf_likes (hot_id);
 INSERT INTO rf_hot VALUES (1), (2);
 SELECT denorm_create_counter('rf_hot', 'likes', 'rf_likes', 'hot_id', mode => 'deferred') AS hot_id \gset
 INSERT INTO rf_likes (hot_id) VALUES (1), (1), (2);
