@@ -15,6 +15,7 @@ q "DROP EXTENSION IF EXISTS denorm CASCADE" >/dev/null 2>&1
 q "CREATE EXTENSION denorm"
 q "CREATE TABLE cf_orders (id int PRIMARY KEY, total numeric NOT NULL DEFAULT 0)"
 q "CREATE TABLE cf_lines (id serial PRIMARY KEY, order_id int REFERENCES cf_orders, price numeric)"
+q "CREATE INDEX ON cf_lines (order_id)"
 q "INSERT INTO cf_orders SELECT g FROM generate_series(1, 5) g"
 q "INSERT INTO cf_lines (order_id, price) SELECT 1 + g % 5, g FROM generate_series(1, 20) g"
 q "SELECT denorm_create_counter('cf_orders', 'total', 'cf_lines', 'order_id', 'sum', 'price')" >/dev/null
@@ -46,6 +47,7 @@ q "DROP TRIGGER cf_refuse ON cf_orders"
 # of denorm job, and a job of the user's own that calls denorm
 q "CREATE TABLE cf_hot (id int PRIMARY KEY, likes int NOT NULL DEFAULT 0)"
 q "CREATE TABLE cf_likes (id serial PRIMARY KEY, hot_id int REFERENCES cf_hot)"
+q "CREATE INDEX ON cf_likes (hot_id)"
 q "INSERT INTO cf_hot VALUES (1), (2)"
 q "SELECT denorm_create_counter('cf_hot', 'likes', 'cf_likes', 'hot_id', mode => 'deferred')" >/dev/null
 q "INSERT INTO cf_likes (hot_id) VALUES (1), (1), (2)"
