@@ -14,6 +14,7 @@
  *   reconcile.c  the statements maintenance runs, and its C steps
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
+ *   extension.c  what DROP EXTENSION denorm does first
  *
  *-------------------------------------------------------------------------
  */
