@@ -172,7 +172,8 @@ extern char *DenormSafeFilter(Oid child, const char *filter);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);
-extern bool DenormKeyFits(DenormRegistry *r, Oid fktype, Datum key);
+extern void *DenormKeyFitFor(DenormRegistry *r, Oid fktype);
+extern bool DenormKeyFits(void *fit, Datum key);
 
 /* denorm.c */
 extern int	DenormQueryLevel;

@@ -122,6 +122,7 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 	char		mode = 'i';
 	uint64		rows;
 	uint64		i;
+	void	   *fit;
 
 	DenormResolveNames(nsp, r, &n);
 	DenormCheckTable(relid, r->id, "child");
@@ -137,6 +138,7 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 	target = DenormGetTarget(r->parent, r->parent_key, n.fktypid, collation);
 	colidx = DenormTargetColumn(target, r->counter_column, numeric, mode, r->id);
 
+	fit = mode == 'd' ? DenormKeyFitFor(r, n.fktypid) : NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rows = DenormExecAs(DenormRelationOwner(r->child), DENORM_PATH_SAFE, relid,
@@ -157,7 +159,7 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 			continue;			/* a sum over NULL values only */
 		if (!target->keybyval && target->keylen == -1)
 			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
-		if (mode == 'd' && !DenormKeyFits(r, n.fktypid, key))
+		if (!DenormKeyFits(fit, key))
 			continue;			/* counted for nothing when written */
 		if (sign < 0)
 			amount = DirectFunctionCall1(numeric_uminus, amount);

@@ -234,16 +234,28 @@ SetKeyFit(DenormCounter *c, DenormRegistry *r)
 /* Whether a foreign key value can equal a parent key (see SetKeyFit) */
 static bool KeyFits(DenormCounter *c, Datum key);
 
-/* The same, for a deferred counter's delta made elsewhere than a trigger */
-bool
-DenormKeyFits(DenormRegistry *r, Oid fktype, Datum key)
+/*
+ * The same for deltas made elsewhere than a trigger: DenormKeyFitFor
+ * works out once which values of fktype a deferred counter's parent key
+ * can equal (NULL: all of them), DenormKeyFits tests one value.
+ */
+void *
+DenormKeyFitFor(DenormRegistry *r, Oid fktype)
 {
-	DenormCounter c;
+	DenormCounter *c = palloc0(sizeof(DenormCounter));
 
-	memset(&c, 0, sizeof(c));
-	c.fktype = fktype;
-	SetKeyFit(&c, r);
-	return c.keyfit == 0 || KeyFits(&c, key);
+	c->fktype = fktype;
+	SetKeyFit(c, r);
+	if (c->keyfit != 0)
+		return c;
+	pfree(c);
+	return NULL;
+}
+
+bool
+DenormKeyFits(void *fit, Datum key)
+{
+	return fit == NULL || KeyFits((DenormCounter *) fit, key);
 }
 
 
