@@ -14,7 +14,7 @@
 # check that needs the old library is reported as skipped.  Prints TAP.
 set -euo pipefail
 : "${DENORM_CLUSTER_DIR:?run from test/run-all.sh}"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OLD_VERSION=1.0
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/denorm.control")
