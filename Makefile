@@ -3,7 +3,7 @@
 
 EXTENSION = denorm
 MODULE_big = denorm
-OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o \
+OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o src/overflow.o \
        src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
        src/extension.o
 DATA = $(wildcard sql/denorm--*.sql)

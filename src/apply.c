@@ -42,7 +42,7 @@ static DenormTarget *Targets = NULL;
 static Oid	PendingTableRelid = InvalidOid;
 static Oid	PendingTableRelidNsp = InvalidOid;
 
-/* Fills the names and owner of a target from the catalogs */
+/* Fills the names, owner and column types of a target from the catalogs */
 static void
 RefreshTarget(DenormTarget *t)
 {
@@ -51,6 +51,7 @@ RefreshTarget(DenormTarget *t)
 	MemoryContext old;
 	char	   *nspname;
 	char	   *name;
+	int			i;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->parentrel));
 	if (!HeapTupleIsValid(tup))
@@ -68,6 +69,9 @@ RefreshTarget(DenormTarget *t)
 	t->owner = classform->relowner;
 	MemoryContextSwitchTo(old);
 	ReleaseSysCache(tup);
+	/* a counter column may have been given another integer or numeric type */
+	for (i = 0; i < t->ncolumns; i++)
+		DenormColumnType(t->parentrel, t->colnames[i], &t->coltypes[i], &t->coltypmods[i]);
 	t->valid = true;
 }
 
@@ -111,6 +115,7 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	t->keytype = keytype;
 	t->keycollation = keycollation;
 	t->key_sql = pstrdup(quote_identifier(parent_key));
+	t->key_name = pstrdup(parent_key);
 	get_typlenbyval(keytype, &t->keylen, &t->keybyval);
 	fmgr_info_copy(&t->hashproc, &tce->hash_proc_finfo, TopMemoryContext);
 	fmgr_info_copy(&t->eqproc, &tce->eq_opr_finfo, TopMemoryContext);
@@ -155,6 +160,8 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 				 errdetail("At most %d counter columns per parent table are supported.",
 						   DENORM_MAX_TARGET_COLUMNS)));
 	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
+	target->colnames[i] = MemoryContextStrdup(TopMemoryContext, column);
+	DenormColumnType(target->parentrel, column, &target->coltypes[i], &target->coltypmods[i]);
 	target->numeric[i] = numeric;
 	target->deferred[i] = mode == 'd';
 	target->commit[i] = mode == 'c';
@@ -180,33 +187,108 @@ DenormInvalidateTargets(Oid relid)
 /*
  * The UPDATE of one parent row for a target and column set:
  *   UPDATE parent SET c = COALESCE(c, 0) + $2, ... WHERE key = $1
- * A NULL counter counts as 0.  Every name and operator is qualified.  Its
- * plan is kept by DenormPrepare, per text: a renamed parent makes a new
- * one.  Fills in the parameter types and their number.
+ *      AND <c + $2 fits c's type> AND ...
+ * A NULL counter counts as 0.  A row whose new value would not fit is left
+ * alone (RowOverflow then tells why nothing was updated).  Every name and
+ * operator is qualified.  Its plan is kept by DenormPrepare, per text: a
+ * renamed parent makes a new one.  Fills in the parameter types and their
+ * number.
  */
 static char *
 UpdateSql(DenormTarget *t, uint64 columns, uint64 numeric, Oid *argtypes, int *nargs)
 {
 	StringInfoData sql;
+	StringInfoData fits;
 	int			i;
 
 	initStringInfo(&sql);
+	initStringInfo(&fits);
 	appendStringInfo(&sql, "UPDATE %s SET ", t->parent_sql);
 	argtypes[0] = t->keytype;
 	*nargs = 1;
 	for (i = 0; i < t->ncolumns; i++)
 	{
+		char		param[16];
+
 		if (!(columns & (UINT64CONST(1) << i)))
 			continue;
 		(*nargs)++;
 		argtypes[*nargs - 1] = (numeric & (UINT64CONST(1) << i)) ? NUMERICOID : INT8OID;
+		snprintf(param, sizeof(param), "$%d", *nargs);
 		appendStringInfo(&sql,
-						 "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) $%d",
+						 "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) %s",
 						 *nargs > 2 ? ", " : "",
-						 t->columns[i], t->columns[i], *nargs);
+						 t->columns[i], t->columns[i], param);
+		appendStringInfo(&fits, " AND %s",
+						 DenormFitsSql(t->columns[i], param, argtypes[*nargs - 1] == NUMERICOID,
+									   t->coltypes[i], t->coltypmods[i]));
 	}
-	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1", t->key_sql);
+	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1%s", t->key_sql, fits.data);
 	return sql.data;
+}
+
+/*
+ * An UPDATE of UpdateSql changed no row: either the parent has no row with
+ * that key (a no-op, as ever) or a new value would not fit its column.
+ * The row is read and locked, as its latest version, with the same
+ * parameters:
+ *   SELECT NOT <c + $2 fits>, (c + $2)::text, ... FROM parent
+ *    WHERE key = $1 FOR NO KEY UPDATE
+ * and the first column that would not fit is reported.  Returns true when
+ * the row is there and every value fits now (another transaction changed
+ * it in between): the caller updates it again, under the lock taken here.
+ */
+static bool
+RowOverflow(DenormTarget *t, uint64 columns, Oid *argtypes, int nargs, Datum *values,
+			const char *nulls)
+{
+	StringInfoData sql;
+	int			i;
+	int			arg = 1;
+	int			field = 0;
+	int			flagged[DENORM_MAX_TARGET_COLUMNS];
+	HeapTuple	row;
+	TupleDesc	desc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		char		param[16];
+
+		if (!(columns & (UINT64CONST(1) << i)))
+			continue;
+		arg++;
+		snprintf(param, sizeof(param), "$%d", arg);
+		appendStringInfo(&sql, "%sNOT %s, %s", field > 0 ? ", " : "",
+						 DenormFitsSql(t->columns[i], param, argtypes[arg - 1] == NUMERICOID,
+									   t->coltypes[i], t->coltypmods[i]),
+						 DenormNewValueSql(t->columns[i], param));
+		flagged[field++] = i;
+	}
+	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+					 t->parent_sql, t->key_sql);
+	if (DenormExecAs(t->owner, DENORM_PATH_SAFE, t->parentrel, sql.data, nargs, argtypes,
+					 values, nulls, NULL, false) == 0)
+		return false;
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i < field; i++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(row, desc, 2 * i + 1, &isnull)) && !isnull)
+		{
+			Oid			typoutput;
+			bool		typisvarlena;
+
+			getTypeOutputInfo(t->keytype, &typoutput, &typisvarlena);
+			DenormOverflowError(t->counter_ids[flagged[i]], t->parentrel, t->colnames[flagged[i]],
+								t->key_name, OidOutputFunctionCall(typoutput, values[0]),
+								SPI_getvalue(row, desc, 2 * i + 2), false);
+		}
+	}
+	return true;
 }
 
 /*
@@ -374,8 +456,11 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	 * may read the parent.
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
-	(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
-						values, nulls, NULL, false);
+	if (DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
+					 values, nulls, NULL, false) == 0 &&
+		RowOverflow(t, columns, argtypes, nargs, values, nulls))
+		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
+							values, nulls, NULL, false);
 }
 
 /* Rows of one target from which a statement's updates are made in sets */
@@ -411,11 +496,16 @@ KeyArray(DenormTarget *t, Datum *keys, int n)
  * locks them all first, in ascending key order (the order per-row updates
  * take them in, so the two cannot deadlock); then, per set of columns the
  * rows change,
- *   UPDATE parent p SET c = COALESCE(p.c, 0) + d.c, ...
- *     FROM ROWS FROM (unnest($1::keytype[]), unnest($2::int8[] | numeric[]), ...) d(k, c, ...)
- *    WHERE p.key = d.k
- * The parent's own row triggers and constraints run per row as before, as
- * its owner.  Deferred columns go to denorm_pending entry by entry.
+ *   WITH u AS (UPDATE parent p SET c = COALESCE(p.c, 0) + d.c, ...
+ *                FROM ROWS FROM (unnest($1::keytype[]), unnest($2::int8[] | numeric[]), ...) d(k, c, ...)
+ *               WHERE p.key = d.k AND <p.c + d.c fits c's type> AND ... RETURNING 1)
+ *   SELECT CASE WHEN (SELECT count(*) FROM u) < cardinality($1)
+ *          THEN (SELECT ARRAY[p.key::text, <first column that would not fit>, <its value>]
+ *                  FROM parent p, ROWS FROM (...) d(...)
+ *                 WHERE p.key = d.k AND NOT (<fits> AND ...) ORDER BY p.key LIMIT 1) END
+ * and a row found there is reported (DenormOverflowError).  The parent's
+ * own row triggers and constraints run per row as before, as its owner.
+ * Deferred columns go to denorm_pending entry by entry.
  */
 static void
 ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
@@ -465,8 +555,12 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 		Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
 		Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
 		Datum	  **deltas = palloc0(sizeof(Datum *) * t->ncolumns);
-		StringInfoData sql;
+		StringInfoData sets;
 		StringInfoData from;
+		StringInfoData fits;
+		StringInfoData which;
+		StringInfoData value;
+		char	   *sql;
 		int			nargs = 1;
 		int			n = 0;
 		int			c;
@@ -497,15 +591,20 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			n++;
 		}
 
-		initStringInfo(&sql);
+		initStringInfo(&sets);
 		initStringInfo(&from);
-		appendStringInfo(&sql, "UPDATE %s p SET ", t->parent_sql);
+		initStringInfo(&fits);
+		initStringInfo(&which);
+		initStringInfo(&value);
 		appendStringInfoString(&from, "pg_catalog.unnest($1)");
 		argtypes[0] = keyarray;
 		values[0] = KeyArray(t, keys, n);
 		for (c = 0; c < t->ncolumns; c++)
 		{
 			bool		isnum = (numeric & (UINT64CONST(1) << c)) != 0;
+			char	   *col;
+			char	   *delta;
+			char	   *fit;
 
 			if (!(columns & (UINT64CONST(1) << c)))
 				continue;
@@ -514,17 +613,58 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			values[nargs - 1] = isnum ?
 				PointerGetDatum(construct_array(deltas[c], n, NUMERICOID, -1, false, TYPALIGN_INT)) :
 				PointerGetDatum(construct_array(deltas[c], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			appendStringInfo(&sql, "%s%s = COALESCE(p.%s, 0) OPERATOR(pg_catalog.+) d.c%d",
-							 nargs > 2 ? ", " : "", t->columns[c], t->columns[c], c);
+			col = psprintf("p.%s", t->columns[c]);
+			delta = psprintf("d.c%d", c);
+			fit = DenormFitsSql(col, delta, isnum, t->coltypes[c], t->coltypmods[c]);
+			appendStringInfo(&sets, "%s%s = COALESCE(%s, 0) OPERATOR(pg_catalog.+) %s",
+							 nargs > 2 ? ", " : "", t->columns[c], col, delta);
 			appendStringInfo(&from, ", pg_catalog.unnest($%d)", nargs);
+			appendStringInfo(&fits, "%s%s", nargs > 2 ? " AND " : "", fit);
+			appendStringInfo(&which, " WHEN NOT %s THEN %d", fit, c);
+			appendStringInfo(&value, " WHEN NOT %s THEN %s", fit, DenormNewValueSql(col, delta));
 		}
-		appendStringInfo(&sql, " FROM ROWS FROM (%s) AS d(k", from.data);
+		appendStringInfo(&from, ") AS d(k");
 		for (c = 0; c < t->ncolumns; c++)
 			if (columns & (UINT64CONST(1) << c))
-				appendStringInfo(&sql, ", c%d", c);
-		appendStringInfo(&sql, ") WHERE p.%s OPERATOR(pg_catalog.=) d.k", t->key_sql);
-		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql.data, nargs,
+				appendStringInfo(&from, ", c%d", c);
+		appendStringInfoChar(&from, ')');
+
+		/*
+		 * Rows whose new values would not fit are left out of the UPDATE;
+		 * when it changed fewer rows than it was given keys, the first such
+		 * row is read in the same snapshot, as it was before the UPDATE (the
+		 * rows are locked, so that is their latest version too).  The
+		 * sub-select only runs then.
+		 */
+		sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s FROM ROWS FROM (%3$s"
+					   " WHERE p.%4$s OPERATOR(pg_catalog.=) d.k AND %5$s RETURNING 1)"
+					   " SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM u) OPERATOR(pg_catalog.<) pg_catalog.cardinality($1)"
+					   " THEN (SELECT ARRAY[p.%4$s::pg_catalog.text, (CASE%6$s END)::pg_catalog.text, CASE%7$s END]"
+					   " FROM %1$s p, ROWS FROM (%3$s WHERE p.%4$s OPERATOR(pg_catalog.=) d.k AND NOT (%5$s)"
+					   " ORDER BY p.%4$s LIMIT 1) END",
+					   t->parent_sql, sets.data, from.data, t->key_sql, fits.data,
+					   which.data, value.data);
+		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
 							argtypes, values, NULL, NULL, false);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		found = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				Datum	   *fields;
+				bool	   *fieldnulls;
+				int			nfields;
+
+				deconstruct_array(DatumGetArrayTypeP(found), TEXTOID, -1, false, TYPALIGN_INT,
+								  &fields, &fieldnulls, &nfields);
+				c = pg_strtoint32(TextDatumGetCString(fields[1]));
+				DenormOverflowError(t->counter_ids[c], t->parentrel, t->colnames[c], t->key_name,
+									TextDatumGetCString(fields[0]),
+									TextDatumGetCString(fields[2]), false);
+			}
+		}
 	}
 }
 

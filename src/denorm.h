@@ -14,6 +14,7 @@
  *   reconcile.c  the statements maintenance runs, and its C steps
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
+ *   overflow.c   counter values that would not fit their column
  *   extension.c  what DROP EXTENSION denorm does first
  *
  *-------------------------------------------------------------------------
@@ -51,6 +52,7 @@ typedef struct DenormTarget
 	bool		valid;			/* names and owner below are current */
 	char	   *parent_sql;		/* quoted, schema-qualified parent name */
 	char	   *key_sql;		/* quoted parent key column name */
+	char	   *key_name;		/* the same, as named (for messages) */
 	Oid			owner;			/* owner of the parent: updates run as it */
 	int16		keylen;
 	bool		keybyval;
@@ -59,6 +61,9 @@ typedef struct DenormTarget
 	FmgrInfo	cmpproc;		/* key type's btree comparison */
 	int			ncolumns;
 	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
+	char	   *colnames[DENORM_MAX_TARGET_COLUMNS];	/* as named */
+	Oid			coltypes[DENORM_MAX_TARGET_COLUMNS];	/* base type of each */
+	int32		coltypmods[DENORM_MAX_TARGET_COLUMNS];	/* and its typmod */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
 	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
@@ -169,6 +174,16 @@ extern void DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range,
 extern Node *DenormTransformFilter(Relation rel, const char *filter);
 extern char *DenormDeparseFilter(Relation rel, Node *expr);
 extern char *DenormSafeFilter(Oid child, const char *filter);
+
+/* overflow.c */
+extern void DenormColumnType(Oid relid, const char *column, Oid *typid, int32 *typmod);
+extern char *DenormFitsSql(const char *col, const char *delta, bool delta_numeric,
+						   Oid coltype, int32 coltypmod);
+extern char *DenormNewValueSql(const char *col, const char *delta);
+extern bool DenormNumericFits(Datum value, Oid coltype, int32 coltypmod);
+extern void DenormOverflowError(int32 counter_id, Oid parentrel, const char *column,
+								const char *keycol, const char *keytext,
+								const char *value, bool quiet) pg_attribute_noreturn();
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);

@@ -247,8 +247,26 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		/* out of SPI's memory, which SPI_finish frees */
 		actual = SPI_datumTransfer(actual, false, -1);
 		SPI_finish();
-		/* into the column's own type, through its input function */
 		colattr = TupleDescAttr(RelationGetDescr(rel), colattno - 1);
+		/* a value the column cannot hold is reported as the counter's */
+		{
+			Oid			coltype;
+			int32		coltypmod;
+
+			DenormColumnType(RelationGetRelid(rel), r.counter_column, &coltype, &coltypmod);
+			if (!DenormNumericFits(actual, coltype, coltypmod))
+			{
+				Oid			typoutput;
+				bool		typisvarlena;
+
+				getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
+				DenormOverflowError(id, r.parent, r.counter_column, r.parent_key,
+									OidOutputFunctionCall(typoutput, key),
+									DatumGetCString(DirectFunctionCall1(numeric_out, actual)),
+									false);
+			}
+		}
+		/* into the column's own type, through its input function */
 		getTypeInputInfo(colattr->atttypid, &typinput, &typioparam);
 		value = OidInputFunctionCall(typinput,
 									 DatumGetCString(DirectFunctionCall1(numeric_out, actual)),

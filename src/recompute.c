@@ -36,6 +36,68 @@
 
 
 /*
+ * Before a recompute sets its parent rows outright: the first parent row
+ * whose recomputed value (sums, from DenormChildSums) would not fit the
+ * counter column is reported, not left to the cast's error.  The values are
+ * checked here; only keys whose value would not fit are looked up, as the
+ * parent's owner:
+ *   SELECT p.key::text, a.v::text
+ *     FROM parent p, ROWS FROM (unnest($1::fktype[]), unnest($2::numeric[])) a(k, v)
+ *    WHERE p.key = a.k ORDER BY p.key LIMIT 1
+ */
+static void
+CheckRecomputed(DenormRegistry *r, DenormNames *n, Datum *sums)
+{
+	Oid			coltype;
+	int32		coltypmod;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *keys;
+	Datum	   *amounts;
+	bool	   *knulls;
+	bool	   *anulls;
+	int			nkeys;
+	int			namounts;
+	int			nbad = 0;
+	int			i;
+	Oid			argtypes[2];
+	Datum		values[2];
+
+	DenormColumnType(r->parent, r->counter_column, &coltype, &coltypmod);
+	get_typlenbyvalalign(n->fktypid, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(sums[0]), n->fktypid, typlen, typbyval, typalign,
+					  &keys, &knulls, &nkeys);
+	deconstruct_array(DatumGetArrayTypeP(sums[1]), NUMERICOID, -1, false, TYPALIGN_INT,
+					  &amounts, &anulls, &namounts);
+	for (i = 0; i < nkeys && i < namounts; i++)
+	{
+		if (anulls[i] || DenormNumericFits(amounts[i], coltype, coltypmod))
+			continue;
+		keys[nbad] = keys[i];
+		amounts[nbad] = amounts[i];
+		nbad++;
+	}
+	if (nbad == 0)
+		return;
+
+	argtypes[0] = get_array_type(n->fktypid);
+	argtypes[1] = NUMERICARRAYOID;
+	values[0] = PointerGetDatum(construct_array(keys, nbad, n->fktypid, typlen, typbyval, typalign));
+	values[1] = PointerGetDatum(construct_array(amounts, nbad, NUMERICOID, -1, false, TYPALIGN_INT));
+	if (DenormExecAs(DenormRelationOwner(r->parent), DENORM_PATH_SAFE, r->parent,
+					 psprintf("SELECT p.%1$s::pg_catalog.text, a.v::pg_catalog.text FROM %2$s p, "
+							  "ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2::pg_catalog.numeric[])) AS a(k, v) "
+							  "WHERE p.%1$s OPERATOR(pg_catalog.=) a.k ORDER BY p.%1$s LIMIT 1",
+							  n->key, n->parent, n->fktype),
+					 2, argtypes, values, NULL, NULL, true) == 1)
+		DenormOverflowError(r->id, r->parent, r->counter_column, r->parent_key,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							true);
+}
+
+/*
  * DenormRecomputeCounter sets every parent row of a counter to the value
  * recomputed from its children (0 everywhere when emptied: the whole child
  * is being truncated) and drops the counter's pending deltas.  Exact only
@@ -43,6 +105,7 @@
  * keeps writers out of every table of the child's tree.
  *   DELETE FROM denorm_pending WHERE counter_id = $1      (its owner)
  *   <DenormChildSums over all keys>                       (the child's owner)
+ *   <CheckRecomputed: a value that would not fit is an error>
  *   UPDATE parent p SET col = COALESCE(a.v, 0)
  *     FROM parent p2 LEFT JOIN unnest($1::fktype[], $2::numeric[]) a(k, v)
  *          ON a.k = p2.key
@@ -78,7 +141,11 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
 	if (emptied)
 		sumnulls[0] = sumnulls[1] = true;
 	else
+	{
 		DenormChildSums(r, &n, range, rangenulls, NULL, sums, sumnulls, CurrentMemoryContext);
+		if (!sumnulls[0] && !sumnulls[1])
+			CheckRecomputed(r, &n, sums);
+	}
 
 	argtypes[0] = get_array_type(n.fktypid);
 	argtypes[1] = NUMERICARRAYOID;

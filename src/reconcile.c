@@ -460,13 +460,24 @@ denorm_parent_batch_starts(PG_FUNCTION_ARGS)
 /*
  * ApplyAmounts changes a counter's column on the parent rows with the
  * given keys, as the parent's owner: adds each amount, or (absolute) sets
- * it.  Returns the keys (text[]) of the rows changed:
+ * it.  The rows are locked first, in key order (the callers have locked
+ * them already; this makes sure of it):
+ *   SELECT 1 FROM parent p WHERE p.key = ANY ($1::keytype[])
+ *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ * then changed, leaving out any row whose new value would not fit the
+ * column, and the first such row, read as it was before the UPDATE (same
+ * snapshot, rows locked), reported instead (DenormOverflowError):
  *   WITH u AS (UPDATE parent p SET col = CASE WHEN h.a THEN h.v
  *                                        ELSE COALESCE(p.col, 0) + h.v END
  *                FROM ROWS FROM (unnest($1::keytype[]), unnest($2), unnest($3)) h(k, v, a)
- *               WHERE p.key = h.k RETURNING p.key::text AS k)
- *   SELECT COALESCE(array_agg(u.k), '{}') FROM u
- * The caller must have the rights of the parent's owner.
+ *               WHERE p.key = h.k AND <the new value fits> RETURNING p.key::text AS k)
+ *   SELECT COALESCE(array_agg(u.k), '{}'),
+ *          CASE WHEN count(*) < cardinality($1) THEN
+ *            (SELECT ARRAY[p.key::text, <new value>] FROM parent p, ROWS FROM (...) h
+ *              WHERE p.key = h.k AND NOT <fits> ORDER BY p.key LIMIT 1) END
+ *     FROM u
+ * Returns the keys (text[]) of the rows changed.  The caller must have the
+ * rights of the parent's owner.
  */
 static Datum
 ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolute)
@@ -475,9 +486,14 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 	Oid			owner = DenormRelationOwner(r->parent);
 	Oid			argtypes[3] = {TEXTARRAYOID, NUMERICARRAYOID, BOOLARRAYOID};
 	Datum		values[3];
-	Datum		result;
-	bool		isnull;
+	Datum		result[2];
+	bool		isnull[2];
 	MemoryContext cxt = CurrentMemoryContext;
+	Oid			coltype;
+	int32		coltypmod;
+	char	   *col;
+	char	   *fits;
+	char	   *rows;
 	char	   *sql;
 
 	if (!has_privs_of_role(GetUserId(), owner))
@@ -486,23 +502,51 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 				 errmsg("must have the rights of the owner of table \"%s\" to change denorm counter %d",
 						get_rel_name(r->parent), r->id)));
 	DenormResolveNames(nsp, r, &n);
+	DenormColumnType(r->parent, r->counter_column, &coltype, &coltypmod);
+	col = psprintf("p.%s", n.col);
+	fits = psprintf("CASE WHEN h.a THEN %s ELSE %s END",
+					DenormFitsSql(NULL, "h.v", true, coltype, coltypmod),
+					DenormFitsSql(col, "h.v", true, coltype, coltypmod));
+	rows = psprintf("ROWS FROM (pg_catalog.unnest($1::%s[]), pg_catalog.unnest($2), "
+					"pg_catalog.unnest($3)) AS h(k, v, a)", n.keytype);
 	sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s = CASE WHEN h.a THEN h.v "
 				   "ELSE COALESCE(p.%2$s, 0) OPERATOR(pg_catalog.+) h.v END "
-				   "FROM ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2), "
-				   "pg_catalog.unnest($3)) AS h(k, v, a) "
-				   "WHERE p.%4$s OPERATOR(pg_catalog.=) h.k RETURNING p.%4$s::pg_catalog.text AS k) "
-				   "SELECT COALESCE(pg_catalog.array_agg(u.k), '{}') FROM u",
-				   n.parent, n.col, n.keytype, n.key);
+				   "FROM %3$s "
+				   "WHERE p.%4$s OPERATOR(pg_catalog.=) h.k AND %5$s "
+				   "RETURNING p.%4$s::pg_catalog.text AS k) "
+				   "SELECT COALESCE(pg_catalog.array_agg(u.k), '{}'), "
+				   "CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<) pg_catalog.cardinality($1) THEN "
+				   "(SELECT ARRAY[p.%4$s::pg_catalog.text, CASE WHEN h.a THEN h.v::pg_catalog.text ELSE %6$s END] "
+				   "FROM %1$s p, %3$s WHERE p.%4$s OPERATOR(pg_catalog.=) h.k AND NOT (%5$s) "
+				   "ORDER BY p.%4$s LIMIT 1) END FROM u",
+				   n.parent, n.col, rows, n.key, fits, DenormNewValueSql(col, "h.v"));
 	values[0] = keys;
 	values[1] = amounts;
 	values[2] = absolute;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	(void) DenormExecAs(owner, DENORM_PATH_SAFE, r->parent,
+						psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1::%3$s[]) "
+								 "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+								 n.parent, n.key, n.keytype),
+						1, argtypes, values, NULL, NULL, false);
 	/* the parent's triggers run: with the owner's own search path */
 	RunAs(owner, true, r->parent, sql, 3, argtypes, values, NULL, NULL, false,
-		  1, &result, &isnull, cxt);
+		  2, result, isnull, cxt);
+	if (!isnull[1])
+	{
+		Datum	   *fields;
+		bool	   *fieldnulls;
+		int			nfields;
+
+		deconstruct_array(DatumGetArrayTypeP(result[1]), TEXTOID, -1, false, TYPALIGN_INT,
+						  &fields, &fieldnulls, &nfields);
+		DenormOverflowError(r->id, r->parent, r->counter_column, r->parent_key,
+							TextDatumGetCString(fields[0]), TextDatumGetCString(fields[1]),
+							true);
+	}
 	SPI_finish();
-	return result;
+	return result[0];
 }
 
 PG_FUNCTION_INFO_V1(denorm_apply_amounts);
