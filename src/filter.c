@@ -106,8 +106,15 @@ TransformFilter(Relation rel, const char *filter)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	/* The text must parse as a SELECT of exactly one bare expression */
-	raw = raw_parser(psprintf("SELECT (%s)", filter), RAW_PARSE_DEFAULT);
+	/*
+	 * The text must parse as exactly one bare expression.  It is parsed as
+	 * PL/pgSQL parses an expression (a SELECT list without the SELECT), on
+	 * its own: nothing is put around it, so an error points into the text
+	 * as the user wrote it ("status = " ends too soon, rather than at a
+	 * parenthesis of ours), and a filter cannot close a parenthesis it did
+	 * not open.
+	 */
+	raw = raw_parser(filter, RAW_PARSE_PLPGSQL_EXPR);
 	if (list_length(raw) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
@@ -128,7 +135,13 @@ TransformFilter(Relation rel, const char *filter)
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("counter filter must be a single expression")));
 	restarget = linitial_node(ResTarget, select->targetList);
-	if (restarget->name != NULL || restarget->indirection != NIL)
+	if (restarget->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("counter filter must be a single expression"),
+				 errdetail("It reads as an expression followed by the name \"%s\".",
+						   restarget->name)));
+	if (restarget->indirection != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("counter filter must be a single expression")));
@@ -197,13 +210,22 @@ DenormTransformFilter(Relation rel, const char *filter)
 		SetUserIdAndSecContext(st.saved_userid, st.saved_sec_context);
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		if (edata->cursorpos <= 0)
-			PG_RE_THROW();
 		FlushErrorState();
-		/* positions count from the "SELECT (" we put in front */
-		edata->internalpos = Max(edata->cursorpos - (int) strlen("SELECT ("), 1);
-		edata->internalquery = pstrdup(filter);
-		edata->cursorpos = 0;
+
+		/*
+		 * The filter's text is shown as the statement in error, with the
+		 * position of the error in it (counted from its first character:
+		 * nothing was put in front of it); the context is the filter's own
+		 * line only, without the PL/pgSQL functions of denorm's that asked
+		 * for it to be parsed.
+		 */
+		if (edata->cursorpos > 0)
+		{
+			edata->internalpos = edata->cursorpos;
+			edata->internalquery = pstrdup(filter);
+			edata->cursorpos = 0;
+		}
+		edata->context = psprintf("counter filter: %s", filter);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

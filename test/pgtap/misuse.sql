@@ -3,7 +3,7 @@
 -- value behind.  (test/sql/errors_*.sql covers every case with its full
 -- output; this file pins the codes callers can catch.)
 BEGIN;
-SELECT plan(53);
+SELECT plan(54);
 
 CREATE TABLE tap_mu_parent (id int PRIMARY KEY, name text NOT NULL, n int NOT NULL DEFAULT 0,
                             total bigint NOT NULL DEFAULT 0, label text,
@@ -108,7 +108,7 @@ SELECT throws_ok(format('SELECT pg_temp.tap_mu_create(%L)',
                  code, msg, format('filter %s', filter))
   FROM (VALUES
     ('nope = 1', '42703', 'column "nope" does not exist'),
-    ('status =', '42601', 'syntax error at or near ")"'),
+    ('status =', '42601', 'syntax error at end of input'),
     ('status IN (SELECT ''ok'')', '0A000', 'cannot use subquery in a counter filter'),
     ('count(*) > 0', '42803', 'aggregate functions are not allowed in WHERE'),
     ('random() < 0.5', '42P17', 'functions in a counter filter must be marked IMMUTABLE'),
@@ -116,8 +116,9 @@ SELECT throws_ok(format('SELECT pg_temp.tap_mu_create(%L)',
     ('generate_series(1, qty) > 2', '0A000', 'set-returning functions are not allowed in WHERE'),
     ('qty', '42804', 'argument of counter filter must be type boolean, not type integer'),
     ('ctid IS NOT NULL', '42P17', 'cannot use system column in a counter filter'),
-    ('true); DROP TABLE tap_mu_child; --', '42601', 'counter filter must be a single expression'),
-    ('true) FROM pg_class WHERE (true', '42601', 'counter filter must be a single expression')
+    ('true); DROP TABLE tap_mu_child; --', '42601', 'syntax error at or near ")"'),
+    ('true) FROM pg_class WHERE (true', '42601', 'syntax error at or near ")"'),
+    ('true, false', '42601', 'counter filter must be a single expression')
   ) AS v(filter, code, msg);
 
 SELECT is((SELECT count(*) FROM denorm_counters WHERE parent::text LIKE 'tap\_mu%'),

@@ -225,8 +225,13 @@ SELECT * FROM errc_error($$SELECT denorm_create_counter('errc_parent', 'n', 'err
                               filter => 'true) FROM pg_class WHERE (true')$$);
 SELECT * FROM errc_error($$SELECT denorm_create_counter('errc_parent', 'n', 'errc_child', 'parent_id',
                               filter => '1=1; DELETE FROM errc_child')$$);
-SELECT * FROM errc_error($$SELECT denorm_create_counter('errc_parent', 'n', 'errc_child', 'parent_id',
-                              filter => 'true --')$$);
+-- (a comment is only a comment: what is stored is the expression it
+-- leaves, and nothing it might have swallowed)
+BEGIN;
+SELECT denorm_create_counter('errc_parent', 'n', 'errc_child', 'parent_id',
+                             filter => 'true --') > 0 AS created;
+SELECT filter FROM denorm_counters WHERE parent = 'errc_parent'::regclass;
+ROLLBACK;
 SELECT * FROM errc_error($$SELECT denorm_create_counter('errc_parent', 'n', 'errc_child', 'parent_id',
                               filter => 'true) UNION SELECT (false')$$);
 SELECT * FROM errc_error($$SELECT denorm_create_counter('errc_parent', 'n', 'errc_child', 'parent_id',
