@@ -195,6 +195,19 @@ extern int	DenormQueryLevel;
 extern int	denorm_reconcile_batch_size;
 extern double denorm_drift_alert_ratio;
 extern bool denorm_apply_at_commit;
+extern bool denorm_apply_at_commit_valid;
+extern void DenormSettingError(const char *name) pg_attribute_noreturn();
+extern int	DenormReconcileBatchSize(void);
+extern double DenormDriftAlertRatio(void);
+
+/* denorm.apply_at_commit, or an error while its value is invalid */
+static inline bool
+DenormApplyAtCommit(void)
+{
+	if (unlikely(!denorm_apply_at_commit_valid))
+		DenormSettingError("denorm.apply_at_commit");
+	return denorm_apply_at_commit;
+}
 extern int	DenormSetSafeSearchPath(void);
 extern void DenormRestoreSearchPath(int nestlevel);
 

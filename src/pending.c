@@ -127,7 +127,6 @@ static SubTransactionId CommitQueuedSubxid = InvalidSubTransactionId;
 /* Set while commit-time entries are applied (they may make more) */
 static bool InCommitApply = false;
 
-bool		denorm_apply_at_commit = false;
 
 /* denorm_pending's schema: the extension's */
 static Oid	PendingTableNsp = InvalidOid;
@@ -232,7 +231,7 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 	 * counter): then at the end of the statement, like an immediate one.
 	 */
 	if (allow_commit && !target->deferred[colidx] &&
-		(target->commit[colidx] || denorm_apply_at_commit) &&
+		(target->commit[colidx] || DenormApplyAtCommit()) &&
 		(CommitQueued || InCommitApply || !InSecurityRestrictedOperation()))
 		k.level = LEVEL_COMMIT;
 	k.target = target;

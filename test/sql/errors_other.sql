@@ -16,8 +16,9 @@ SELECT setval('denorm_counters_id_seq', 8400) AS pinned_counter_ids;
 ------------------------------------------------------------------------
 -- Before this session has loaded the library, denorm.* names are mere
 -- placeholders, so PostgreSQL accepts any value; loading the library
--- (here by denorm_settings()) then warns and keeps the default.  This must
--- stay the first statement of the file.
+-- (here by denorm_settings()) keeps it, and what depends on the setting
+-- refuses to run with it rather than use the default.  This must stay the
+-- first statement of the file.  (test/sql/error_messages.sql has more.)
 SET denorm.reconcile_batch_size = 0;
 SELECT * FROM denorm_settings();
 SHOW denorm.reconcile_batch_size;
@@ -39,6 +40,8 @@ SET denorm.drift_alert_ratio = 'often';
 -- the prefix is reserved: a misspelt setting is an error, not a no-op
 SET denorm.reconcile_batchsize = 10;
 \echo :SQLSTATE
+-- the refused SETs changed nothing: the value taken before loading is
+-- still in force, and still refused
 SELECT * FROM denorm_settings();
 -- the limits themselves are accepted
 SET denorm.reconcile_batch_size = 1;
