@@ -1301,3 +1301,362 @@ CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
     EXECUTE FUNCTION @extschema@.denorm_on_drop_extension();
 COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
     'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
+
+------------------------------------------------------------------------
+-- Errors that say what went wrong
+------------------------------------------------------------------------
+
+-- The errors of the functions below are raised through denorm_error, so
+-- they come without the PL/pgSQL CONTEXT lines of denorm's own functions,
+-- and each names what it is about and how to go on.
+
+-- Raises the standard error for a NULL argument.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_require(value anyelement, argname text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004', format('argument "%s" must not be null', argname),
+                                         NULL, NULL);
+    END IF;
+END
+$$;
+
+-- The type of a column, or the standard error when the table lacks it.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_column_type(tbl regclass, col name)
+RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t oid;
+BEGIN
+    SELECT atttypid INTO t FROM pg_attribute
+     WHERE attrelid = tbl AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42703', format('column "%s" of table "%s" does not exist', col, tbl),
+                                         NULL, NULL);
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Settings a value set before the library was loaded may have made
+-- invalid (see src/denorm.c): denorm_settings() checks both, for reconcile,
+-- which uses both; denorm_settings(setting) only the one named, for a
+-- caller that uses only that one.
+CREATE FUNCTION @extschema@.denorm_settings(setting text, OUT reconcile_batch_size integer,
+                                            OUT drift_alert_ratio double precision)
+AS 'MODULE_PATHNAME', 'denorm_settings'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_settings(text) IS
+    'Internal: the denorm.* settings in force, checking only the one named';
+REVOKE ALL ON FUNCTION @extschema@.denorm_settings(text) FROM PUBLIC;
+
+-- Brings every parent row of a new counter to the recomputed value, batch
+-- by batch, with NOTICE progress on large tables.  The caller holds a lock
+-- that keeps the child's writers out.  It depends on
+-- denorm.reconcile_batch_size only.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    changed bigint := 0;
+BEGIN
+    starts := @extschema@.denorm_batch_starts(
+        c, (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size,
+        NULL, NULL);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                           starts[i + 1], NULL, true, NULL);
+        changed := changed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+
+-- A role that does not exist (an OID such as 0::regrole, which prints as
+-- "-") is refused before anything is granted.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_grant_admin(admin regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+BEGIN
+    PERFORM @extschema@.denorm_require(admin, 'admin');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = admin::oid) THEN
+        PERFORM @extschema@.denorm_error('42704', format('role with OID %s does not exist', admin::oid),
+            NULL,
+            'Name the role to grant administration to, for example SELECT denorm_grant_admin(''app_admin'').');
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure AS proc, p.prokind
+               FROM pg_proc p
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                               AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+               JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'denorm'
+              WHERE p.prorettype <> 'event_trigger'::regtype LOOP
+        EXECUTE format('GRANT EXECUTE ON %s %s TO %s',
+                       CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.proc, admin);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON @extschema@.denorm_counters, @extschema@.denorm_pending, '
+                   '@extschema@.denorm_drift_log, @extschema@.denorm_reconcile_runs, '
+                   '@extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON @extschema@.denorm_drift_log, '
+                   '@extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT USAGE ON SEQUENCE @extschema@.denorm_drift_log_log_id_seq, '
+                   '@extschema@.denorm_reconcile_runs_run_id_seq TO %s', admin);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_drop_counter(counter_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+BEGIN
+    PERFORM @extschema@.denorm_require(counter_id, 'counter_id');
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    FOREACH tbl IN ARRAY ARRAY[c.parent, c.child] LOOP
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+                'Only the owner of both the parent and the child table can create or drop a counter on them.',
+                NULL);
+        END IF;
+    END LOOP;
+    -- a concurrent drop of the same counter waits here, then finds it gone
+    IF NOT @extschema@.denorm_registry_lock(counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            'Another session dropped it meanwhile.',
+            NULL);
+    END IF;
+    PERFORM @extschema@.denorm_remove_triggers(c);
+    -- no new deltas can arrive now: fold the pending ones into the column
+    IF c.mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_flush(c.id);
+    END IF;
+    PERFORM @extschema@.denorm_registry_delete(counter_id);
+END
+$$;
+
+-- By column: a table that does not exist (an OID without a table), a
+-- column the table does not have and a column without a counter are told
+-- apart, and the hint names the columns of the table that have one.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id integer;
+    counted text;
+    hint text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    SELECT d.id INTO id FROM @extschema@.denorm_counters d
+     WHERE d.parent = parent AND d.counter_column = counter_column;
+    IF FOUND THEN
+        PERFORM @extschema@.denorm_drop_counter(id);
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = parent::oid) THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table with OID %s does not exist', parent::oid),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    SELECT string_agg(format('"%s" (counter %s)', d.counter_column, d.id), ', '
+                      ORDER BY d.counter_column)
+      INTO counted
+      FROM @extschema@.denorm_counters d WHERE d.parent = parent;
+    hint := CASE WHEN counted IS NULL
+                 THEN format('Table "%s" has no denorm counters.', parent)
+                 ELSE format('The denorm counters of table "%s" are in columns %s.', parent, counted)
+            END;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = parent AND a.attname = counter_column
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        PERFORM @extschema@.denorm_error('42703',
+            format('column "%s" of table "%s" does not exist', counter_column, parent),
+            NULL, hint);
+    END IF;
+    PERFORM @extschema@.denorm_error('42704',
+        format('column "%s" of table "%s" has no denorm counter', counter_column, parent),
+        NULL, hint || ' The denorm_status view lists them all.');
+END
+$$;
+
+-- The counters a run covers; rejects unknown ids and bad arguments, and
+-- (reconcile uses both settings) a setting whose value is invalid, before
+-- any counter is checked.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
+RETURNS SETOF @extschema@.denorm_counters
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    PERFORM @extschema@.denorm_settings();
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    RETURN QUERY SELECT * FROM @extschema@.denorm_counters d
+                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+END
+$$;
+
+-- Pending deltas of deferred counters folded into their columns: see the
+-- 1.2 definition.  One counter's failure (its column would overflow, a
+-- trigger on its parent refuses) fails the whole flush, as before: nothing
+-- is folded, and denorm_flush(counter_id) flushes the others one by one.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    g record;
+    keys text[];
+    total bigint := 0;
+BEGIN
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    FOR g IN SELECT d.parent, d.parent_key, array_agg(d.id ORDER BY d.id) AS ids
+               FROM @extschema@.denorm_counters d
+              WHERE d.mode = 'deferred' AND (counter_id IS NULL OR d.id = counter_id)
+              GROUP BY d.parent, d.parent_key
+              ORDER BY d.parent, d.parent_key LOOP
+        SELECT array_agg(DISTINCT q.parent_key) INTO keys
+          FROM @extschema@.denorm_pending q
+         WHERE q.counter_id = ANY (g.ids);
+        CONTINUE WHEN keys IS NULL;
+        PERFORM @extschema@.denorm_lock_parents(g.ids[1], keys);
+        FOR i IN 1 .. array_length(g.ids, 1) LOOP
+            total := total + @extschema@.denorm_fold_pending(g.ids[i], keys);
+        END LOOP;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+-- The exact current value of one parent row's counter: see the 1.2
+-- definition.  (It calls no function of denorm's that PUBLIC may not run:
+-- a role may be granted this alone.)
+CREATE OR REPLACE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    keytype text;
+    result numeric;
+BEGIN
+    IF counter_id IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'argument "counter_id" must not be null', NULL, NULL);
+    END IF;
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    IF parent_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = c.parent AND k.relkind IN ('r', 'p')) THEN
+        PERFORM @extschema@.denorm_error('42809',
+            format('parent table "%s" of denorm counter %s is not a table', c.parent, c.id),
+            NULL,
+            format('Drop the counter with denorm_drop_counter(%s).', c.id));
+    END IF;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+    EXECUTE format('SELECT COALESCE(p.%1$I, 0) OPERATOR(pg_catalog.+) COALESCE('
+                   '(SELECT pg_catalog.sum(q.delta) FROM @extschema@.denorm_pending q'
+                   '  WHERE q.counter_id OPERATOR(pg_catalog.=) $1'
+                   '    AND q.parent_key::%4$s OPERATOR(pg_catalog.=) p.%2$I), 0)'
+                   '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
+                   c.counter_column, c.parent_key, c.parent, keytype)
+      INTO result USING c.id, parent_key::text;
+    -- and this transaction's own commit-time deltas, not applied yet
+    RETURN result + @extschema@.denorm_local_delta(c.id, parent_key::text);
+END
+$$;
+
+-- Raises the standard error when pg_cron is not installed here.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        PERFORM @extschema@.denorm_error('55000',
+            format('pg_cron is not installed in database "%s"', current_database()),
+            NULL,
+            format('Add pg_cron to shared_preload_libraries, set cron.database_name = ''%s'', restart the server and run CREATE EXTENSION pg_cron in this database.',
+                   current_database()));
+    END IF;
+END
+$$;
+
+-- The start time before which runs are history for a retention period of
+-- keep: see the 1.1 definition.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_history_cutoff(keep interval)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz := '-infinity';
+BEGIN
+    PERFORM @extschema@.denorm_require(keep, 'keep');
+    IF keep >= interval '0' THEN
+        BEGIN
+            cutoff := now() - keep;
+        EXCEPTION WHEN datetime_field_overflow THEN
+            RETURN cutoff;
+        END;
+    END IF;
+    IF keep < interval '0' OR cutoff > now() THEN
+        PERFORM @extschema@.denorm_error('22023', format('keep must not be negative: %s', keep),
+            NULL,
+            'Give how long to keep reconcile history, for example interval ''90 days''.');
+    END IF;
+    RETURN cutoff;
+END
+$$;

@@ -431,12 +431,32 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 							 GetUserNameFromId(child_owner, false))));
 	}
 
+	/*
+	 * Two sessions creating the same counter on different children are not
+	 * kept apart by the lock on the child: the second one's row waits here
+	 * for the first one's to commit (or roll back), and is then left out
+	 * rather than failing on the unique index with its OIDs.
+	 */
 	ExecAsRegistryOwner(nsp,
 						psprintf("INSERT INTO %s.denorm_counters (parent, counter_column, child, "
 								 "foreign_key, parent_key, aggregate, value_column, filter, mode) "
-								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+								 "ON CONFLICT (parent, counter_column) DO NOTHING RETURNING id",
 								 quote_identifier(get_namespace_name(nsp))),
 						9, argtypes, values, nulls);
+	if (SPI_processed != 1)
+	{
+		/* (no context lines: the PL/pgSQL functions that got here add nothing) */
+		error_context_stack = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("column \"%s\" of table \"%s\" already has a denorm counter",
+						r.counter_column,
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(r.parent)),
+												   get_rel_name(r.parent))),
+				 errdetail("Another session created it meanwhile."),
+				 errhint("Drop it first with denorm_drop_counter().")));
+	}
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	SPI_finish();
 	/* every session's child triggers read their counters anew */
