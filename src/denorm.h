@@ -41,7 +41,10 @@
  * key type (the type of the child's foreign key column).  Counters that share
  * a target combine their columns into one UPDATE per parent row.  Targets are
  * never freed (pending entries point at them); their derived fields are
- * refreshed when the parent's relcache entry is invalidated.
+ * refreshed when the parent's relcache entry is invalidated.  Columns are
+ * known by attribute number and their names read again on refresh, so a
+ * renamed counter column or parent key keeps its target, and deltas queued
+ * before the rename (mode 'commit') are applied under the new name.
  */
 typedef struct DenormTarget
 {
@@ -50,7 +53,8 @@ typedef struct DenormTarget
 	Oid			keycollation;
 	bool		valid;			/* names and owner below are current */
 	char	   *parent_sql;		/* quoted, schema-qualified parent name */
-	char	   *key_sql;		/* quoted parent key column name */
+	AttrNumber	key_attnum;		/* the parent key column */
+	char	   *key_sql;		/* its quoted name */
 	Oid			owner;			/* owner of the parent: updates run as it */
 	int16		keylen;
 	bool		keybyval;
@@ -58,7 +62,8 @@ typedef struct DenormTarget
 	FmgrInfo	eqproc;			/* key type's equality function */
 	FmgrInfo	cmpproc;		/* key type's btree comparison */
 	int			ncolumns;
-	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
+	AttrNumber	attnums[DENORM_MAX_TARGET_COLUMNS]; /* counter columns */
+	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* their quoted names */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
 	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
