@@ -15,6 +15,7 @@
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
  *   extension.c  what DROP EXTENSION denorm does first
+ *   rename.c     following renames of the columns counters use
  *
  *-------------------------------------------------------------------------
  */
@@ -110,6 +111,8 @@ extern Oid	DenormRelationOwner(Oid relid);
 extern bool DenormInChildTree(Oid relid, Oid child);
 extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
 extern List *DenormCountersOfChildren(Oid nsp, List *children);
+extern List *DenormCountersOfTables(Oid nsp, List *tables);
+extern void DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter);
 extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
@@ -174,6 +177,9 @@ extern void DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range,
 extern Node *DenormTransformFilter(Relation rel, const char *filter);
 extern char *DenormDeparseFilter(Relation rel, Node *expr);
 extern char *DenormSafeFilter(Oid child, const char *filter);
+
+/* rename.c */
+extern void DenormForgetRenames(void);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);
