@@ -25,7 +25,9 @@
  * fire in the order of their names, and denorm_guard_column_rename_end
  * sorts before denorm_guard_ddl), which then finds the counter intact; a
  * rename that was not followed for any reason is still refused there.
- * A rename of a column no counter uses costs one look at the registry.
+ * A rename on tables no counter uses costs one look at the registry; on a
+ * counted table, a column no counter uses costs a read of its counters and
+ * a parse of the filters on it, and changes nothing.
  *
  *-------------------------------------------------------------------------
  */
