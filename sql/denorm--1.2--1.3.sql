@@ -1302,6 +1302,48 @@ CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
 COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
     'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
 
+------------------------------------------------------------------------
+-- Column renames followed
+------------------------------------------------------------------------
+
+-- ALTER TABLE ... RENAME COLUMN of a column a counter uses (its counter
+-- column, parent key, foreign key, value column, or one its filter reads)
+-- is followed: the counters that use it are noted when the command starts,
+-- their filters parsed while the old name still resolves, and the
+-- registry gets the new names when it ends, in the same transaction
+-- (src/rename.c).  ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER FOREIGN
+-- TABLE can rename a table's columns too.  The end step must run before
+-- denorm_guard_ddl, which would refuse the rename it has not seen
+-- followed: event triggers fire in the order of their names.
+CREATE FUNCTION @extschema@.denorm_on_rename_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_rename_start'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_rename_start() IS
+    'Event trigger: notes the denorm counters that use a column being renamed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_rename_start() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_rename_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_rename_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_rename_end() IS
+    'Event trigger: gives the denorm counters noted when a column rename started its new name';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_rename_end() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_column_rename_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_rename_start();
+COMMENT ON EVENT TRIGGER denorm_guard_column_rename_start IS
+    'Notes the denorm counters that use a column being renamed';
+
+-- (named to fire before denorm_guard_ddl)
+CREATE EVENT TRIGGER denorm_guard_column_rename_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_rename_end();
+COMMENT ON EVENT TRIGGER denorm_guard_column_rename_end IS
+    'Gives the denorm counters that use a renamed column its new name';
+
 
 ------------------------------------------------------------------------
 -- Parent rows that appear after their children

@@ -29,6 +29,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -45,6 +46,20 @@ static DenormTarget *Targets = NULL;
 static Oid	PendingTableRelid = InvalidOid;
 static Oid	PendingTableRelidNsp = InvalidOid;
 
+/* Sets *quoted (in TopMemoryContext) to the quoted name of a column, if it exists */
+static void
+RefreshColumnName(Oid relid, AttrNumber attnum, char **quoted)
+{
+	char	   *attname = get_attname(relid, attnum, true);
+
+	if (attname == NULL)
+		return;
+	attname = MemoryContextStrdup(TopMemoryContext, quote_identifier(attname));
+	if (*quoted)
+		pfree(*quoted);
+	*quoted = attname;
+}
+
 /* Fills the names and owner of a target from the catalogs */
 static void
 RefreshTarget(DenormTarget *t)
@@ -54,6 +69,7 @@ RefreshTarget(DenormTarget *t)
 	MemoryContext old;
 	char	   *nspname;
 	char	   *name;
+	int			i;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->parentrel));
 	if (!HeapTupleIsValid(tup))
@@ -71,14 +87,23 @@ RefreshTarget(DenormTarget *t)
 	t->owner = classform->relowner;
 	MemoryContextSwitchTo(old);
 	ReleaseSysCache(tup);
+
+	/*
+	 * Column names as they are now (a rename changes them, never the
+	 * attribute numbers).  A column that is gone keeps its last name: no
+	 * counter uses it any more, so no delta names it.
+	 */
+	RefreshColumnName(t->parentrel, t->key_attnum, &t->key_sql);
+	for (i = 0; i < t->ncolumns; i++)
+		RefreshColumnName(t->parentrel, t->attnums[i], &t->columns[i]);
 	{
-		AttrNumber	attno = get_attnum(t->parentrel, t->key_name);
 		int32		typmod;
 
 		t->parentkeytype = InvalidOid;
 		t->parentkeycoll = InvalidOid;
-		if (attno != InvalidAttrNumber)
-			get_atttypetypmodcoll(t->parentrel, attno, &t->parentkeytype, &typmod,
+		if (SearchSysCacheExists2(ATTNUM, ObjectIdGetDatum(t->parentrel),
+								  Int16GetDatum(t->key_attnum)))
+			get_atttypetypmodcoll(t->parentrel, t->key_attnum, &t->parentkeytype, &typmod,
 								  &t->parentkeycoll);
 	}
 	t->valid = true;
@@ -96,12 +121,18 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	DenormTarget *t;
 	TypeCacheEntry *tce;
 	MemoryContext old;
+	AttrNumber	key_attnum = get_attnum(parentrel, parent_key);
 
+	if (key_attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("parent key column \"%s\" of table \"%s\" does not exist",
+						parent_key, get_rel_name(parentrel)),
+				 errhint("Drop the counter with denorm_drop_counter() and create it again.")));
 	for (t = Targets; t != NULL; t = t->next)
 	{
 		if (t->parentrel == parentrel && t->keytype == keytype &&
-			t->keycollation == keycollation &&
-			strcmp(t->key_sql, quote_identifier(parent_key)) == 0)
+			t->keycollation == keycollation && t->key_attnum == key_attnum)
 		{
 			if (!t->valid)
 				RefreshTarget(t);
@@ -123,8 +154,8 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	t->parentrel = parentrel;
 	t->keytype = keytype;
 	t->keycollation = keycollation;
+	t->key_attnum = key_attnum;
 	t->key_sql = pstrdup(quote_identifier(parent_key));
-	t->key_name = pstrdup(parent_key);
 	get_typlenbyval(keytype, &t->keylen, &t->keybyval);
 	fmgr_info_copy(&t->hashproc, &tce->hash_proc_finfo, TopMemoryContext);
 	fmgr_info_copy(&t->eqproc, &tce->eq_opr_finfo, TopMemoryContext);
@@ -146,11 +177,19 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 				   char mode, int32 counter_id)
 {
 	const char *quoted = quote_identifier(column);
+	AttrNumber	attnum = get_attnum(target->parentrel, column);
 	int			i;
 
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" used by denorm counter %d does not exist",
+						column, get_rel_name(target->parentrel), counter_id),
+				 errhint("Drop the counter with denorm_drop_counter(%d) and create it again.",
+						 counter_id)));
 	for (i = 0; i < target->ncolumns; i++)
 	{
-		if (strcmp(target->columns[i], quoted) == 0)
+		if (target->attnums[i] == attnum)
 			break;
 	}
 	if (i < target->ncolumns)
@@ -168,6 +207,7 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 						get_rel_name(target->parentrel)),
 				 errdetail("At most %d counter columns per parent table are supported.",
 						   DENORM_MAX_TARGET_COLUMNS)));
+	target->attnums[i] = attnum;
 	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
 	target->numeric[i] = numeric;
 	target->deferred[i] = mode == 'd';
@@ -221,6 +261,26 @@ UpdateSql(DenormTarget *t, uint64 columns, uint64 numeric, Oid *argtypes, int *n
 	}
 	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1", t->key_sql);
 	return sql.data;
+}
+
+/*
+ * Locks a target's parent as its UPDATE is about to, before the statement
+ * is built from the target's names.  Commit-time deltas can wait for their
+ * commit without any lock on the parent, and another session may rename
+ * the parent, its counter columns or its key meanwhile: taking the lock
+ * waits for that to commit and takes in what it changed, so the statement
+ * names them as they are now.  False when the parent is gone (its counters
+ * went with it).
+ */
+static bool
+LockTarget(DenormTarget *t)
+{
+	LockRelationOid(t->parentrel, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->parentrel)))
+		return false;
+	if (!t->valid)
+		RefreshTarget(t);
+	return true;
 }
 
 /*
@@ -355,9 +415,6 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	int			nargs;
 	char	   *sql;
 
-	if (!t->valid)
-		RefreshTarget(t);
-
 	values[0] = entries[0]->k.key;
 	nulls[0] = ' ';
 	/* entries are sorted by column, the order the plan's parameters use */
@@ -382,7 +439,7 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 		nulls[nvalues] = ' ';
 		nvalues++;
 	}
-	if (columns == 0)
+	if (columns == 0 || !LockTarget(t))
 		return -1;
 
 	/*
@@ -502,9 +559,6 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 	uint64		i;
 	bool	   *done = palloc0(sizeof(bool) * nrows);
 
-	if (!t->valid)
-		RefreshTarget(t);
-
 	/* deferred columns, and the rows that update the parent at all */
 	for (r = 0; r < nrows; r++)
 	{
@@ -521,7 +575,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 		else
 			done[r] = true;
 	}
-	if (nkeys == 0)
+	if (nkeys == 0 || !LockTarget(t))
 		return;
 
 	{

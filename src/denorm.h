@@ -16,6 +16,7 @@
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
  *   extension.c  what DROP EXTENSION denorm does first
+ *   rename.c     following renames of the columns counters use
  *
  *-------------------------------------------------------------------------
  */
@@ -42,7 +43,10 @@
  * key type (the type of the child's foreign key column).  Counters that share
  * a target combine their columns into one UPDATE per parent row.  Targets are
  * never freed (pending entries point at them); their derived fields are
- * refreshed when the parent's relcache entry is invalidated.
+ * refreshed when the parent's relcache entry is invalidated.  Columns are
+ * known by attribute number and their names read again on refresh, so a
+ * renamed counter column or parent key keeps its target, and deltas queued
+ * before the rename (mode 'commit') are applied under the new name.
  */
 typedef struct DenormTarget
 {
@@ -51,8 +55,8 @@ typedef struct DenormTarget
 	Oid			keycollation;
 	bool		valid;			/* names and owner below are current */
 	char	   *parent_sql;		/* quoted, schema-qualified parent name */
-	char	   *key_sql;		/* quoted parent key column name */
-	char	   *key_name;		/* the parent key column's name */
+	AttrNumber	key_attnum;		/* the parent key column */
+	char	   *key_sql;		/* its quoted name */
 	Oid			parentkeytype;	/* its type (keytype is the foreign key's) */
 	Oid			parentkeycoll;	/* and collation */
 	Oid			owner;			/* owner of the parent: updates run as it */
@@ -62,7 +66,8 @@ typedef struct DenormTarget
 	FmgrInfo	eqproc;			/* key type's equality function */
 	FmgrInfo	cmpproc;		/* key type's btree comparison */
 	int			ncolumns;
-	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
+	AttrNumber	attnums[DENORM_MAX_TARGET_COLUMNS]; /* counter columns */
+	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* their quoted names */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
 	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
@@ -109,6 +114,8 @@ extern Oid	DenormRelationOwner(Oid relid);
 extern bool DenormInChildTree(Oid relid, Oid child);
 extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
 extern List *DenormCountersOfChildren(Oid nsp, List *children);
+extern List *DenormCountersOfTables(Oid nsp, List *tables);
+extern void DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter);
 extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
@@ -181,6 +188,9 @@ extern void DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range,
 extern Node *DenormTransformFilter(Relation rel, const char *filter);
 extern char *DenormDeparseFilter(Relation rel, Node *expr);
 extern char *DenormSafeFilter(Oid child, const char *filter);
+
+/* rename.c */
+extern void DenormForgetRenames(void);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);
