@@ -5,7 +5,7 @@ EXTENSION = denorm
 MODULE_big = denorm
 OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o src/overflow.o \
        src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
-       src/extension.o
+       src/extension.o src/keylock.o src/rename.o
 DATA = $(wildcard sql/denorm--*.sql)
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
@@ -23,3 +23,6 @@ endif
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object is rebuilt when a shared header changes
+$(OBJS): $(wildcard src/*.h)

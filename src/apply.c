@@ -14,6 +14,9 @@
  */
 #include "pending.h"
 
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
@@ -26,6 +29,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -41,6 +45,20 @@ static DenormTarget *Targets = NULL;
 /* denorm_pending, where deferred counters' deltas go, and its schema */
 static Oid	PendingTableRelid = InvalidOid;
 static Oid	PendingTableRelidNsp = InvalidOid;
+
+/* Sets *quoted (in TopMemoryContext) to the quoted name of a column, if it exists */
+static void
+RefreshColumnName(Oid relid, AttrNumber attnum, char **quoted)
+{
+	char	   *attname = get_attname(relid, attnum, true);
+
+	if (attname == NULL)
+		return;
+	attname = MemoryContextStrdup(TopMemoryContext, quote_identifier(attname));
+	if (*quoted)
+		pfree(*quoted);
+	*quoted = attname;
+}
 
 /* Fills the names, owner and column types of a target from the catalogs */
 static void
@@ -69,9 +87,29 @@ RefreshTarget(DenormTarget *t)
 	t->owner = classform->relowner;
 	MemoryContextSwitchTo(old);
 	ReleaseSysCache(tup);
-	/* a counter column may have been given another integer or numeric type */
+
+	/*
+	 * Column names as they are now (a rename changes them, never the
+	 * attribute numbers).  A column that is gone keeps its last name: no
+	 * counter uses it any more, so no delta names it.
+	 */
+	RefreshColumnName(t->parentrel, t->key_attnum, &t->key_sql);
 	for (i = 0; i < t->ncolumns; i++)
-		DenormColumnType(t->parentrel, t->colnames[i], &t->coltypes[i], &t->coltypmods[i]);
+	{
+		RefreshColumnName(t->parentrel, t->attnums[i], &t->columns[i]);
+		/* and their types: ALTER COLUMN ... TYPE may have widened one */
+		DenormAttributeType(t->parentrel, t->attnums[i], &t->coltypes[i], &t->coltypmods[i]);
+	}
+	{
+		int32		typmod;
+
+		t->parentkeytype = InvalidOid;
+		t->parentkeycoll = InvalidOid;
+		if (SearchSysCacheExists2(ATTNUM, ObjectIdGetDatum(t->parentrel),
+								  Int16GetDatum(t->key_attnum)))
+			get_atttypetypmodcoll(t->parentrel, t->key_attnum, &t->parentkeytype, &typmod,
+								  &t->parentkeycoll);
+	}
 	t->valid = true;
 }
 
@@ -87,12 +125,18 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	DenormTarget *t;
 	TypeCacheEntry *tce;
 	MemoryContext old;
+	AttrNumber	key_attnum = get_attnum(parentrel, parent_key);
 
+	if (key_attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("parent key column \"%s\" of table \"%s\" does not exist",
+						parent_key, get_rel_name(parentrel)),
+				 errhint("Drop the counter with denorm_drop_counter() and create it again.")));
 	for (t = Targets; t != NULL; t = t->next)
 	{
 		if (t->parentrel == parentrel && t->keytype == keytype &&
-			t->keycollation == keycollation &&
-			strcmp(t->key_sql, quote_identifier(parent_key)) == 0)
+			t->keycollation == keycollation && t->key_attnum == key_attnum)
 		{
 			if (!t->valid)
 				RefreshTarget(t);
@@ -114,8 +158,8 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	t->parentrel = parentrel;
 	t->keytype = keytype;
 	t->keycollation = keycollation;
+	t->key_attnum = key_attnum;
 	t->key_sql = pstrdup(quote_identifier(parent_key));
-	t->key_name = pstrdup(parent_key);
 	get_typlenbyval(keytype, &t->keylen, &t->keybyval);
 	fmgr_info_copy(&t->hashproc, &tce->hash_proc_finfo, TopMemoryContext);
 	fmgr_info_copy(&t->eqproc, &tce->eq_opr_finfo, TopMemoryContext);
@@ -137,11 +181,19 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 				   char mode, int32 counter_id)
 {
 	const char *quoted = quote_identifier(column);
+	AttrNumber	attnum = get_attnum(target->parentrel, column);
 	int			i;
 
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" used by denorm counter %d does not exist",
+						column, get_rel_name(target->parentrel), counter_id),
+				 errhint("Drop the counter with denorm_drop_counter(%d) and create it again.",
+						 counter_id)));
 	for (i = 0; i < target->ncolumns; i++)
 	{
-		if (strcmp(target->columns[i], quoted) == 0)
+		if (target->attnums[i] == attnum)
 			break;
 	}
 	if (i < target->ncolumns)
@@ -159,9 +211,9 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 						get_rel_name(target->parentrel)),
 				 errdetail("At most %d counter columns per parent table are supported.",
 						   DENORM_MAX_TARGET_COLUMNS)));
+	target->attnums[i] = attnum;
+	DenormAttributeType(target->parentrel, attnum, &target->coltypes[i], &target->coltypmods[i]);
 	target->columns[i] = MemoryContextStrdup(TopMemoryContext, quoted);
-	target->colnames[i] = MemoryContextStrdup(TopMemoryContext, column);
-	DenormColumnType(target->parentrel, column, &target->coltypes[i], &target->coltypmods[i]);
 	target->numeric[i] = numeric;
 	target->deferred[i] = mode == 'd';
 	target->commit[i] = mode == 'c';
@@ -228,19 +280,35 @@ UpdateSql(DenormTarget *t, uint64 columns, uint64 numeric, Oid *argtypes, int *n
 }
 
 /*
+ * Reports the counter of the first column that would not fit, with its key
+ * and the value it would take (DenormOverflowError, which does not return).
+ */
+static void
+ReportOverflow(DenormTarget *t, int colidx, const char *keytext, const char *value)
+{
+	char	   *column = get_attname(t->parentrel, t->attnums[colidx], true);
+	char	   *keycol = get_attname(t->parentrel, t->key_attnum, true);
+
+	DenormOverflowError(t->counter_ids[colidx], t->parentrel, column ? column : "?",
+						keycol ? keycol : "?", keytext, value, false);
+}
+
+/*
  * An UPDATE of UpdateSql changed no row: either the parent has no row with
- * that key (a no-op, as ever) or a new value would not fit its column.
- * The row is read and locked, as its latest version, with the same
- * parameters:
+ * that key (the caller goes on as for a missing row) or a new value would
+ * not fit its column.  The row is read and locked, as its latest version,
+ * with the same parameters (and snapshot):
  *   SELECT NOT <c + $2 fits>, (c + $2)::text, ... FROM parent
  *    WHERE key = $1 FOR NO KEY UPDATE
- * and the first column that would not fit is reported.  Returns true when
- * the row is there and every value fits now (another transaction changed
- * it in between): the caller updates it again, under the lock taken here.
+ * and the first column that would not fit is reported.  Returns false when
+ * there is no such row, true when it is there and every value fits now
+ * (another transaction changed it in between, or a trigger of the parent's
+ * left the row alone): the caller updates it once more, under the lock
+ * taken here.
  */
 static bool
 RowOverflow(DenormTarget *t, uint64 columns, Oid *argtypes, int nargs, Datum *values,
-			const char *nulls)
+			const char *nulls, Snapshot snap, Snapshot crosscheck)
 {
 	StringInfoData sql;
 	int			i;
@@ -268,8 +336,8 @@ RowOverflow(DenormTarget *t, uint64 columns, Oid *argtypes, int nargs, Datum *va
 	}
 	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 					 t->parent_sql, t->key_sql);
-	if (DenormExecAs(t->owner, DENORM_PATH_SAFE, t->parentrel, sql.data, nargs, argtypes,
-					 values, nulls, NULL, false) == 0)
+	if (DenormExecAsChecked(t->owner, DENORM_PATH_SAFE, t->parentrel, sql.data, nargs, argtypes,
+							values, nulls, snap, crosscheck, false) == 0)
 		return false;
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -283,11 +351,30 @@ RowOverflow(DenormTarget *t, uint64 columns, Oid *argtypes, int nargs, Datum *va
 			bool		typisvarlena;
 
 			getTypeOutputInfo(t->keytype, &typoutput, &typisvarlena);
-			DenormOverflowError(t->counter_ids[flagged[i]], t->parentrel, t->colnames[flagged[i]],
-								t->key_name, OidOutputFunctionCall(typoutput, values[0]),
-								SPI_getvalue(row, desc, 2 * i + 2), false);
+			ReportOverflow(t, flagged[i], OidOutputFunctionCall(typoutput, values[0]),
+						   SPI_getvalue(row, desc, 2 * i + 2));
 		}
 	}
+	return true;
+}
+
+/*
+ * Locks a target's parent as its UPDATE is about to, before the statement
+ * is built from the target's names.  Commit-time deltas can wait for their
+ * commit without any lock on the parent, and another session may rename
+ * the parent, its counter columns or its key meanwhile: taking the lock
+ * waits for that to commit and takes in what it changed, so the statement
+ * names them as they are now.  False when the parent is gone (its counters
+ * went with it).
+ */
+static bool
+LockTarget(DenormTarget *t)
+{
+	LockRelationOid(t->parentrel, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->parentrel)))
+		return false;
+	if (!t->valid)
+		RefreshTarget(t);
 	return true;
 }
 
@@ -393,15 +480,26 @@ InsertPendingRow(PendingWriter *w, DenormTarget *t, PendingEntry *e)
 	heap_freetuple(tup);
 }
 
+/* One parent row of a batch: where its entries start, how many, its columns */
+typedef struct BatchRow
+{
+	int			start;
+	int			n;
+	uint64		columns;
+	uint64		numeric;
+} BatchRow;
+
 /*
- * Applies one parent row's entries (sorted by column): immediate columns in
- * one UPDATE, deferred ones as rows of denorm_pending.  The update runs as
- * the owner of the parent table (as foreign-key actions do), with row
- * security bypassed for the owner, so child writers need no rights on the
- * parent.
+ * The relative UPDATE of one parent row for its immediate columns (entries
+ * sorted by column), run as the owner of the parent table (as foreign-key
+ * actions are), with row security bypassed for the owner, so child writers
+ * need no rights on the parent; in snap (with crosscheck) when given.
+ * Returns the rows updated (0 when the parent has no row with the key), or
+ * -1 when the entries change no column here; a new value that would not
+ * fit its column is an error (RowOverflow).
  */
-static void
-ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
+static int64
+UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 {
 	DenormTarget *t = entries[0]->k.target;
 	uint64		columns = 0;
@@ -413,9 +511,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
 	int			nargs;
 	char	   *sql;
-
-	if (!t->valid)
-		RefreshTarget(t);
+	uint64		updated;
 
 	values[0] = entries[0]->k.key;
 	nulls[0] = ' ';
@@ -425,10 +521,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 		PendingEntry *e = entries[i];
 
 		if (t->deferred[e->k.colidx])
-		{
-			InsertPendingRow(w, t, e);
 			continue;
-		}
 		columns |= UINT64CONST(1) << e->k.colidx;
 		/*
 		 * Integer deltas go as bigint; numeric ones, and integer deltas
@@ -444,8 +537,8 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 		nulls[nvalues] = ' ';
 		nvalues++;
 	}
-	if (columns == 0)
-		return;
+	if (columns == 0 || !LockTarget(t))
+		return -1;
 
 	/*
 	 * Prepared and run as the parent's owner (writers need no rights on
@@ -456,24 +549,77 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	 * may read the parent.
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
-	if (DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
-					 values, nulls, NULL, false) == 0 &&
-		RowOverflow(t, columns, argtypes, nargs, values, nulls))
-		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
-							values, nulls, NULL, false);
+	updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
+								  argtypes, values, nulls, snap, crosscheck, false);
+	/* none: no such row, or a value that would not fit (reported) */
+	if (updated == 0 &&
+		RowOverflow(t, columns, argtypes, nargs, values, nulls, snap, crosscheck))
+		updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
+									  argtypes, values, nulls, snap, crosscheck, false);
+	return (int64) updated;
+}
+
+/*
+ * Parent rows a delta found missing (entries [rows[i].start, + rows[i].n)
+ * for each i in missing, ascending by key): the key is locked against
+ * parent rows taking it (keylock.c), and the row looked for again, with a
+ * snapshot taken after the lock was granted.  A row that appeared
+ * meanwhile (its transaction committed after the first look) gets the
+ * delta; at REPEATABLE READ and above, where this transaction could not
+ * have seen that row, that is a serialization failure instead, as
+ * PostgreSQL's own foreign-key actions raise.  A key that still has no
+ * row drops its delta: a row that takes the key later counts the children
+ * itself (parent.c).
+ */
+static void
+ApplyMissing(PendingEntry **entries, BatchRow *rows, int *missing, int nmissing)
+{
+	DenormTarget *t = entries[rows[missing[0]].start]->k.target;
+	int			i;
+
+	if (!t->valid)
+		RefreshTarget(t);
+	for (i = 0; i < nmissing; i++)
+		DenormLockKey(t->parentrel,
+					  DenormKeyLockHash(t->keytype, t->keycollation,
+										t->parentkeytype, t->parentkeycoll,
+										entries[rows[missing[i]].start]->k.key),
+					  false);
+	for (i = 0; i < nmissing; i++)
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		Snapshot	crosscheck = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : InvalidSnapshot;
+
+		(void) UpdateRow(&entries[rows[missing[i]].start], rows[missing[i]].n, snap, crosscheck);
+		UnregisterSnapshot(snap);
+	}
+}
+
+/*
+ * Applies one parent row's entries (sorted by column): immediate columns in
+ * one UPDATE, deferred ones as rows of denorm_pending.
+ */
+static void
+ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
+{
+	DenormTarget *t = entries[0]->k.target;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (t->deferred[entries[i]->k.colidx])
+			InsertPendingRow(w, t, entries[i]);
+	if (UpdateRow(entries, n, NULL, InvalidSnapshot) == 0)
+	{
+		BatchRow	row = {0, n, 0, 0};
+		int			missing = 0;
+
+		ApplyMissing(entries, &row, &missing, 1);
+	}
 }
 
 /* Rows of one target from which a statement's updates are made in sets */
 #define APPLY_BATCH_MIN 8
 
-/* One parent row of a batch: where its entries start, how many, its columns */
-typedef struct BatchRow
-{
-	int			start;
-	int			n;
-	uint64		columns;
-	uint64		numeric;
-} BatchRow;
 
 
 /* A key array of target t's key type */
@@ -491,11 +637,11 @@ KeyArray(DenormTarget *t, Datum *keys, int n)
 /*
  * Applies many parent rows of one target (entries sorted by key, then
  * column) with a few set-based statements instead of one UPDATE per row:
- *   SELECT 1 FROM parent p WHERE p.key = ANY ($1::keytype[])
- *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ *   SELECT d.i FROM unnest($1::keytype[]) WITH ORDINALITY d(k, i)
+ *     JOIN parent p ON p.key = d.k ORDER BY p.key FOR NO KEY UPDATE OF p
  * locks them all first, in ascending key order (the order per-row updates
- * take them in, so the two cannot deadlock); then, per set of columns the
- * rows change,
+ * take them in, so the two cannot deadlock), and tells which keys have no
+ * row (see ApplyMissing); then, per set of columns the rows change,
  *   WITH u AS (UPDATE parent p SET c = COALESCE(p.c, 0) + d.c, ...
  *                FROM ROWS FROM (unnest($1::keytype[]), unnest($2::int8[] | numeric[]), ...) d(k, c, ...)
  *               WHERE p.key = d.k AND <p.c + d.c fits c's type> AND ... RETURNING 1)
@@ -512,13 +658,15 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 {
 	DenormTarget *t = entries[rows[0].start]->k.target;
 	Datum	   *keys = palloc(sizeof(Datum) * nrows);
+	int		   *keyrow = palloc(sizeof(int) * nrows);
+	bool	   *found = palloc0(sizeof(bool) * nrows);
+	int		   *missing = palloc(sizeof(int) * nrows);
+	int			nmissing = 0;
 	Oid			keyarray = get_array_type(t->keytype);
 	int			nkeys = 0;
 	int			r;
+	uint64		i;
 	bool	   *done = palloc0(sizeof(bool) * nrows);
-
-	if (!t->valid)
-		RefreshTarget(t);
 
 	/* deferred columns, and the rows that update the parent at all */
 	for (r = 0; r < nrows; r++)
@@ -529,22 +677,39 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			if (t->deferred[entries[i]->k.colidx])
 				InsertPendingRow(w, t, entries[i]);
 		if (rows[r].columns != 0)
+		{
+			keyrow[nkeys] = r;
 			keys[nkeys++] = entries[rows[r].start]->k.key;
+		}
 		else
 			done[r] = true;
 	}
-	if (nkeys == 0)
+	if (nkeys == 0 || !LockTarget(t))
 		return;
 
 	{
 		Oid			argtypes[1] = {keyarray};
 		Datum		values[1] = {KeyArray(t, keys, nkeys)};
+		uint64		nfound;
 
-		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
-							psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1) "
-									 "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
-									 t->parent_sql, t->key_sql),
-							1, argtypes, values, NULL, NULL, false);
+		nfound = DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
+							  psprintf("SELECT d.i FROM pg_catalog.unnest($1) WITH ORDINALITY AS d(k, i) "
+									   "JOIN %1$s p ON p.%2$s OPERATOR(pg_catalog.=) d.k "
+									   "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+									   t->parent_sql, t->key_sql),
+							  1, argtypes, values, NULL, NULL, false);
+		for (i = 0; i < nfound; i++)
+		{
+			bool		isnull;
+			int64		k = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (!isnull && k >= 1 && k <= nkeys)
+				found[k - 1] = true;
+		}
+		for (r = 0; r < nkeys; r++)
+			if (!found[r])
+				missing[nmissing++] = keyrow[r];
 	}
 
 	/* one UPDATE per set of columns (and how their deltas are passed) */
@@ -623,7 +788,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			appendStringInfo(&which, " WHEN NOT %s THEN %d", fit, c);
 			appendStringInfo(&value, " WHEN NOT %s THEN %s", fit, DenormNewValueSql(col, delta));
 		}
-		appendStringInfo(&from, ") AS d(k");
+		appendStringInfoString(&from, ") AS d(k");
 		for (c = 0; c < t->ncolumns; c++)
 			if (columns & (UINT64CONST(1) << c))
 				appendStringInfo(&from, ", c%d", c);
@@ -631,10 +796,10 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 
 		/*
 		 * Rows whose new values would not fit are left out of the UPDATE;
-		 * when it changed fewer rows than it was given keys, the first such
-		 * row is read in the same snapshot, as it was before the UPDATE (the
-		 * rows are locked, so that is their latest version too).  The
-		 * sub-select only runs then.
+		 * when it changed fewer rows than it was given keys (keys without a
+		 * row among them), the first such row is read in the same snapshot,
+		 * as it was before the UPDATE (the rows are locked, so that is their
+		 * latest version too).  The sub-select only runs then.
 		 */
 		sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s FROM ROWS FROM (%3$s"
 					   " WHERE p.%4$s OPERATOR(pg_catalog.=) d.k AND %5$s RETURNING 1)"
@@ -649,7 +814,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 		if (SPI_processed == 1)
 		{
 			bool		isnull;
-			Datum		found = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		bad = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 			if (!isnull)
 			{
@@ -657,15 +822,15 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 				bool	   *fieldnulls;
 				int			nfields;
 
-				deconstruct_array(DatumGetArrayTypeP(found), TEXTOID, -1, false, TYPALIGN_INT,
+				deconstruct_array(DatumGetArrayTypeP(bad), TEXTOID, -1, false, TYPALIGN_INT,
 								  &fields, &fieldnulls, &nfields);
-				c = pg_strtoint32(TextDatumGetCString(fields[1]));
-				DenormOverflowError(t->counter_ids[c], t->parentrel, t->colnames[c], t->key_name,
-									TextDatumGetCString(fields[0]),
-									TextDatumGetCString(fields[2]), false);
+				ReportOverflow(t, pg_strtoint32(TextDatumGetCString(fields[1])),
+							   TextDatumGetCString(fields[0]), TextDatumGetCString(fields[2]));
 			}
 		}
 	}
+	if (nmissing > 0)
+		ApplyMissing(entries, rows, missing, nmissing);
 }
 
 /*

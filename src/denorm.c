@@ -123,6 +123,7 @@ DenormXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			DenormDiscardPending(InvalidSubTransactionId, InvalidSubTransactionId, true);
 			DenormForgetDroppedPartitions();
+			DenormForgetRenames();
 			DenormQueryLevel = 0;
 			break;
 	}

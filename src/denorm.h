@@ -9,13 +9,15 @@
  *   trigger.c    the child triggers (row, statement, commit-time)
  *   pending.c    the pending-delta set the row trigger fills
  *   apply.c      writing pending deltas to parent rows
- *   parent.c     the trigger on a counter's parent (key changes)
+ *   parent.c     the trigger on a counter's parent (new rows, key changes)
+ *   keylock.c    locks on parent keys (parent rows appearing, orphan deltas)
  *   recompute.c  recomputing a counter (TRUNCATE, partitions)
  *   reconcile.c  the statements maintenance runs, and its C steps
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
  *   overflow.c   counter values that would not fit their column
  *   extension.c  what DROP EXTENSION denorm does first
+ *   rename.c     following renames of the columns counters use
  *
  *-------------------------------------------------------------------------
  */
@@ -42,7 +44,10 @@
  * key type (the type of the child's foreign key column).  Counters that share
  * a target combine their columns into one UPDATE per parent row.  Targets are
  * never freed (pending entries point at them); their derived fields are
- * refreshed when the parent's relcache entry is invalidated.
+ * refreshed when the parent's relcache entry is invalidated.  Columns are
+ * known by attribute number and their names read again on refresh, so a
+ * renamed counter column or parent key keeps its target, and deltas queued
+ * before the rename (mode 'commit') are applied under the new name.
  */
 typedef struct DenormTarget
 {
@@ -51,8 +56,10 @@ typedef struct DenormTarget
 	Oid			keycollation;
 	bool		valid;			/* names and owner below are current */
 	char	   *parent_sql;		/* quoted, schema-qualified parent name */
-	char	   *key_sql;		/* quoted parent key column name */
-	char	   *key_name;		/* the same, as named (for messages) */
+	AttrNumber	key_attnum;		/* the parent key column */
+	char	   *key_sql;		/* its quoted name */
+	Oid			parentkeytype;	/* its type (keytype is the foreign key's) */
+	Oid			parentkeycoll;	/* and collation */
 	Oid			owner;			/* owner of the parent: updates run as it */
 	int16		keylen;
 	bool		keybyval;
@@ -60,10 +67,10 @@ typedef struct DenormTarget
 	FmgrInfo	eqproc;			/* key type's equality function */
 	FmgrInfo	cmpproc;		/* key type's btree comparison */
 	int			ncolumns;
-	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* quoted column names */
-	char	   *colnames[DENORM_MAX_TARGET_COLUMNS];	/* as named */
-	Oid			coltypes[DENORM_MAX_TARGET_COLUMNS];	/* base type of each */
-	int32		coltypmods[DENORM_MAX_TARGET_COLUMNS];	/* and its typmod */
+	AttrNumber	attnums[DENORM_MAX_TARGET_COLUMNS]; /* counter columns */
+	char	   *columns[DENORM_MAX_TARGET_COLUMNS]; /* their quoted names */
+	Oid			coltypes[DENORM_MAX_TARGET_COLUMNS];	/* their base types */
+	int32		coltypmods[DENORM_MAX_TARGET_COLUMNS];	/* and typmods */
 	bool		numeric[DENORM_MAX_TARGET_COLUMNS]; /* delta is numeric */
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
 	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
@@ -110,9 +117,16 @@ extern Oid	DenormRelationOwner(Oid relid);
 extern bool DenormInChildTree(Oid relid, Oid child);
 extern bool DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r);
 extern List *DenormCountersOfChildren(Oid nsp, List *children);
+extern List *DenormCountersOfTables(Oid nsp, List *tables);
+extern void DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter);
 extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
+
+/* keylock.c */
+extern uint32 DenormKeyLockHash(Oid valuetype, Oid valuecoll, Oid othertype, Oid othercoll,
+								Datum value);
+extern void DenormLockKey(Oid parentrel, uint32 hash, bool parent_side);
 
 /* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
@@ -146,6 +160,9 @@ extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);
+extern uint64 DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql,
+								  int nargs, Oid *argtypes, Datum *values, const char *nulls,
+								  Snapshot snap, Snapshot crosscheck, bool read_only);
 
 /* reconcile.c: what the statements on a counter's tables are built from */
 typedef struct DenormNames
@@ -177,6 +194,7 @@ extern char *DenormSafeFilter(Oid child, const char *filter);
 
 /* overflow.c */
 extern void DenormColumnType(Oid relid, const char *column, Oid *typid, int32 *typmod);
+extern void DenormAttributeType(Oid relid, AttrNumber attnum, Oid *typid, int32 *typmod);
 extern char *DenormFitsSql(const char *col, const char *delta, bool delta_numeric,
 						   Oid coltype, int32 coltypmod);
 extern char *DenormNewValueSql(const char *col, const char *delta);
@@ -184,6 +202,9 @@ extern bool DenormNumericFits(Datum value, Oid coltype, int32 coltypmod);
 extern void DenormOverflowError(int32 counter_id, Oid parentrel, const char *column,
 								const char *keycol, const char *keytext,
 								const char *value, bool quiet) pg_attribute_noreturn();
+
+/* rename.c */
+extern void DenormForgetRenames(void);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);

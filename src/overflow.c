@@ -25,6 +25,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 
 /*
  * DenormColumnType gives the base type and typmod of a column (a domain's
@@ -34,12 +35,19 @@
 void
 DenormColumnType(Oid relid, const char *column, Oid *typid, int32 *typmod)
 {
-	AttrNumber	attnum = get_attnum(relid, column);
+	DenormAttributeType(relid, get_attnum(relid, column), typid, typmod);
+}
+
+/* The same by attribute number */
+void
+DenormAttributeType(Oid relid, AttrNumber attnum, Oid *typid, int32 *typmod)
+{
 	Oid			collation;
 
 	*typid = InvalidOid;
 	*typmod = -1;
-	if (attnum == InvalidAttrNumber)
+	if (attnum == InvalidAttrNumber ||
+		!SearchSysCacheExists2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum)))
 		return;
 	get_atttypetypmodcoll(relid, attnum, typid, typmod, &collation);
 	*typid = getBaseTypeAndTypmod(*typid, typmod);

@@ -175,6 +175,52 @@ DenormCountersOfChildren(Oid nsp, List *children)
 }
 
 /*
+ * DenormCountersOfTables: the ids of the counters whose parent or child is
+ * one of the given tables, ascending, read as DenormCountersOfChildren
+ * reads them.
+ */
+List *
+DenormCountersOfTables(Oid nsp, List *tables)
+{
+	Datum	   *elems;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	List	   *ids = NIL;
+	ListCell   *lc;
+	int			i = 0;
+	uint64		row;
+	MemoryContext caller;
+
+	elems = palloc(sizeof(Datum) * Max(list_length(tables), 1));
+	foreach(lc, tables)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	caller = CurrentMemoryContext;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute_with_args(psprintf("SELECT d.id FROM %s.denorm_counters d "
+									   "WHERE d.parent::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+									   "OR d.child::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+									   "ORDER BY d.id",
+									   quote_identifier(get_namespace_name(nsp))),
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read denorm_counters");
+	PopActiveSnapshot();
+	for (row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
+														   SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return ids;
+}
+
+/*
  * A counter lets writes on its child change its parent, as the parent's
  * owner.  That is only honoured when the child's owner may update the
  * counter column itself: otherwise a counter pointing someone else's
@@ -546,6 +592,60 @@ denorm_registry_delete(PG_FUNCTION_ARGS)
 						1, argtypes, values, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * DenormRegistrySetNames records the column names and filter of counter
+ * r->id as r gives them, after a column rename (rename.c): its tables stay
+ * the same, only what their columns are called changed.  What the
+ * counter's trust rests on is checked again first, as
+ * denorm_registry_insert checks it: every name is a column of its table,
+ * the child's owner may still update the counter column, and a filter
+ * printed anew (new_filter) is one checked expression in canonical form
+ * (one left as it was stored was checked then).  The caller owns the table
+ * whose column was renamed; the row is written as the registry's owner,
+ * in the caller's transaction, so it rolls back with the rename.
+ */
+void
+DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter)
+{
+	Oid			argtypes[6] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, NAMEOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	RequireColumn(r->parent, r->counter_column);
+	RequireColumn(r->parent, r->parent_key);
+	RequireColumn(r->child, r->foreign_key);
+	if (r->value_column[0] != '\0')
+		RequireColumn(r->child, r->value_column);
+	if (new_filter && strcmp(DenormSafeFilter(r->child, r->filter), r->filter) != 0)
+		elog(ERROR, "filter of denorm counter %d is not in canonical form after a rename", r->id);
+	DenormCheckAuthority(r, r->id);
+
+	values[0] = Int32GetDatum(r->id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(r->counter_column));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(r->foreign_key));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(r->parent_key));
+	if (r->value_column[0] != '\0')
+		values[4] = DirectFunctionCall1(namein, CStringGetDatum(r->value_column));
+	else
+		nulls[4] = 'n';
+	if (r->filter[0] != '\0')
+		values[5] = CStringGetTextDatum(r->filter);
+	else
+		nulls[5] = 'n';
+	ExecAsRegistryOwner(nsp,
+						psprintf("UPDATE %s.denorm_counters d SET counter_column = $2, "
+								 "foreign_key = $3, parent_key = $4, value_column = $5, filter = $6 "
+								 "WHERE d.id OPERATOR(pg_catalog.=) $1",
+								 quote_identifier(get_namespace_name(nsp))),
+						6, argtypes, values, nulls);
+	if (SPI_processed != 1)
+		elog(ERROR, "denorm counter %d vanished while its columns were renamed", r->id);
+	SPI_finish();
+	/* every session's triggers and targets read the counter anew */
+	CacheInvalidateRelcacheByRelid(r->child);
+	CacheInvalidateRelcacheByRelid(r->parent);
 }
 
 PG_FUNCTION_INFO_V1(denorm_key_compare_problem);
