@@ -4,7 +4,8 @@
 EXTENSION = denorm
 MODULE_big = denorm
 OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o \
-       src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o
+       src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
+       src/extension.o
 DATA = $(wildcard sql/denorm--*.sql)
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))

@@ -558,6 +558,14 @@ DenormApplyEntries(List *taken)
 
 		if (DenormEntryIsZero(e))
 			continue;
+		/*
+		 * A parent dropped since the delta was made (in this transaction,
+		 * or by another one while commit-time deltas waited) took its
+		 * counters with it.
+		 */
+		if (!e->k.target->valid &&
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->k.target->parentrel)))
+			continue;
 		/* copy out of PendingContext, which may be reset below */
 		copy = palloc(sizeof(PendingEntry));
 		memcpy(copy, e, sizeof(PendingEntry));

@@ -136,7 +136,10 @@ DenormSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		DenormDiscardPending(mySubid, parentSubid, false);
+		DenormForgetEmptied(mySubid);
+	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		DenormReassignPending(mySubid, parentSubid);
 }

@@ -14,6 +14,7 @@
  *   reconcile.c  the statements maintenance runs, and its C steps
  *   owner.c      running statements with a table owner's rights
  *   filter.c     parsing, checking and printing filters
+ *   extension.c  what DROP EXTENSION denorm does first
  *
  *-------------------------------------------------------------------------
  */
@@ -109,7 +110,8 @@ extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
 
 /* recompute.c */
-extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r);
+extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
+extern void DenormForgetEmptied(SubTransactionId subxid);
 extern void DenormForgetDroppedPartitions(void);
 
 
@@ -170,6 +172,8 @@ extern char *DenormSafeFilter(Oid child, const char *filter);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);
+extern void *DenormKeyFitFor(DenormRegistry *r, Oid fktype);
+extern bool DenormKeyFits(void *fit, Datum key);
 
 /* denorm.c */
 extern int	DenormQueryLevel;

@@ -28,6 +28,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/array.h"
+#include "access/sysattr.h"
 
 /* Adds "counter filter: ..." to errors raised while a filter is parsed */
 static void
@@ -281,4 +283,49 @@ DenormSafeFilter(Oid child, const char *filter)
 	DenormRestoreSearchPath(nestlevel);
 	table_close(rel, AccessShareLock);
 	return result;
+}
+
+PG_FUNCTION_INFO_V1(denorm_filter_columns);
+
+/*
+ * denorm_filter_columns(child regclass, filter text) returns name[]
+ *
+ * The columns of the child a stored filter reads, parsed with the rules
+ * of creation (under a safe search_path).  Used to find counters that
+ * would feed themselves: a filter reading a column denorm maintains.
+ */
+Datum
+denorm_filter_columns(PG_FUNCTION_ARGS)
+{
+	Oid			child = PG_GETARG_OID(0);
+	char	   *filter = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Relation	rel;
+	Node	   *expr;
+	Bitmapset  *attnos = NULL;
+	int			attno = -1;
+	List	   *names = NIL;
+	Datum	   *elems;
+	ListCell   *lc;
+	int			i = 0;
+	int			nestlevel;
+
+	rel = try_table_open(child, AccessShareLock);
+	if (rel == NULL)
+		PG_RETURN_NULL();
+	nestlevel = DenormSetSafeSearchPath();
+	expr = DenormTransformFilter(rel, filter);
+	DenormRestoreSearchPath(nestlevel);
+	pull_varattnos(expr, 1, &attnos);
+	while ((attno = bms_next_member(attnos, attno)) >= 0)
+	{
+		AttrNumber	a = attno + FirstLowInvalidHeapAttributeNumber;
+
+		if (a > 0)
+			names = lappend(names, NameStr(TupleDescAttr(RelationGetDescr(rel), a - 1)->attname));
+	}
+	elems = palloc(sizeof(Datum) * Max(list_length(names), 1));
+	foreach(lc, names)
+		elems[i++] = DirectFunctionCall1(namein, CStringGetDatum((char *) lfirst(lc)));
+	table_close(rel, AccessShareLock);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, i, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
 }

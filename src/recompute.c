@@ -16,6 +16,8 @@
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -35,7 +37,10 @@
 
 /*
  * DenormRecomputeCounter sets every parent row of a counter to the value
- * recomputed from its children and drops the counter's pending deltas:
+ * recomputed from its children (0 everywhere when emptied: the whole child
+ * is being truncated) and drops the counter's pending deltas.  Exact only
+ * while no one else can write the child: its callers hold a lock that
+ * keeps writers out of every table of the child's tree.
  *   DELETE FROM denorm_pending WHERE counter_id = $1      (its owner)
  *   <DenormChildSums over all keys>                       (the child's owner)
  *   UPDATE parent p SET col = COALESCE(a.v, 0)
@@ -45,7 +50,7 @@
  *                                                         (the parent's owner)
  */
 void
-DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
+DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
 {
 	DenormNames n;
 	Oid			argtypes[2];
@@ -70,7 +75,10 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 						psprintf("DELETE FROM %s WHERE counter_id OPERATOR(pg_catalog.=) $1", n.pending),
 						1, argtypes, values, NULL, NULL, false);
 
-	DenormChildSums(r, &n, range, rangenulls, NULL, sums, sumnulls, CurrentMemoryContext);
+	if (emptied)
+		sumnulls[0] = sumnulls[1] = true;
+	else
+		DenormChildSums(r, &n, range, rangenulls, NULL, sums, sumnulls, CurrentMemoryContext);
 
 	argtypes[0] = get_array_type(n.fktypid);
 	argtypes[1] = NUMERICARRAYOID;
@@ -89,14 +97,162 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r)
 	SPI_finish();
 }
 
+/*
+ * DenormShiftRows adds (sign +1) or takes away (sign -1) what the rows of
+ * one table of a counter's tree add up to, as deltas in the counter's own
+ * mode, applied like a statement's.  The caller holds a lock that keeps
+ * every writer out of that table (it is being truncated, dropped, attached
+ * or detached), so a snapshot taken now sees every row the table holds,
+ * whatever the isolation level; and a correction, unlike setting the
+ * parents outright, composes with what writers of the other tables do to
+ * the same parents meanwhile.  Returns how many keys it moved.
+ *   SELECT x.fk, (agg)::numeric FROM [ONLY] tbl x
+ *    WHERE x.fk IS NOT NULL AND (filter) GROUP BY 1         (the child's owner)
+ */
+static uint64
+DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
+{
+	DenormNames n;
+	DenormTarget *target;
+	Oid			collation;
+	int32		typmod;
+	Oid			type;
+	int			colidx;
+	bool		numeric = false;
+	char		mode = 'i';
+	uint64		rows;
+	uint64		i;
+	void	   *fit;
+
+	DenormResolveNames(nsp, r, &n);
+	DenormCheckTable(relid, r->id, "child");
+	if (strcmp(r->aggregate, "sum") == 0)
+		numeric = get_atttype(r->child, get_attnum(r->child, r->value_column)) == NUMERICOID;
+	if (strcmp(r->mode, "deferred") == 0)
+		mode = 'd';
+	else if (strcmp(r->mode, "commit") == 0)
+		mode = 'c';
+	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->foreign_key),
+						  &type, &typmod, &collation);
+	DenormSetPendingTable(nsp);
+	target = DenormGetTarget(r->parent, r->parent_key, n.fktypid, collation);
+	colidx = DenormTargetColumn(target, r->counter_column, numeric, mode, r->id);
+
+	fit = mode == 'd' ? DenormKeyFitFor(r, n.fktypid) : NULL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rows = DenormExecAs(DenormRelationOwner(r->child), DENORM_PATH_SAFE, relid,
+						psprintf("SELECT x.%1$s, (%2$s)::pg_catalog.numeric FROM %3$s%4$s x "
+								 "WHERE x.%1$s IS NOT NULL AND (%5$s) GROUP BY 1",
+								 n.fk, n.agg, only ? "ONLY " : "",
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															get_rel_name(relid)),
+								 n.filter),
+						0, NULL, NULL, NULL, GetLatestSnapshot(), true);
+	for (i = 0; i < rows; i++)
+	{
+		bool		isnull;
+		Datum		key = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		amount = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (isnull)
+			continue;			/* a sum over NULL values only */
+		if (!target->keybyval && target->keylen == -1)
+			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+		if (!DenormKeyFits(fit, key))
+			continue;			/* counted for nothing when written */
+		if (sign < 0)
+			amount = DirectFunctionCall1(numeric_uminus, amount);
+		DenormAddDelta(target, colidx, key, true, 0, amount, true);
+	}
+	SPI_finish();
+	DenormApplyPending();
+	return rows;
+}
+
+/*
+ * Tables of a child tree whose rows a whole-child TRUNCATE has already
+ * accounted for: (counter id, table) pairs, noted when the child's own
+ * trigger sets the counter to 0, taken off as each table's trigger fires
+ * in the same command (PostgreSQL fires the child's before its
+ * partitions'), dropped at the end of the (sub)transaction.
+ */
+typedef struct EmptiedTable
+{
+	int32		counter_id;
+	Oid			relid;
+	SubTransactionId subxid;
+} EmptiedTable;
+
+static List *EmptiedTables = NIL;
+
+static bool
+TakeEmptied(int32 counter_id, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, EmptiedTables)
+	{
+		EmptiedTable *t = (EmptiedTable *) lfirst(lc);
+
+		if (t->counter_id == counter_id && t->relid == relid)
+		{
+			EmptiedTables = foreach_delete_current(EmptiedTables, lc);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+NoteEmptied(int32 counter_id, Oid child)
+{
+	List	   *tables = find_all_inheritors(child, NoLock, NULL);
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	foreach(lc, tables)
+	{
+		EmptiedTable *t;
+
+		if (lfirst_oid(lc) == child)
+			continue;
+		t = palloc(sizeof(EmptiedTable));
+		t->counter_id = counter_id;
+		t->relid = lfirst_oid(lc);
+		t->subxid = GetCurrentSubTransactionId();
+		EmptiedTables = lappend(EmptiedTables, t);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* A rolled-back subtransaction takes its notes with it */
+void
+DenormForgetEmptied(SubTransactionId subxid)
+{
+	ListCell   *lc;
+
+	foreach(lc, EmptiedTables)
+	{
+		if (((EmptiedTable *) lfirst(lc))->subxid == subxid)
+			EmptiedTables = foreach_delete_current(EmptiedTables, lc);
+	}
+}
+
 PG_FUNCTION_INFO_V1(denorm_truncate_trigger);
 
 /*
- * denorm_truncate_trigger: AFTER TRUNCATE FOR EACH STATEMENT, on a counted
- * child and each of its partitions.  TRUNCATE removes rows without row
- * triggers, so the counters of the table and of the tables above it are
- * recomputed from what remains (all of it when the whole child went, the
- * rest when one partition did).
+ * denorm_truncate_trigger: BEFORE TRUNCATE FOR EACH STATEMENT, on a
+ * counted child and each of its partitions.  TRUNCATE removes rows without
+ * row triggers; PostgreSQL has locked every table it empties before any
+ * of these fire, so:
+ *  - on the counter's child itself, every row of the tree goes: the
+ *    counter is set to 0 (and its pending deltas dropped);
+ *  - on a partition truncated on its own (or with only part of the tree),
+ *    what its rows added up to is taken away from the parents, as a
+ *    correction that composes with writers of the other partitions.
+ * A trigger of 1.2 and before fires AFTER TRUNCATE; until ALTER EXTENSION
+ * denorm UPDATE replaces it, the counter is recomputed from what remains.
  */
 Datum
 denorm_truncate_trigger(PG_FUNCTION_ARGS)
@@ -108,6 +264,7 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 	Oid			relid;
 	List	   *ids;
 	ListCell   *lc;
+	bool		before;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -115,12 +272,12 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 				 errmsg("function \"%s\" must be fired by a trigger", "denorm_truncate_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
 	trigdata = (TriggerData *) fcinfo->context;
+	before = TRIGGER_FIRED_BEFORE(trigdata->tg_event);
 	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs > 1)
+		trigdata->tg_trigger->tgnargs > (before ? 0 : 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired AFTER TRUNCATE",
+				 errmsg("function \"%s\" must be fired BEFORE TRUNCATE",
 						"denorm_truncate_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
 	relid = RelationGetRelid(trigdata->tg_relation);
@@ -140,7 +297,16 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 	{
 		id = lfirst_int(lc);
 		DenormCheckTrigger(nsp, id, relid, trigdata->tg_trigger->tgname, NULL, &r);
-		DenormRecomputeCounter(nsp, id, &r);
+		if (!before)
+			DenormRecomputeCounter(nsp, id, &r, false);
+		else if (r.child == relid)
+		{
+			DenormRecomputeCounter(nsp, id, &r, true);
+			NoteEmptied(id, relid);
+		}
+		else if (!TakeEmptied(id, relid) &&
+				 get_rel_relkind(relid) == RELKIND_RELATION)
+			(void) DenormShiftRows(nsp, &r, relid, true, -1);
 	}
 	return PointerGetDatum(NULL);
 }
@@ -172,85 +338,161 @@ denorm_recompute_counter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s or table %s to recompute denorm counter %d",
 						get_rel_name(r.parent), get_rel_name(r.child), id)));
-	DenormRecomputeCounter(nsp, id, &r);
+	DenormRecomputeCounter(nsp, id, &r, false);
 	PG_RETURN_VOID();
 }
 
 /*
- * Partitions dropped with their rows: (counter id, partition) pairs, noted
- * when a DROP TABLE starts (while the partitions can still be identified
- * through pg_inherits) and recomputed when the command has dropped them.
- * Backend-local; each DROP TABLE starts afresh, and only partitions the
- * command really dropped count, so a DROP that failed leaves nothing for a
- * later one to act on.
+ * Tables an ALTER TABLE ... ATTACH PARTITION is attaching, noted when the
+ * command starts (only those of a parent the role owns) and taken by
+ * denorm_shift_attached() when it ends.  A failed ATTACH leaves a note
+ * for a table that is not in the tree, which is passed over.
  */
-typedef struct DroppingPartition
-{
-	int32		counter_id;
-	Oid			partition;
-} DroppingPartition;
-
-static List *DroppingPartitions = NIL;
+static List *AttachingTables = NIL;
 
 void
 DenormForgetDroppedPartitions(void)
 {
-	DroppingPartitions = NIL;	/* its cells lived in TopTransactionContext */
+	EmptiedTables = NIL;		/* their cells lived in TopTransactionContext */
+	AttachingTables = NIL;
 }
 
+/*
+ * Takes away from the counters above it what a partition that is leaving
+ * its tree (dropped, or detached) adds up to.  The lock DROP TABLE or
+ * DETACH PARTITION is about to take is taken first, in the order they take
+ * it (the partition's parent, then the partition), so no writer can change
+ * the partition between the correction and its leaving; if the command
+ * then fails, the correction rolls back with it.  Partitions the role does
+ * not own are left alone (the command will fail), as are those whose
+ * counter's own child goes in the same command (the counter goes with it)
+ * and those below another partition the command removes (counted there).
+ */
+static void
+ShiftLeavingPartition(Oid nsp, Oid relid, List *leaving, Oid owner_of, bool concurrent)
+{
+	List	   *ancestors;
+	List	   *ids;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
+		!has_privs_of_role(GetUserId(), DenormRelationOwner(owner_of)))
+		return;
+	ancestors = get_partition_ancestors(relid);
+	foreach(lc, ancestors)
+	{
+		if (list_member_oid(leaving, lfirst_oid(lc)))
+			return;
+	}
+	ids = DenormCountersOfChildren(nsp, ancestors);
+	if (ids == NIL)
+		return;
+	if (concurrent)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot detach partition \"%s\" concurrently from a table counted by denorm counter %d",
+						get_rel_name(relid), linitial_int(ids)),
+				 errdetail("Rows leaving in two transactions cannot be taken off the counter exactly."),
+				 errhint("Use DETACH PARTITION without CONCURRENTLY.")));
+	LockRelationOid(linitial_oid(ancestors), AccessExclusiveLock);
+	LockRelationOid(relid, AccessExclusiveLock);
+	foreach(lc, ids)
+	{
+		DenormRegistry r;
+
+		if (!DenormReadRegistry(nsp, lfirst_int(lc), &r) ||
+			list_member_oid(leaving, r.child))
+			continue;
+		(void) DenormShiftRows(nsp, &r, relid, false, -1);
+	}
+}
 
 PG_FUNCTION_INFO_V1(denorm_on_drop_start);
 
 /*
- * denorm_on_drop_start: event trigger on ddl_command_start for DROP TABLE.
- * Notes the counters whose child loses a partition (with its rows, which
- * no row trigger sees leave) by this statement.  Partitions are recognised
- * by OID through pg_inherits, never by the names of triggers on them, and
- * only those the role running the DROP may drop (owns) are noted.
+ * denorm_on_drop_start: event trigger on ddl_command_start for DROP TABLE
+ * and ALTER TABLE.  A partition of a counted child that is dropped or
+ * detached takes its rows out of the counters, with no row trigger seeing
+ * them leave: the counters are corrected here, before the command.
+ * Partitions are recognised by OID through pg_inherits, never by the names
+ * of triggers on them.  DETACH PARTITION CONCURRENTLY is refused.
  */
 Datum
 denorm_on_drop_start(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata;
-	DropStmt   *stmt;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	List	   *leaving = NIL;
+	List	   *owners = NIL;
+	List	   *concurrent = NIL;
 	ListCell   *lc;
+	ListCell   *lo;
+	ListCell   *lcc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired by an event trigger", "denorm_on_drop_start")));
-	DroppingPartitions = NIL;
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!IsA(trigdata->parsetree, DropStmt))
-		PG_RETURN_VOID();
-	stmt = (DropStmt *) trigdata->parsetree;
-	if (stmt->removeType != OBJECT_TABLE)
-		PG_RETURN_VOID();
-
-	foreach(lc, stmt->objects)
+	if (IsA(trigdata->parsetree, DropStmt))
 	{
-		RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-		List	   *ids;
-		ListCell   *lc2;
-		MemoryContext old;
+		DropStmt   *stmt = (DropStmt *) trigdata->parsetree;
 
-		if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
-			!has_privs_of_role(GetUserId(), DenormRelationOwner(relid)))
-			continue;
-		ids = DenormCountersOfChildren(nsp, get_partition_ancestors(relid));
-		old = MemoryContextSwitchTo(TopTransactionContext);
-		foreach(lc2, ids)
+		if (stmt->removeType != OBJECT_TABLE)
+			PG_RETURN_VOID();
+		foreach(lc, stmt->objects)
 		{
-			DroppingPartition *d = palloc(sizeof(DroppingPartition));
+			Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList((List *) lfirst(lc)),
+											 NoLock, true);
 
-			d->counter_id = lfirst_int(lc2);
-			d->partition = relid;
-			DroppingPartitions = lappend(DroppingPartitions, d);
+			if (!OidIsValid(relid))
+				continue;
+			leaving = lappend_oid(leaving, relid);
+			owners = lappend_oid(owners, relid);	/* DROP: the table's owner */
+			concurrent = lappend_int(concurrent, 0);
 		}
-		MemoryContextSwitchTo(old);
 	}
+	else if (IsA(trigdata->parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) trigdata->parsetree;
+		Oid			parent = InvalidOid;
+
+		AttachingTables = NIL;
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+			PartitionCmd *pc;
+			Oid			relid;
+
+			if (cmd->subtype != AT_DetachPartition &&
+				cmd->subtype != AT_DetachPartitionFinalize &&
+				cmd->subtype != AT_AttachPartition)
+				continue;
+			if (!OidIsValid(parent))
+				parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+			pc = (PartitionCmd *) cmd->def;
+			relid = RangeVarGetRelid(pc->name, NoLock, true);
+			if (!OidIsValid(relid) || !OidIsValid(parent))
+				continue;
+			if (cmd->subtype == AT_AttachPartition)
+			{
+				if (has_privs_of_role(GetUserId(), DenormRelationOwner(parent)))
+				{
+					MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+					AttachingTables = lappend_oid(AttachingTables, relid);
+					MemoryContextSwitchTo(old);
+				}
+				continue;
+			}
+			leaving = lappend_oid(leaving, relid);
+			owners = lappend_oid(owners, parent);	/* ALTER: the parent's owner */
+			concurrent = lappend_int(concurrent,
+									 pc->concurrent || cmd->subtype == AT_DetachPartitionFinalize);
+		}
+	}
+	forthree(lc, leaving, lo, owners, lcc, concurrent)
+		ShiftLeavingPartition(nsp, lfirst_oid(lc), leaving, lfirst_oid(lo), lfirst_int(lcc) != 0);
 	PG_RETURN_VOID();
 }
 
@@ -259,44 +501,54 @@ PG_FUNCTION_INFO_V1(denorm_recompute_dropped);
 /*
  * denorm_recompute_dropped(dropped oid[]) returns integer
  *
- * Called from the sql_drop event trigger with the tables the command
- * dropped: recomputes the counters noted by denorm_on_drop_start for a
- * partition among them whose child is still there (a counter whose own
- * table went is dropped with it).  Returns how many it recomputed.
+ * The sql_drop step of 1.2, which recomputed counters whose child lost a
+ * partition.  Since 1.3 denorm_on_drop_start corrects them before the
+ * partition goes; this stays for event triggers of 1.2 until ALTER
+ * EXTENSION denorm UPDATE replaces them, and does nothing.
  */
 Datum
 denorm_recompute_dropped(PG_FUNCTION_ARGS)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
-	List	   *noted = DroppingPartitions;
-	List	   *done = NIL;
-	Datum	   *elems;
-	bool	   *elemnulls;
-	int			nelems;
-	ListCell   *lc;
-	int			n = 0;
+	PG_RETURN_INT32(0);
+}
 
-	DroppingPartitions = NIL;
-	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &elemnulls, &nelems);
+PG_FUNCTION_INFO_V1(denorm_shift_attached);
+
+/*
+ * denorm_shift_attached() returns bigint
+ *
+ * Called by the DDL guard when an ALTER TABLE ends: adds to the counters
+ * above it what each table that the command attached to a counted child's
+ * tree adds up to (with its own partitions).  ATTACH still holds the
+ * table's lock, so no writer has changed it since it joined the tree.
+ * Returns how many keys it moved.
+ */
+Datum
+denorm_shift_attached(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	List	   *noted = AttachingTables;
+	ListCell   *lc;
+	int64		moved = 0;
+
+	AttachingTables = NIL;
 	foreach(lc, noted)
 	{
-		DroppingPartition *d = (DroppingPartition *) lfirst(lc);
-		DenormRegistry r;
-		bool		dropped = false;
-		int			i;
+		Oid			relid = lfirst_oid(lc);
+		List	   *ids;
+		ListCell   *lc2;
 
-		for (i = 0; i < nelems && !dropped; i++)
-			dropped = !elemnulls[i] && DatumGetObjectId(elems[i]) == d->partition;
-		if (!dropped || list_member_int(done, d->counter_id) ||
-			!DenormReadRegistry(nsp, d->counter_id, &r) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r.child)) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r.parent)))
-			continue;
-		DenormRecomputeCounter(nsp, r.id, &r);
-		done = lappend_int(done, r.id);
-		n++;
+		if (!get_rel_relispartition(relid))
+			continue;			/* not attached after all */
+		ids = DenormCountersOfChildren(nsp, get_partition_ancestors(relid));
+		foreach(lc2, ids)
+		{
+			DenormRegistry r;
+
+			if (!DenormReadRegistry(nsp, lfirst_int(lc2), &r))
+				continue;
+			moved += (int64) DenormShiftRows(nsp, &r, relid, false, +1);
+		}
 	}
-	PG_RETURN_INT32(n);
+	PG_RETURN_INT64(moved);
 }

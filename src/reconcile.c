@@ -20,6 +20,7 @@
 #include "denorm.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -586,4 +587,26 @@ denorm_fold_pending(PG_FUNCTION_ARGS)
 	if (!outnull[0])
 		(void) ApplyAmounts(nsp, &r, out[0], out[1], out[2]);
 	PG_RETURN_DATUM(outnull[3] ? Int64GetDatum(0) : out[3]);
+}
+
+PG_FUNCTION_INFO_V1(denorm_commit_allowed);
+
+/*
+ * denorm_commit_allowed() returns boolean
+ *
+ * Whether the procedure calling this may COMMIT: true only when it was
+ * CALLed outside a transaction block, at top level or from a procedure or
+ * DO block that may commit itself (a non-atomic SPI connection), and not
+ * inside a block with an exception handler (a subtransaction, where COMMIT
+ * is refused too).  PL/pgSQL cannot ask this itself, nor catch the error
+ * of a refused COMMIT (catching needs an exception handler, inside which
+ * COMMIT is refused anyway), so denorm_reconcile_batched asks first,
+ * before it records a run, and refuses with a hint instead of
+ * PostgreSQL's bare "invalid transaction termination".  Called from
+ * PL/pgSQL, the current SPI connection is the calling procedure's.
+ */
+Datum
+denorm_commit_allowed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(SPI_inside_nonatomic_context() && !IsSubTransaction());
 }

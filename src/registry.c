@@ -17,6 +17,12 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -519,5 +525,89 @@ denorm_registry_delete(PG_FUNCTION_ARGS)
 								 quote_identifier(get_namespace_name(nsp))),
 						1, argtypes, values, NULL);
 	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(denorm_key_compare_problem);
+
+/*
+ * denorm_key_compare_problem(key_type regtype, fk_type regtype) returns text
+ *
+ * Why a parent key of key_type cannot be matched with a foreign key of
+ * fk_type the way denorm matches them (key = fk), or NULL.  The operator
+ * is resolved as a query would resolve it; it and every conversion it
+ * needs must be immutable, so that which parent a child counts for never
+ * depends on session settings (timestamp = timestamptz depends on
+ * TimeZone, for one).
+ */
+Datum
+denorm_key_compare_problem(PG_FUNCTION_ARGS)
+{
+	Oid			keytype = PG_GETARG_OID(0);
+	Oid			fktype = PG_GETARG_OID(1);
+	Operator	op;
+	Form_pg_operator form;
+	char	   *problem = NULL;
+	int			i;
+
+	op = oper(NULL, list_make1(makeString("=")), keytype, fktype, true, -1);
+	if (op == NULL)
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("a parent key of type %s cannot be compared with a foreign key of type %s",
+												  format_type_be(keytype), format_type_be(fktype))));
+	form = (Form_pg_operator) GETSTRUCT(op);
+	if (func_volatile(form->oprcode) != PROVOLATILE_IMMUTABLE)
+		problem = psprintf("comparing a parent key of type %s with a foreign key of type %s depends on session settings",
+						   format_type_be(keytype), format_type_be(fktype));
+	for (i = 0; i < 2 && problem == NULL; i++)
+	{
+		Oid			from = i == 0 ? keytype : fktype;
+		Oid			to = i == 0 ? form->oprleft : form->oprright;
+		Oid			funcid;
+		CoercionPathType path;
+
+		if (from == to)
+			continue;
+		path = find_coercion_pathway(to, from, COERCION_IMPLICIT, &funcid);
+		if (path == COERCION_PATH_FUNC && func_volatile(funcid) != PROVOLATILE_IMMUTABLE)
+			problem = psprintf("comparing a parent key of type %s with a foreign key of type %s converts with a function that depends on session settings",
+							   format_type_be(keytype), format_type_be(fktype));
+		else if (path == COERCION_PATH_NONE || path == COERCION_PATH_COERCEVIAIO)
+			problem = psprintf("a parent key of type %s cannot be compared with a foreign key of type %s",
+							   format_type_be(keytype), format_type_be(fktype));
+	}
+	ReleaseSysCache(op);
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(problem));
+}
+
+PG_FUNCTION_INFO_V1(denorm_error);
+
+/*
+ * denorm_error(sqlstate text, message text, detail text, hint text)
+ *
+ * Raises an error for denorm's PL/pgSQL functions without the CONTEXT
+ * lines PL/pgSQL and SPI would add: the message names the counter and the table,
+ * and the function that noticed it is of no use to the reader.
+ */
+Datum
+denorm_error(PG_FUNCTION_ARGS)
+{
+	char	   *code;
+	char	   *detail = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *hint = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		elog(ERROR, "denorm_error needs an SQLSTATE and a message");
+	code = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strlen(code) != 5)
+		elog(ERROR, "invalid SQLSTATE \"%s\"", code);
+	/* (whoever catches the error restores the callbacks it had) */
+	error_context_stack = NULL;
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4])),
+			 errmsg_internal("%s", text_to_cstring(PG_GETARG_TEXT_PP(1))),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
 	PG_RETURN_VOID();
 }

@@ -62,6 +62,13 @@ typedef struct DenormCounter
 	bool		numeric;		/* deltas are numeric */
 	ExprState  *filter;
 	ExprContext *econtext;
+	/* deferred counters: which foreign key values can be a parent key */
+	char		keyfit;			/* 0 all, 'i' integer range, 'n' integral
+								 * numeric in range, 'c' character length */
+	Oid			fktype;
+	int64		keymin;
+	int64		keymax;
+	int32		keychars;
 } DenormCounter;
 
 /*
@@ -166,6 +173,126 @@ TriggerOrigin(Oid tgoid)
 }
 
 
+/* The range of an integer type */
+static bool
+IntegerRange(Oid type, int64 *min, int64 *max)
+{
+	switch (type)
+	{
+		case INT2OID:
+			*min = PG_INT16_MIN;
+			*max = PG_INT16_MAX;
+			return true;
+		case INT4OID:
+			*min = PG_INT32_MIN;
+			*max = PG_INT32_MAX;
+			return true;
+		case INT8OID:
+			*min = PG_INT64_MIN;
+			*max = PG_INT64_MAX;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * A deferred counter keeps its deltas with the key as text, read back as
+ * the parent key's type.  A foreign key value that no parent key can equal
+ * (3000000000 for an integer key, eight characters for a varchar(5) key)
+ * must count for nothing, as it does for an immediate counter, rather than
+ * fail every later flush or be cut down to another parent's key.
+ */
+static void
+SetKeyFit(DenormCounter *c, DenormRegistry *r)
+{
+	Oid			keytype;
+	int32		keytypmod;
+	Oid			keycoll;
+	int64		fkmin;
+	int64		fkmax;
+
+	get_atttypetypmodcoll(r->parent, get_attnum(r->parent, r->parent_key),
+						  &keytype, &keytypmod, &keycoll);
+	if (IntegerRange(keytype, &c->keymin, &c->keymax))
+	{
+		if (IntegerRange(c->fktype, &fkmin, &fkmax))
+		{
+			if (fkmin < c->keymin || fkmax > c->keymax)
+				c->keyfit = 'i';
+		}
+		else if (c->fktype == NUMERICOID)
+			c->keyfit = 'n';
+	}
+	else if ((keytype == VARCHAROID || keytype == BPCHAROID) && keytypmod > VARHDRSZ)
+	{
+		c->keyfit = 'c';
+		c->keychars = keytypmod - VARHDRSZ;
+	}
+}
+
+/* Whether a foreign key value can equal a parent key (see SetKeyFit) */
+static bool KeyFits(DenormCounter *c, Datum key);
+
+/*
+ * The same for deltas made elsewhere than a trigger: DenormKeyFitFor
+ * works out once which values of fktype a deferred counter's parent key
+ * can equal (NULL: all of them), DenormKeyFits tests one value.
+ */
+void *
+DenormKeyFitFor(DenormRegistry *r, Oid fktype)
+{
+	DenormCounter *c = palloc0(sizeof(DenormCounter));
+
+	c->fktype = fktype;
+	SetKeyFit(c, r);
+	if (c->keyfit != 0)
+		return c;
+	pfree(c);
+	return NULL;
+}
+
+bool
+DenormKeyFits(void *fit, Datum key)
+{
+	return fit == NULL || KeyFits((DenormCounter *) fit, key);
+}
+
+
+static bool
+KeyFits(DenormCounter *c, Datum key)
+{
+	switch (c->keyfit)
+	{
+		case 'i':
+			{
+				int64		v = c->fktype == INT2OID ? DatumGetInt16(key) :
+					c->fktype == INT4OID ? DatumGetInt32(key) : DatumGetInt64(key);
+
+				return v >= c->keymin && v <= c->keymax;
+			}
+		case 'n':
+			{
+				Numeric		n = DatumGetNumeric(key);
+				Datum		floor;
+
+				if (numeric_is_nan(n) || numeric_is_inf(n))
+					return false;
+				floor = DirectFunctionCall1(numeric_floor, key);
+				if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, key, floor)) != 0)
+					return false;
+				return DatumGetInt32(DirectFunctionCall2(numeric_cmp, key,
+														 NumericGetDatum(int64_to_numeric(c->keymin)))) >= 0 &&
+					DatumGetInt32(DirectFunctionCall2(numeric_cmp, key,
+													  NumericGetDatum(int64_to_numeric(c->keymax)))) <= 0;
+			}
+		case 'c':
+			return DatumGetInt32(DirectFunctionCall1(textlen, key)) <= c->keychars;
+		default:
+			return true;
+	}
+}
+
 /*
  * Resolves one counter against the relation its trigger fired on, in the
  * current memory context (the entry's).  r has passed the trust check.
@@ -209,6 +336,10 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
 		mode = 'c';
 	else if (strcmp(r->mode, "immediate") != 0)
 		elog(ERROR, "unknown mode \"%s\" of denorm counter %d", r->mode, r->id);
+	c->keyfit = 0;
+	c->fktype = keytype;
+	if (mode == 'd')
+		SetKeyFit(c, r);
 	/* where deferred deltas and the commit-time queue live */
 	DenormSetPendingTable(nsp);
 
@@ -369,6 +500,8 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 
 	if (!c->target->keybyval && c->target->keylen == -1)
 		key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+	if (c->keyfit != 0 && !KeyFits(c, key))
+		return;					/* no parent row can have this key */
 
 	if (c->value_attno == 0)
 	{

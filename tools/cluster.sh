@@ -8,7 +8,7 @@
 
 set -euo pipefail
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
 DENORM_PACKAGES="build-essential git postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
 
 denorm_need_root() {

@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(171);
+SELECT plan(174);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -48,8 +48,8 @@ SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s
     ('denorm_stmt_trigger', '{}', 'trigger')
   ) AS v(f, args, ret);
 
-SELECT is_procedure('denorm_reconcile_batched', ARRAY['integer', 'boolean']::name[],
-                    'denorm_reconcile_batched(integer, boolean) is a procedure');
+SELECT is_procedure('denorm_reconcile_batched', ARRAY['integer', 'boolean', 'boolean']::name[],
+                    'denorm_reconcile_batched(integer, boolean, boolean) is a procedure');
 
 -- Argument names and defaults are part of the API: callers use
 -- aggregate => 'sum', value_column => ..., filter => ... .
@@ -66,8 +66,9 @@ SELECT is(pg_get_function_arguments(p), args, format('arguments of %s', p))
      'counter_id integer DEFAULT NULL::integer, heal boolean DEFAULT true'),
     ('denorm_reconcile_range(integer,text,text,boolean)'::regprocedure,
      'counter_id integer, key_from text, key_to text, heal boolean DEFAULT true'),
-    ('denorm_reconcile_batched(integer,boolean)'::regprocedure,
-     'IN counter_id integer DEFAULT NULL::integer, IN heal boolean DEFAULT true'),
+    ('denorm_reconcile_batched(integer,boolean,boolean)'::regprocedure,
+     'IN counter_id integer DEFAULT NULL::integer, IN heal boolean DEFAULT true, '
+     'IN fail_on_drift boolean DEFAULT false'),
     ('denorm_schedule_reconcile(text,text)'::regprocedure,
      'schedule text DEFAULT ''0 2 * * *''::text, '
      'job_name text DEFAULT ''denorm-nightly-reconcile''::text'),
@@ -83,7 +84,8 @@ SELECT is(pg_get_function_arguments(p), args, format('arguments of %s', p))
 -- the rows a reconcile returns
 SELECT is(pg_get_function_result(p),
           'TABLE(counter_id integer, parent regclass, counter_column name, '
-          'rows_checked bigint, rows_drifted bigint, rows_healed bigint)',
+          'rows_checked bigint, rows_drifted bigint, rows_healed bigint, '
+          'status text, error text)',
           format('result columns of %s', p))
   FROM (VALUES ('denorm_reconcile(integer,boolean)'::regprocedure),
                ('denorm_reconcile_range(integer,text,text,boolean)'::regprocedure)) AS v(p);
@@ -165,7 +167,7 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_drop_counter', '{regclass,name}'),
     ('denorm_reconcile', '{integer,boolean}'),
     ('denorm_reconcile_range', '{integer,text,text,boolean}'),
-    ('denorm_reconcile_batched', '{integer,boolean}'),
+    ('denorm_reconcile_batched', '{integer,boolean,boolean}'),
     ('denorm_schedule_reconcile', '{text,text}'),
     ('denorm_unschedule_reconcile', '{text}'),
     ('denorm_flush', '{integer}'),
@@ -178,7 +180,10 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     -- internals that write parent tables or the logs
     ('denorm_recompute', '{denorm_counters}'),
     ('denorm_sync_batch', '{denorm_counters,text,text,text,boolean,bigint}'),
-    ('denorm_reconcile_scope', '{integer,boolean,text,text,boolean}')
+    ('denorm_reconcile_scope', '{integer,boolean,text,text,boolean}'),
+    ('denorm_check_counter', '{bigint,denorm_counters,boolean,text,text}'),
+    ('denorm_finish_run', '{bigint,boolean,boolean,text}'),
+    ('denorm_before_drop_extension', '{boolean}')
   ) AS v(f, args);
 
 -- the registry and the status view can be read by all; the logs and the

@@ -7,7 +7,7 @@
 # Prints TAP.
 set -euo pipefail
 : "${DENORM_CLUSTER_DIR:?run from test/run-all.sh}"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
 DB=denorm_crash
 RUNS=${CRASH_RUNS:-5}
 WORK=$(mktemp -d /tmp/denorm-crash.XXXXXX)

@@ -29,7 +29,7 @@ esac
 SECONDS_TO_RUN=${SOAK_SECONDS:-15}
 CLIENTS=${SOAK_CLIENTS:-8}
 PARENTS=${SOAK_PARENTS:-300}
-PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+PGBENCH=${PGBENCH:-${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}/pgbench}
 # a hung run must not hang the suite
 LIMIT=$((SECONDS_TO_RUN + 120))
 

@@ -330,7 +330,7 @@ RESET session_replication_role;
 SELECT coalesce(max(log_id), 0) AS mark FROM denorm_drift_log \gset
 SELECT counter_column, rows_checked, rows_drifted, rows_healed
   FROM denorm_reconcile() ORDER BY counter_id;
--- qty_total's log rows went with its failed batch
+-- qty_total's heal failed, and what it found is still logged, unhealed
 SELECT counter_column, parent_key, stored_value, actual_value, drift, healed
   FROM recmode_drift(:mark);
 SELECT run_id, counters, rows_checked, rows_drifted, rows_healed, status, error

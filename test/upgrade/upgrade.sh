@@ -14,7 +14,7 @@
 # check that needs the old library is reported as skipped.  Prints TAP.
 set -euo pipefail
 : "${DENORM_CLUSTER_DIR:?run from test/run-all.sh}"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OLD_VERSION=1.0
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/denorm.control")
@@ -185,7 +185,7 @@ check "administrators no longer write the registry or pending deltas" "f|f|f" \
                                 has_table_privilege('regress_upg_admin', 'denorm_pending', 'INSERT, UPDATE, DELETE'),
                                 has_sequence_privilege('regress_upg_admin', 'denorm_counters_id_seq', 'USAGE, UPDATE'))")"
 check "PUBLIC may execute only what reads the catalogs or the caller's own transaction" \
-      "denorm_apply,denorm_child_tables,denorm_child_trigger,denorm_is_counter_trigger,denorm_local_delta,denorm_trigger_problems,denorm_unpinned_parent_triggers" \
+      "denorm_apply,denorm_child_tables,denorm_child_trigger,denorm_error,denorm_fk_indexed,denorm_is_counter_trigger,denorm_local_delta,denorm_trigger_problems,denorm_unpinned_parent_triggers" \
       "$(q "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p
               JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
               AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'denorm')
