@@ -1,10 +1,16 @@
 /* denorm.sql: counter and sum caches on parent rows, kept exact by C
- * triggers and reconciled.  The whole install script, by feature: the
- * registry, the triggers on child and parent tables, the guards on DDL,
- * creating and dropping counters, reconcile, flush, scheduling, history,
- * the status view and privileges.  The upgrade scripts beside it
- * (denorm--A--B.sql) are frozen: whatever changes here also goes into a
- * new one. */
+ * triggers and reconciled.  The install script of the current version
+ * (make builds denorm--<default_version>.sql from it), and the one place
+ * to edit it, by feature: the registry; the triggers on child and parent
+ * tables; what can be counted; the guards on DDL; DROP EXTENSION; creating
+ * and dropping counters; reconcile; flush; scheduling; history; the status
+ * view and privileges.
+ *
+ * The scripts beside it are frozen, but for the newest upgrade script
+ * while its version is unreleased: every change made here also goes into
+ * that one (CREATE OR REPLACE, or DROP and CREATE), and
+ * test/upgrade/upgrade.sh fails until the two install the same objects
+ * (tools/compare-install.sh shows the difference). */
 
 \echo Use "CREATE EXTENSION denorm" to load this file. \quit
 
@@ -105,6 +111,17 @@ COMMENT ON FUNCTION @extschema@.denorm_require(anyelement, text) IS
     'Internal: rejects a NULL argument';
 REVOKE ALL ON FUNCTION @extschema@.denorm_require(anyelement, text) FROM PUBLIC;
 
+-- Errors of denorm's PL/pgSQL functions are raised through this, without
+-- the CONTEXT lines that would bury the message.  PUBLIC may run it (it
+-- does nothing but raise the error it is given): those functions run with
+-- their caller's rights.
+CREATE FUNCTION @extschema@.denorm_error(sqlstate text, message text, detail text, hint text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_error'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_error(text, text, text, text) IS
+    'Internal: raises an error without PL/pgSQL context';
+
 ------------------------------------------------------------------------
 -- Child triggers: what a write to a counted table does
 ------------------------------------------------------------------------
@@ -113,7 +130,7 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_require(anyelement, text) FROM PUBLIC;
 -- counters it serves: denorm_row (AFTER INSERT OR UPDATE OR DELETE FOR
 -- EACH ROW, on the child only: PostgreSQL clones it onto partitions),
 -- denorm_stmt (the same events FOR EACH STATEMENT) and denorm_truncate
--- (AFTER TRUNCATE), on the child and each of its partitions.  They carry
+-- (BEFORE TRUNCATE), on the child and each of its partitions.  They carry
 -- no arguments: what they serve is the registry's counters for their
 -- table.  An immediate counter's deltas are applied at the end of the
 -- statement, a commit-time counter's when the transaction commits, and a
@@ -134,9 +151,12 @@ COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
     'Statement trigger of a denorm counter: applies the statement''s deltas to parent rows in key order';
 REVOKE ALL ON FUNCTION @extschema@.denorm_stmt_trigger() FROM PUBLIC;
 
--- TRUNCATE of a child (or of one of its partitions) removes rows without
--- row triggers: the counter is recomputed from what remains, as the
--- parent's owner.
+-- TRUNCATE removes rows without row triggers.  The trigger fires BEFORE,
+-- while the rows are still there and TRUNCATE already holds its ACCESS
+-- EXCLUSIVE lock on every table it empties: TRUNCATE of the counter's
+-- child sets the counter to 0; TRUNCATE of one partition takes what its
+-- rows add up to off the parents, a correction that composes with writers
+-- of the other partitions.
 CREATE FUNCTION @extschema@.denorm_truncate_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
@@ -235,7 +255,7 @@ BEGIN
                        'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger()', tbl);
     END IF;
     IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_trigger()', false)).oid IS NULL THEN
-        EXECUTE format('CREATE TRIGGER denorm_truncate AFTER TRUNCATE ON %s '
+        EXECUTE format('CREATE TRIGGER denorm_truncate BEFORE TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger()', tbl);
     END IF;
 END
@@ -404,262 +424,19 @@ COMMENT ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_count
 REVOKE ALL ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) FROM PUBLIC;
 
 ------------------------------------------------------------------------
--- Guards: DDL on counted tables (event triggers)
+-- What can be counted: the rules creation and the DDL guard share
 ------------------------------------------------------------------------
 
--- Changes to counted tables that would break a counter are refused, and
--- partitions that come and go are followed.  The event triggers act on
--- denorm's own objects only, found by OID.
-
--- Whether a counter's filter still parses against its child table.
-CREATE FUNCTION @extschema@.denorm_filter_parses(c @extschema@.denorm_counters)
-RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF c.filter IS NOT NULL THEN
-        PERFORM @extschema@.denorm_normalize_filter(c.child, c.filter);
-    END IF;
-    RETURN true;
-EXCEPTION WHEN undefined_column THEN
-    RETURN false;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
-    'Internal: false when a column the counter''s filter uses is gone';
-REVOKE ALL ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) FROM PUBLIC;
-
--- Whether a counter still fits its tables: every column it names exists
--- with a usable type and its filter still parses.  Returns what is wrong,
--- or NULL.
-CREATE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
-RETURNS text
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
-    col record;
-BEGIN
-    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
-                                     (c.parent, c.parent_key, false),
-                                     (c.child, c.foreign_key, false),
-                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
-                WHERE v.attname IS NOT NULL LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
-                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
-            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
-        END IF;
-        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
-                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
-            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
-                          col.attname, col.rel);
-        END IF;
-    END LOOP;
-    IF c.value_column IS NOT NULL
-       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
-        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
-                      c.value_column, c.counter_column);
-    END IF;
-    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
-       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
-        RETURN 'its parent key or foreign key would no longer be of a built-in type';
-    END IF;
-    IF NOT @extschema@.denorm_filter_parses(c) THEN
-        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) IS
-    'Internal: what no longer fits in a counter''s tables, or NULL';
-REVOKE ALL ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) FROM PUBLIC;
-
--- Recomputes a counter as its parent's owner; used when partitions come
--- and go.
-CREATE FUNCTION @extschema@.denorm_recompute_counter(counter_id integer)
-RETURNS void
-AS 'MODULE_PATHNAME', 'denorm_recompute_counter'
-LANGUAGE C STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
-    'Internal: recomputes a counter as the owner of its parent table';
-REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
-
--- After DDL on a counter's tables:
---  * a change that breaks the counter (renaming or retyping a column it
---    uses, or one its filter reads) is refused, naming the counter;
---  * new or attached partitions of a counted child get the statement and
---    TRUNCATE triggers (PostgreSQL clones only the row trigger), and
---    detached ones lose them; when rows come or go with them, the
---    counter is recomputed;
---  * a counter's triggers that are missing are created again.
--- Only counters whose row trigger is in place are considered: during a
--- restore the registry rows arrive before the triggers, which pg_restore
--- creates itself.
-CREATE FUNCTION @extschema@.denorm_on_ddl()
-RETURNS event_trigger
-LANGUAGE plpgsql
--- as the extension's owner: whoever changes a counted table need not
--- administer denorm; recomputes run as the tables' owners
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c @extschema@.denorm_counters;
-    tbl regclass;
-    problem text;
-    detached regclass[];
-    attached regclass[];
-    has_rows boolean;
-BEGIN
-    -- tables that carry denorm's child triggers but are in no counter's
-    -- tree any more (detached partitions: their rows left the counters),
-    -- and partitions in a counter's tree that lack them (new or attached:
-    -- attached with rows, they bring them in)
-    SELECT array_agg(DISTINCT t.tgrelid::regclass) INTO detached
-      FROM pg_trigger t
-     WHERE t.tgnargs = 0 AND t.tgparentid = 0
-       AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
-                        '@extschema@.denorm_truncate_trigger()'::regprocedure)
-       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
-                        WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)));
-    SELECT array_agg(DISTINCT rel) INTO attached
-      FROM @extschema@.denorm_counters d, @extschema@.denorm_child_tables(d.child) rel
-     WHERE rel <> d.child
-       AND (@extschema@.denorm_child_trigger(rel, '@extschema@.denorm_stmt_trigger()', false)).oid IS NULL;
-    FOREACH tbl IN ARRAY coalesce(detached, '{}') LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
-        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
-    END LOOP;
-
-    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
-              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
-                    IS NOT NULL
-                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
-                             WHERE e.classid = 'pg_class'::regclass
-                               AND (e.objid = d.parent OR e.objid IN
-                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))))
-              ORDER BY d.id LOOP
-        problem := @extschema@.denorm_counter_problem(c);
-        IF problem IS NOT NULL THEN
-            RAISE EXCEPTION 'this change would break denorm counter % on %.%', c.id, c.parent, c.counter_column
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      DETAIL = format('After it, %s.', problem),
-                      HINT = format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id);
-        END IF;
-        has_rows := detached IS NOT NULL;
-        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
-            IF tbl = ANY (coalesce(attached, '{}')) AND NOT has_rows THEN
-                -- (one that is not a table is refused by the recompute)
-                IF EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl AND k.relkind IN ('r', 'p')) THEN
-                    EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', tbl) INTO has_rows;
-                ELSE
-                    has_rows := true;
-                END IF;
-            END IF;
-            PERFORM @extschema@.denorm_install_triggers(c, tbl);
-        END LOOP;
-        PERFORM @extschema@.denorm_install_parent_triggers(c);
-        IF has_rows THEN
-            RAISE NOTICE 'recomputing the denorm counter on %.% after a change of partitions',
-                         c.parent, c.counter_column;
-            PERFORM @extschema@.denorm_recompute_counter(c.id);
-        END IF;
-    END LOOP;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
-    'Event trigger: refuses changes that break counters, follows parent renames, covers new partitions';
-REVOKE ALL ON FUNCTION @extschema@.denorm_on_ddl() FROM PUBLIC;
-
-CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
-    EXECUTE FUNCTION @extschema@.denorm_on_ddl();
-COMMENT ON EVENT TRIGGER denorm_guard_ddl IS
-    'Refuses table changes that break denorm counters and follows renames and partitions';
-
--- Partitions dropped with their rows: noted by OID when DROP TABLE starts,
--- recomputed by denorm_on_drop when they are gone.
-CREATE FUNCTION @extschema@.denorm_on_drop_start()
-RETURNS event_trigger
-AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
-LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
-    'Event trigger: notes the counters whose child loses a partition to a DROP TABLE';
-REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
-
-CREATE FUNCTION @extschema@.denorm_recompute_dropped(dropped oid[])
-RETURNS integer
-AS 'MODULE_PATHNAME', 'denorm_recompute_dropped'
-LANGUAGE C STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_recompute_dropped(oid[]) IS
-    'Internal: recomputes the counters whose child lost a partition to the DROP TABLE now ending';
-REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_dropped(oid[]) FROM PUBLIC;
-
-CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
-    WHEN TAG IN ('DROP TABLE')
-    EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
-COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
-    'Notes the denorm counters whose child loses a partition to a DROP TABLE';
-
--- Dropping a counter's parent or child table drops the counter with it
--- (its remaining triggers and registry row), with a NOTICE.  Dropping a
--- column a counter uses is refused: the counter would fail on every write.
-CREATE FUNCTION @extschema@.denorm_on_drop()
-RETURNS event_trigger
-LANGUAGE plpgsql
--- as the extension's owner: whoever changes a counted table need not
--- administer denorm; recomputes run as the tables' owners
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    o record;
-    c @extschema@.denorm_counters;
-BEGIN
-    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
-              WHERE object_type IN ('table', 'table column') LOOP
-        IF o.object_type = 'table column' THEN
-            SELECT * INTO c FROM @extschema@.denorm_counters d
-             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
-                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
-                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
-             LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'cannot drop column % because denorm counter % uses it', o.object_identity, c.id
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          HINT = format('Drop the counter first with denorm_drop_counter(%s).', c.id);
-            END IF;
-            CONTINUE;
-        END IF;
-        FOR c IN SELECT * FROM @extschema@.denorm_counters d
-                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
-            -- (those of the table that went, went with it)
-            PERFORM @extschema@.denorm_remove_triggers(c);
-            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
-            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
-            RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
-        END LOOP;
-    END LOOP;
-    -- a dropped partition takes its rows out of its counters
-    PERFORM @extschema@.denorm_recompute_dropped(
-        ARRAY(SELECT d.objid FROM pg_event_trigger_dropped_objects() d
-               WHERE d.object_type = 'table'));
-END
-$$;
-COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
-    'Event trigger: drops counters with their tables and refuses to drop the columns they use';
-REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop() FROM PUBLIC;
-
-CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
-    EXECUTE FUNCTION @extschema@.denorm_on_drop();
-COMMENT ON EVENT TRIGGER denorm_guard_drops IS
-    'Drops denorm counters with their tables and refuses to drop the columns they use';
-
-------------------------------------------------------------------------
--- Creating and dropping counters
-------------------------------------------------------------------------
+-- What a counter can be is checked by one function, denorm_counter_rules,
+-- both when it is created and by the DDL guard after every change to its
+-- tables: a counter column that is part of a key, a unique index, a
+-- foreign key, a partition key, an identity or generated column; a parent
+-- key that is not unique; keys compared in a way that depends on session
+-- settings; a child with inheritance children (the triggers would not see
+-- their rows); a counter whose filter or value column reads what denorm
+-- maintains from it (a cycle).  denorm_counter_problem adds what a change
+-- of its tables can break besides (a column gone or retyped, a filter that
+-- no longer fits).  They only read the catalogs.
 
 -- The type of a column, or the standard error when the table lacks it.
 CREATE FUNCTION @extschema@.denorm_column_type(tbl regclass, col name)
@@ -729,6 +506,539 @@ COMMENT ON FUNCTION @extschema@.denorm_normalize_filter(regclass, text) IS
     'Checks a counter filter against the child table and returns its canonical form';
 REVOKE ALL ON FUNCTION @extschema@.denorm_normalize_filter(regclass, text) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.denorm_filter_columns(child regclass, filter text)
+RETURNS name[]
+AS 'MODULE_PATHNAME', 'denorm_filter_columns'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) IS
+    'Internal: the columns of the child a filter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_key_compare_problem(key_type regtype, fk_type regtype)
+RETURNS text
+AS 'MODULE_PATHNAME', 'denorm_key_compare_problem'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) IS
+    'Internal: why a parent key cannot be matched with a foreign key exactly, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) FROM PUBLIC;
+
+-- The columns a counter reads on its child: the value column and those of
+-- its filter (none for a filter that no longer parses: reported elsewhere)
+CREATE FUNCTION @extschema@.denorm_counter_reads(c @extschema@.denorm_counters)
+RETURNS name[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN array_remove(ARRAY[c.value_column], NULL)
+           || CASE WHEN c.filter IS NULL THEN '{}'::name[]
+                   ELSE @extschema@.denorm_filter_columns(c.child, c.filter) END;
+EXCEPTION WHEN syntax_error_or_access_rule_violation OR undefined_table THEN
+    RETURN array_remove(ARRAY[c.value_column], NULL);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) IS
+    'Internal: the columns of its child a counter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_counter_rules(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col record;
+    what text;
+    problem text;
+BEGIN
+    SELECT a.attnum, a.attidentity, a.attgenerated INTO col
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.counter_column AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RETURN NULL;            -- (a missing column is reported by the caller)
+    END IF;
+    IF col.attidentity <> '' THEN
+        RETURN format('column "%s" of table %s is an identity column', c.counter_column, c.parent);
+    END IF;
+    IF col.attgenerated <> '' THEN
+        RETURN format('column "%s" of table %s is a generated column', c.counter_column, c.parent);
+    END IF;
+    -- keys: what the backfill and every delta would rewrite
+    SELECT format('column "%s" of table %s is part of %s', c.counter_column, c.parent, w) INTO what
+      FROM (SELECT 1 AS o, format('%s %s',
+                                  CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint'
+                                                 WHEN 'f' THEN 'foreign key' ELSE 'exclusion constraint' END,
+                                  quote_ident(k.conname)) AS w
+              FROM pg_constraint k
+             WHERE k.conrelid = c.parent AND k.contype IN ('p', 'u', 'f', 'x') AND col.attnum = ANY (k.conkey)
+            UNION ALL
+            SELECT 2, format('unique index %s', i.indexrelid::regclass)
+              FROM pg_index i
+             WHERE i.indrelid = c.parent AND i.indisunique
+               AND (col.attnum = ANY (i.indkey::int2[])
+                    OR (i.indexprs IS NOT NULL
+                        AND pg_get_indexdef(i.indexrelid) ~ ('\m' || quote_ident(c.counter_column) || '\M')))
+            UNION ALL
+            SELECT 3, format('foreign key %s of table %s', quote_ident(k.conname), k.conrelid::regclass)
+              FROM pg_constraint k
+             WHERE k.confrelid = c.parent AND k.contype = 'f' AND col.attnum = ANY (k.confkey)
+            UNION ALL
+            SELECT 4, format('the partition key of table %s', t.partrelid::regclass)
+              FROM pg_partitioned_table t
+             WHERE t.partrelid IN (SELECT c.parent UNION SELECT relid FROM pg_partition_ancestors(c.parent))
+               AND EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = t.partrelid AND a.attname = c.counter_column
+                              AND a.attnum = ANY (t.partattrs::int2[]))
+             ORDER BY 1 LIMIT 1) k;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = c.parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = c.parent_key) THEN
+        RETURN format('parent key column "%s" of table %s has no unique index or constraint of its own',
+                      c.parent_key, c.parent);
+    END IF;
+    problem := @extschema@.denorm_key_compare_problem(@extschema@.denorm_column_type(c.parent, c.parent_key),
+                                                      @extschema@.denorm_column_type(c.child, c.foreign_key));
+    IF problem IS NOT NULL THEN
+        RETURN format('%s (parent key "%s" of table %s, foreign key "%s" of table %s)',
+                      problem, c.parent_key, c.parent, c.foreign_key, c.child);
+    END IF;
+    SELECT format('table %s inherits from table %s; the counter''s triggers would not see its rows',
+                  i.inhrelid::regclass, i.inhparent::regclass) INTO what
+      FROM @extschema@.denorm_child_tables(c.child) t
+      JOIN pg_inherits i ON i.inhparent = t
+      JOIN pg_class k ON k.oid = i.inhrelid
+     WHERE NOT k.relispartition
+     ORDER BY i.inhrelid LIMIT 1;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    -- a cycle: counter x feeds counter y when y's child is x's parent and y
+    -- reads x's column; none may feed itself
+    IF EXISTS (
+        WITH RECURSIVE cs AS (
+            SELECT d.id, d.parent, d.child, d.counter_column, @extschema@.denorm_counter_reads(d) AS reads
+              FROM @extschema@.denorm_counters d WHERE d.id IS DISTINCT FROM c.id
+            UNION ALL
+            SELECT coalesce(c.id, 0), c.parent, c.child, c.counter_column, @extschema@.denorm_counter_reads(c)),
+        fed(id) AS (
+            SELECT y.id FROM cs x JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads)
+             WHERE x.id = coalesce(c.id, 0)
+            UNION
+            SELECT y.id FROM fed f JOIN cs x ON x.id = f.id
+              JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads))
+        SELECT 1 FROM fed WHERE id = coalesce(c.id, 0)) THEN
+        RETURN format('column "%s" of table %s would feed itself: a filter or value column of a counter it changes reads it',
+                      c.counter_column, c.parent);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) IS
+    'Internal: which rule of what can be counted a counter breaks, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Whether a counter's filter still parses against its child table.
+CREATE FUNCTION @extschema@.denorm_filter_parses(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF c.filter IS NOT NULL THEN
+        PERFORM @extschema@.denorm_normalize_filter(c.child, c.filter);
+    END IF;
+    RETURN true;
+EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
+    -- a column gone, retyped so that an operator or function no longer fits
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
+    'Internal: false when a column the counter''s filter uses is gone';
+REVOKE ALL ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Whether a counter still fits its tables: every column it names exists
+-- with a usable type and its filter still parses.  Returns what is wrong,
+-- or NULL.
+CREATE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    col record;
+BEGIN
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
+                                     (c.parent, c.parent_key, false),
+                                     (c.child, c.foreign_key, false),
+                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
+                WHERE v.attname IS NOT NULL LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
+            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
+        END IF;
+        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
+            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
+                          col.attname, col.rel);
+        END IF;
+    END LOOP;
+    IF c.value_column IS NOT NULL
+       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
+        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
+                      c.value_column, c.counter_column);
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
+       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
+        RETURN 'its parent key or foreign key would no longer be of a built-in type';
+    END IF;
+    IF NOT @extschema@.denorm_filter_parses(c) THEN
+        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
+    END IF;
+    RETURN @extschema@.denorm_counter_rules(c);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) IS
+    'Internal: what no longer fits in a counter''s tables, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Without an index on the foreign key, reconcile and recomputes read the
+-- whole child table: creation warns, denorm_status shows it.
+CREATE FUNCTION @extschema@.denorm_fk_indexed(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = c.child AND a.attname = c.foreign_key
+                      AND i.indpred IS NULL)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) IS
+    'Internal: whether the child has an index that starts with the counter''s foreign key';
+-- (PUBLIC may run it: the status view calls it; see Privileges)
+
+------------------------------------------------------------------------
+-- Guards: DDL on counted tables (event triggers)
+------------------------------------------------------------------------
+
+-- Changes to counted tables that would break a counter are refused, and
+-- partitions that come and go are followed: a partition dropped or
+-- detached is taken off its counters before the command
+-- (denorm_on_drop_start), one attached is added to them when it ends
+-- (denorm_shift_attached, from the DDL guard).  Both are corrections under
+-- the lock the command holds, so writers of other partitions lose nothing.
+-- The event triggers act on denorm's own objects only, found by OID.
+
+-- Recomputes a counter as its parent's owner (used by the DDL guard of 1.2
+-- and before).
+CREATE FUNCTION @extschema@.denorm_recompute_counter(counter_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_recompute_counter'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
+    'Internal: recomputes a counter as the owner of its parent table';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
+
+-- Adds to the counters above it what each table the ending ALTER TABLE
+-- attached adds up to.
+CREATE FUNCTION @extschema@.denorm_shift_attached()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_shift_attached'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_shift_attached() IS
+    'Internal: adds to the counters above it what each table the ending ALTER TABLE attached adds up to';
+REVOKE ALL ON FUNCTION @extschema@.denorm_shift_attached() FROM PUBLIC;
+
+-- After DDL on a counter's tables:
+--  * a change that breaks the counter (a rule of denorm_counter_rules, a
+--    column it uses renamed or retyped, one its filter reads) is refused,
+--    naming the counter;
+--  * new or attached partitions of a counted child get the statement and
+--    TRUNCATE triggers (PostgreSQL clones only the row trigger), and
+--    detached ones lose them; what attached tables bring in is added
+--    (denorm_shift_attached);
+--  * a counter's triggers that are missing are created again.
+-- Only counters whose row trigger is in place are considered: during a
+-- restore the registry rows arrive before the triggers, which pg_restore
+-- creates itself.
+CREATE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; corrections run as the tables' owners
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+    problem text;
+    moved bigint;
+BEGIN
+    moved := @extschema@.denorm_shift_attached();
+    IF moved > 0 THEN
+        RAISE NOTICE 'denorm counters corrected for the rows of attached partitions (% parent keys)', moved;
+    END IF;
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions)
+    FOR tbl IN SELECT DISTINCT t.tgrelid::regclass
+                 FROM pg_trigger t
+                WHERE t.tgnargs = 0 AND t.tgparentid = 0
+                  AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                                   WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+    END LOOP;
+
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
+        END IF;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
+    'Event trigger: refuses changes that break counters, follows parent renames, covers new partitions';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_ddl() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_ddl IS
+    'Refuses table changes that break denorm counters and follows renames and partitions';
+
+-- Partitions leaving with their rows (DROP TABLE, DETACH PARTITION): taken
+-- off their counters when the command starts, after taking the lock it is
+-- about to take; tables being attached are noted for denorm_shift_attached.
+CREATE FUNCTION @extschema@.denorm_on_drop_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: corrects the counters whose child loses a partition to DROP TABLE or DETACH PARTITION';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
+    'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
+
+-- Dropping a counter's parent or child table drops the counter with it
+-- (its triggers on the other table and its registry row), with a NOTICE.
+-- Dropping a column a counter uses is refused: the counter would fail on
+-- every write.  (A dropped partition was taken off its counters when the
+-- DROP started.)
+CREATE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
+            END IF;
+            CONTINUE;
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
+            -- the triggers on the table that went went with it; those on
+            -- the other table must go too
+            PERFORM @extschema@.denorm_remove_triggers(c);
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+            RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
+    'Event trigger: drops counters with their tables and refuses to drop the columns they use';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
+    EXECUTE FUNCTION @extschema@.denorm_on_drop();
+COMMENT ON EVENT TRIGGER denorm_guard_drops IS
+    'Drops denorm counters with their tables and refuses to drop the columns they use';
+
+------------------------------------------------------------------------
+-- DROP EXTENSION denorm
+------------------------------------------------------------------------
+
+-- What DROP EXTENSION denorm does first, while the extension is still
+-- whole (called by denorm_on_drop_extension, below, with whether the drop
+-- cascades).  A drop without CASCADE is refused while counters exist, so
+-- then nothing is done.  Otherwise:
+-- 1. this transaction's commit-time deltas are applied, and every pending
+--    delta of deferred counters is folded into its column (denorm_flush),
+--    with denorm_pending locked against new deltas first, so the parents
+--    end exact; a flush that fails fails the drop;
+-- 2. the pg_cron jobs of this database that denorm_schedule_reconcile,
+--    denorm_schedule_flush and denorm_schedule_purge made (found by the
+--    commands they run, which name this extension's schema: the reconcile
+--    job's name is the caller's) are unscheduled; other jobs that mention
+--    denorm_ are named in a WARNING and left alone.
+-- As the extension's owner, as the other event triggers run: unscheduling
+-- another role's pg_cron job takes a superuser.
+CREATE FUNCTION @extschema@.denorm_before_drop_extension(cascading boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    counters text;
+    folded bigint;
+    st text;
+    msg text;
+    j record;
+    gone text[] := '{}';
+    others text[] := '{}';
+BEGIN
+    IF NOT cascading AND EXISTS (SELECT 1 FROM @extschema@.denorm_counters) THEN
+        RETURN;     -- refused by its dependencies, with nothing changed
+    END IF;
+
+    PERFORM @extschema@.denorm_apply();
+    -- writers append pending deltas under ROW EXCLUSIVE: keep new ones out
+    -- until the extension (and the table) is gone
+    LOCK TABLE @extschema@.denorm_pending IN EXCLUSIVE MODE;
+    SELECT string_agg(DISTINCT d.id::text, ', ') INTO counters
+      FROM @extschema@.denorm_pending q
+      JOIN @extschema@.denorm_counters d ON d.id = q.counter_id AND d.mode = 'deferred';
+    IF counters IS NOT NULL THEN
+        BEGIN
+            folded := @extschema@.denorm_flush();
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+            -- find the counter that fails, to name it (all of this is
+            -- rolled back with the drop)
+            FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+                      WHERE d.mode = 'deferred'
+                        AND EXISTS (SELECT 1 FROM @extschema@.denorm_pending q
+                                     WHERE q.counter_id = d.id)
+                      ORDER BY d.id LOOP
+                BEGIN
+                    PERFORM @extschema@.denorm_flush(c.id);
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                    RAISE EXCEPTION 'cannot drop extension denorm: the pending deltas of denorm counter % on %.% could not be flushed',
+                                    c.id, c.parent, c.counter_column
+                        USING ERRCODE = st,
+                              DETAIL = format('denorm_flush(%s) failed: %s', c.id, msg),
+                              HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+                END;
+            END LOOP;
+            RAISE EXCEPTION 'cannot drop extension denorm: pending deltas could not be flushed'
+                USING ERRCODE = st,
+                      DETAIL = format('denorm_flush() failed: %s', msg),
+                      HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+        END;
+        RAISE NOTICE 'denorm: folded % pending deltas into their columns before the drop (deferred counters %)',
+                     folded, counters;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        FOR j IN SELECT k.jobid, k.jobname, k.command,
+                        starts_with(k.command, format('CALL %I.denorm_reconcile_batched(', '@extschema@'))
+                        OR k.command = format('SELECT %I.denorm_flush()', '@extschema@')
+                        OR starts_with(k.command, format('SELECT * FROM %I.denorm_purge_history(', '@extschema@'))
+                            AS ours
+                   FROM cron.job k
+                  WHERE k.database = current_database()
+                    AND strpos(k.command, 'denorm_') > 0
+                  ORDER BY k.jobid LOOP
+            IF NOT j.ours THEN
+                others := others || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+                CONTINUE;
+            END IF;
+            BEGIN
+                PERFORM cron.unschedule(j.jobid);
+                gone := gone || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'denorm: could not unschedule pg_cron job % (%): %', j.jobid, j.jobname, msg
+                    USING HINT = format('Its owner or a superuser can remove it with SELECT cron.unschedule(%s);', j.jobid);
+            END;
+        END LOOP;
+        IF cardinality(gone) > 0 THEN
+            RAISE NOTICE 'denorm: unscheduled pg_cron jobs %', array_to_string(gone, ', ');
+        END IF;
+        IF cardinality(others) > 0 THEN
+            RAISE WARNING 'denorm: pg_cron jobs % mention denorm but were not scheduled by it, and are left alone',
+                          array_to_string(others, ', ')
+                USING HINT = 'Once the extension is gone they will fail; remove them with cron.unschedule(jobid).';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) IS
+    'Internal: flushes pending deltas and unschedules denorm''s pg_cron jobs before DROP EXTENSION denorm';
+REVOKE ALL ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_drop_extension()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_extension'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_extension() IS
+    'Event trigger: before DROP EXTENSION denorm, flushes pending deltas and unschedules denorm''s pg_cron jobs';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_extension() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_extension();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
+    'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
+
+------------------------------------------------------------------------
+-- Creating and dropping counters
+------------------------------------------------------------------------
+
 -- Brings every parent row of a new counter to the recomputed value, batch
 -- by batch, with NOTICE progress on large tables.  The caller holds a lock
 -- that keeps the child's writers out.
@@ -788,6 +1098,7 @@ DECLARE
     tbl regclass;
     n bigint;
     new_id integer;
+    problem text;
 BEGIN
     PERFORM @extschema@.denorm_require(parent, 'parent');
     PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
@@ -799,38 +1110,40 @@ BEGIN
     -- tables: ordinary or partitioned, owned by the caller
     FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
-            RAISE EXCEPTION '"%" is not a table', tbl
-                USING ERRCODE = 'wrong_object_type';
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
         END IF;
         IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
-            RAISE EXCEPTION 'must be owner of table %', tbl
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'Only the owner of both the parent and the child table can create or drop a counter on them.';
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
         END IF;
     END LOOP;
 
     IF aggregate NOT IN ('count', 'sum') THEN
-        RAISE EXCEPTION 'unknown aggregate "%"', aggregate
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The aggregate must be ''count'' or ''sum''.';
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'' or ''sum''.');
     END IF;
     IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
-        RAISE EXCEPTION 'unknown counter mode "%"', mode
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The mode must be ''immediate'', ''commit'' or ''deferred''.';
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
     END IF;
 
     -- counter column
     counter_type := @extschema@.denorm_column_type(parent, counter_column);
     IF counter_type <> ALL (numeric_types) THEN
-        RAISE EXCEPTION 'counter column "%" of table "%" must be an integer or numeric type', counter_column, parent
-            USING ERRCODE = 'datatype_mismatch',
-                  DETAIL = format('Its type is %s.', format_type(counter_type, NULL));
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
     END IF;
     IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
                   AND attgenerated <> '') THEN
-        RAISE EXCEPTION 'counter column "%" of table "%" is a generated column', counter_column, parent
-            USING ERRCODE = 'invalid_column_definition';
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
     END IF;
 
     -- parent key: the given column or the single-column primary key, unique
@@ -839,9 +1152,9 @@ BEGIN
           FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'table "%" has no single-column primary key', parent
-                USING ERRCODE = 'invalid_foreign_key',
-                      HINT = 'Name a uniquely indexed column with parent_key.';
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
         END IF;
     END IF;
     key_type := @extschema@.denorm_column_type(parent, parent_key);
@@ -850,13 +1163,14 @@ BEGIN
             ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
            AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
-        RAISE EXCEPTION 'parent key column "%" of table "%" is not unique', parent_key, parent
-            USING ERRCODE = 'invalid_foreign_key',
-                  DETAIL = 'A counter''s parent key needs a unique index or constraint on exactly that column.';
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
     END IF;
     IF parent_key = counter_column THEN
-        RAISE EXCEPTION 'counter column "%" of table "%" cannot be its parent key', counter_column, parent
-            USING ERRCODE = 'invalid_parameter_value';
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
     END IF;
 
     -- foreign key: exists, comparable with the parent key, hashable and sortable
@@ -865,10 +1179,10 @@ BEGIN
     -- their own rights: only PostgreSQL's own types, whose code no table
     -- owner controls (a domain's CHECK, say, would run as the caller).
     IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
-        RAISE EXCEPTION 'parent key and foreign key must be of built-in types'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
-                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL));
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
     END IF;
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
@@ -876,9 +1190,9 @@ BEGIN
                        parent, child, parent_key, foreign_key,
                        foreign_key, parent_key, foreign_key, parent_key);
     EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
-        RAISE EXCEPTION 'foreign key column "%" of type % cannot be compared with parent key column "%" of type %',
-                        foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)
-            USING ERRCODE = 'datatype_mismatch';
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
     END;
     -- default hash and btree operator classes for the type, a domain's base
     -- type, or a type it is binary-coercible to (varchar uses text's)
@@ -887,40 +1201,40 @@ BEGIN
            AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
                 OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
                               AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
-        RAISE EXCEPTION 'foreign key column "%" of table "%" has a type without hash and btree support', foreign_key, child
-            USING ERRCODE = 'datatype_mismatch';
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
     END IF;
 
     -- value column: required for sum, rejected for count
     IF aggregate = 'sum' THEN
         IF value_column IS NULL THEN
-            RAISE EXCEPTION 'a sum counter needs a value_column'
-                USING ERRCODE = 'invalid_parameter_value';
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
         END IF;
         value_type := @extschema@.denorm_column_type(child, value_column);
         IF value_type <> ALL (numeric_types) THEN
-            RAISE EXCEPTION 'value column "%" of table "%" must be an integer or numeric type', value_column, child
-                USING ERRCODE = 'datatype_mismatch',
-                      DETAIL = format('Its type is %s.', format_type(value_type, NULL));
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
         END IF;
         -- a counter column of fixed scale would round every delta on its own
         IF counter_type = 'numeric'::regtype
            AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
-            RAISE EXCEPTION 'counter column "%" of table "%" has a smaller scale than value column "%"',
-                            counter_column, parent, value_column
-                USING ERRCODE = 'datatype_mismatch',
-                      DETAIL = 'Each change would be rounded on its own and the sum would drift.',
-                      HINT = 'Give the counter column at least the scale of the value column, or no fixed scale.';
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
         END IF;
         IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
-            RAISE EXCEPTION 'counter column "%" of table "%" must be numeric to hold a sum of numeric column "%"',
-                            counter_column, parent, value_column
-                USING ERRCODE = 'datatype_mismatch';
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
         END IF;
     ELSIF value_column IS NOT NULL THEN
-        RAISE EXCEPTION 'a count counter takes no value_column'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use aggregate => ''sum'' to add up a column.';
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
     END IF;
 
     -- deferred deltas are kept with the key as text: only types whose text
@@ -928,36 +1242,70 @@ BEGIN
     IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
                                                  'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
                                                  'uuid'::regtype]::oid[]) THEN
-        RAISE EXCEPTION 'a deferred counter needs a parent key of an integer, numeric, text or uuid type'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('Parent key column "%s" of table "%s" is of type %s.',
-                                  parent_key, parent, format_type(key_type, NULL));
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
     END IF;
     IF parent = child AND counter_column IN (foreign_key, value_column) THEN
-        RAISE EXCEPTION 'counter column "%" of table "%" cannot count itself', counter_column, parent
-            USING ERRCODE = 'invalid_parameter_value';
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
     END IF;
 
     IF filter IS NOT NULL THEN
         filter := @extschema@.denorm_normalize_filter(child, filter);
     END IF;
 
-    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
-                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
-        RAISE EXCEPTION 'column "%" of table "%" already has a denorm counter', counter_column, parent
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Drop it first with denorm_drop_counter().';
+
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
     END IF;
 
     -- Keep writers out until commit, so the backfill sees every child row:
     -- that takes a snapshot newer than the lock, which REPEATABLE READ and
     -- SERIALIZABLE transactions do not have.
     IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'denorm_create_counter must run in a READ COMMITTED transaction'
-            USING ERRCODE = 'invalid_transaction_state',
-                  DETAIL = 'Its backfill must see every child row committed before it locked the child table.';
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
     END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
 
     -- the registry row, written by denorm itself after it has checked the
     -- caller again (and that the child's owner may write the counter column)
@@ -971,6 +1319,15 @@ BEGIN
     PERFORM @extschema@.denorm_install_parent_triggers(c);
 
     n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
                        ON a.attrelid = d.adrelid AND a.attnum = d.adnum
                     WHERE d.adrelid = parent AND a.attname = counter_column) THEN
@@ -1104,7 +1461,7 @@ CREATE TABLE @extschema@.denorm_reconcile_runs (
     rows_healed     bigint      NOT NULL DEFAULT 0,
     drift_ratio     double precision,
     status          text        NOT NULL DEFAULT 'running'
-                                CHECK (status IN ('running', 'ok', 'drift', 'alert', 'failed')),
+                                CHECK (status IN ('running', 'ok', 'drift', 'alert', 'dry_run', 'failed')),
     error           text,
     backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid()
 );
@@ -1353,9 +1710,31 @@ COMMENT ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm
     'Internal: records a counter''s reconcile result and raises its alerts';
 REVOKE ALL ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) FROM PUBLIC;
 
--- Closes a run with its totals and status.
-CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, alert boolean, failed text)
-RETURNS void
+-- The status of one counter's check, or of a whole run given its totals:
+-- 'failed' when it failed; in a dry run 'dry_run' when it found drift or
+-- alerted, else 'ok'; in a healing run 'alert', 'drift' (found and healed)
+-- or 'ok'.  A run's status is what its counters' statuses add up to, with
+-- the same precedence.
+CREATE FUNCTION @extschema@.denorm_check_status(heal boolean, drifted bigint,
+                                                alert boolean, err text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN err IS NOT NULL THEN 'failed'
+                WHEN NOT heal AND (alert OR drifted > 0) THEN 'dry_run'
+                WHEN alert THEN 'alert'
+                WHEN drifted > 0 THEN 'drift'
+                ELSE 'ok' END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) IS
+    'Internal: the status of a reconcile check or run (ok, drift, alert, dry_run, failed)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) FROM PUBLIC;
+
+-- Closes a run with its totals and status, and returns the status.
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, heal boolean, alert boolean,
+                                              failed text)
+RETURNS text
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1364,10 +1743,7 @@ AS $$
            counters = s.counters,
            rows_checked = s.checked, rows_drifted = s.drifted, rows_healed = s.healed,
            drift_ratio = CASE WHEN s.checked > 0 THEN s.drifted::double precision / s.checked END,
-           status = CASE WHEN failed IS NOT NULL THEN 'failed'
-                         WHEN alert THEN 'alert'
-                         WHEN s.drifted > 0 THEN 'drift'
-                         ELSE 'ok' END,
+           status = @extschema@.denorm_check_status(heal, s.drifted::bigint, alert, failed),
            error = failed
       FROM (SELECT count(*)::integer AS counters,
                    coalesce(sum(rows_checked), 0) AS checked,
@@ -1375,18 +1751,111 @@ AS $$
                    coalesce(sum(rows_healed), 0) AS healed
               FROM @extschema@.denorm_reconcile_checks WHERE run_id = run) s
      WHERE r.run_id = run
+    RETURNING r.status
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) IS
+    'Internal: closes a reconcile run with its totals and status, and returns the status';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) FROM PUBLIC;
+
+-- The 1.0 signature stays for denorm_purge_history, which closes abandoned
+-- runs with it (always as failed, so whether they healed does not matter).
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, alert boolean, failed text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_finish_run(run, true, alert, failed)
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) IS
     'Internal: closes a reconcile run with its totals and status';
 REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) FROM PUBLIC;
 
+-- Checks (and heals, unless heal is false) one counter over a key scope,
+-- batch by batch, in the caller's transaction, with NOTICE progress on
+-- large tables.  Errors propagate: the caller decides what a failure is.
+CREATE FUNCTION @extschema@.denorm_check_counter(run bigint, c @extschema@.denorm_counters,
+                                                 heal boolean, key_from text, key_to text,
+                                                 OUT rows_checked bigint,
+                                                 OUT rows_drifted bigint,
+                                                 OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              key_from, key_to);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+                                           starts[i + 1], key_to, heal, run);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                         run, c.id, i, n, rows_checked, rows_drifted;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: checks and heals one counter over a key scope, batch by batch';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+
+-- Rejects a key range that cannot hold a key: both bounds converted to the
+-- key type (so '10' comes after '9' for an integer key) and compared with
+-- the key column's collation, as the batches compare them.
+CREATE FUNCTION @extschema@.denorm_check_range(c @extschema@.denorm_counters,
+                                               key_from text, key_to text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    coll text;
+    reversed boolean;
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod),
+           CASE WHEN a.attcollation <> 0 THEN
+               (SELECT format(' COLLATE %I.%I', n.nspname, l.collname)
+                  FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                 WHERE l.oid = a.attcollation) END
+      INTO keytype, coll
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.parent_key AND NOT a.attisdropped;
+    -- keys that do not convert to the key type are the caller's error
+    EXECUTE format('SELECT ($1::%1$s%2$s) OPERATOR(pg_catalog.>) $2::%1$s', keytype, coalesce(coll, ''))
+       INTO reversed USING key_from, key_to;
+    IF reversed THEN
+        RAISE EXCEPTION 'key_from % is after key_to % for denorm counter % on %.%',
+                        quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
+                  HINT = format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) IS
+    'Internal: rejects a reversed key range of denorm_reconcile_range';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+
 -- One run over the given counters and key scope, in the caller's
--- transaction; each batch is its own statement and snapshot.
+-- transaction; each batch is its own statement and snapshot.  A counter
+-- fails as a whole (its heals and drift rows are rolled back with it); when
+-- a heal failed, the counter is read again without healing, so the drift
+-- it found is still logged (healed false) before its failure is recorded.
 CREATE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
                                                    p_from text, p_to text,
                                                    p_range boolean)
 RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
-               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1395,15 +1864,13 @@ DECLARE
     run bigint;
     c @extschema@.denorm_counters;
     r record;
-    starts text[];
-    n integer;
+    alerted boolean;
+    alert boolean := false;
     checked bigint;
     drifted bigint;
     healed bigint;
-    alert boolean := false;
     err text;
     failed text;
-    bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
 BEGIN
     IF p_range THEN
         PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
@@ -1412,43 +1879,40 @@ BEGIN
                 USING ERRCODE = 'null_value_not_allowed',
                       HINT = 'Use denorm_reconcile() for a whole counter.';
         END IF;
-        -- keys that do not convert to the key type are the caller's error
         FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
-            EXECUTE format('SELECT $1::%1$s, $2::%1$s',
-                           (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                             WHERE a.attrelid = c.parent AND a.attname = c.parent_key))
-              USING p_from, p_to;
+            PERFORM @extschema@.denorm_check_range(c, p_from, p_to);
         END LOOP;
     END IF;
     INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
     FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
-        checked := 0; drifted := 0; healed := 0; err := NULL;
+        err := NULL;
         BEGIN
-            starts := @extschema@.denorm_batch_starts(c, bs, p_from, p_to);
-            n := coalesce(array_length(starts, 1), 0);
-            FOR i IN 1 .. n LOOP
-                r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE p_from END,
-                                                   starts[i + 1], p_to, p_heal, run);
-                checked := checked + r.rows_checked;
-                drifted := drifted + r.rows_drifted;
-                healed := healed + r.rows_healed;
-                IF n > 1 THEN
-                    RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
-                                 run, c.id, i, n, checked, drifted;
-                END IF;
-            END LOOP;
+            r := @extschema@.denorm_check_counter(run, c, p_heal, p_from, p_to);
+            checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            failed := coalesce(failed || '; ', '') || format('counter %s: %s', c.id, err);
-            RAISE WARNING 'denorm reconcile of counter % failed: %', c.id, err;
             checked := 0; drifted := 0; healed := 0;
+            IF p_heal THEN
+                BEGIN
+                    r := @extschema@.denorm_check_counter(run, c, false, p_from, p_to);
+                    checked := r.rows_checked; drifted := r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            failed := concat(failed || '; ', format('counter %s: %s', c.id, err));
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
         END;
-        alert := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err) OR alert;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
         counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
         rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        status := @extschema@.denorm_check_status(p_heal, drifted, alerted, err);
+        error := err;
         RETURN NEXT;
     END LOOP;
-    PERFORM @extschema@.denorm_finish_run(run, alert, failed);
+    PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
@@ -1459,20 +1923,22 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text
 CREATE FUNCTION @extschema@.denorm_reconcile(counter_id integer DEFAULT NULL,
                                              heal boolean DEFAULT true)
 RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
-               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM @extschema@.denorm_reconcile_scope($1, $2, NULL, NULL, false)
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
-    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false';
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
                                                    key_to text, heal boolean DEFAULT true)
 RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
-               rows_checked bigint, rows_drifted bigint, rows_healed bigint)
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1482,15 +1948,34 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, bool
     'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
 
+-- Whether the calling procedure may COMMIT (see src/reconcile.c).
+CREATE FUNCTION @extschema@.denorm_commit_allowed()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_commit_allowed'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_commit_allowed() IS
+    'Internal: whether the calling procedure was CALLed where it may commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_commit_allowed() FROM PUBLIC;
+
 -- The same run as denorm_reconcile, as a procedure that commits after every
 -- batch, so locks and transactions stay short on big tables.  Call it with
--- CALL, outside a transaction block (pg_cron does).  A procedure that
--- commits cannot carry SET search_path, so it pins the path itself, first
--- thing and again after every COMMIT (which ends a local setting), and
--- names everything with its schema besides; nothing is evaluated before the
--- first statement.
+-- CALL, outside a transaction block (pg_cron does): it checks that first,
+-- before it records a run.  A procedure that commits cannot carry SET
+-- search_path, so it pins the path itself, first thing and again after
+-- every COMMIT (which ends a local setting), and names everything with its
+-- schema besides; nothing is evaluated before the first statement.  A
+-- batch that fails ends its counter (earlier batches stay healed and
+-- logged); a failed heal's batch is read again without healing, so its
+-- drift is logged.  Once the run is recorded and committed, the CALL ends
+-- with an error when a counter failed (SQLSTATE 55000), or, with
+-- fail_on_drift, when the run found drift or alerted (SQLSTATE 23000): a
+-- scheduler that looks only at whether the command succeeded (pg_cron's
+-- cron.job_run_details) sees the failure.  It ends with a COMMIT, so the
+-- pinned path does not outlive it in a caller that goes on (another
+-- procedure CALLing it in a loop).
 CREATE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
-                                                      heal boolean DEFAULT true)
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -1502,13 +1987,27 @@ DECLARE
     checked bigint;
     drifted bigint;
     healed bigint;
+    alerted boolean;
     alert boolean;
     err text;
     failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
     bs integer;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        RAISE EXCEPTION 'denorm_reconcile_batched() cannot run inside a transaction block'
+            USING ERRCODE = 'invalid_transaction_termination',
+                  DETAIL = 'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+                  HINT = 'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.';
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
     alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
     bs := (@extschema@.denorm_settings()).reconcile_batch_size;
     -- arguments first, so a bad call leaves no run behind
     PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
@@ -1517,7 +2016,12 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
         checked := 0; drifted := 0; healed := 0; err := NULL;
-        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
         n := COALESCE(pg_catalog.array_length(starts, 1), 0);
         FOR i IN 1 .. n LOOP
             BEGIN
@@ -1528,8 +2032,18 @@ BEGIN
                 healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-                RAISE WARNING 'denorm reconcile of counter % failed: %', c.id, err;
             END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_sync_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
             IF n OPERATOR(pg_catalog.>) 1 THEN
                 RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
                              run, c.id, i, n, checked, drifted;
@@ -1539,20 +2053,53 @@ BEGIN
             EXIT WHEN err IS NOT NULL;
         END LOOP;
         IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
             failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
                                         pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
         END IF;
-        alert := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err) OR alert;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
         COMMIT;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     END LOOP;
-    PERFORM @extschema@.denorm_finish_run(run, alert, failed);
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'denorm reconcile run % failed for denorm counter %',
+                        run, pg_catalog.array_to_string(failed_counters, ', counter ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s.', failed),
+                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run);
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        RAISE EXCEPTION 'denorm reconcile run % ended with status "%": % of % rows drifted',
+                        run, run_status, totals.rows_drifted, totals.rows_checked
+            USING ERRCODE = 'integrity_constraint_violation',
+                  DETAIL = pg_catalog.format('Counter %s.',
+                                             pg_catalog.array_to_string(drift_counters, '; counter ')),
+                  HINT = pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                                           run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END);
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
     COMMIT;
 END
 $$;
-COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean) IS
-    'denorm_reconcile as a procedure that commits after every key-range batch';
-REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean) FROM PUBLIC;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
 
 ------------------------------------------------------------------------
 -- Deferred counters: flush and exact reads
@@ -1941,8 +2488,8 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_purge_history(interval) FROM PUBLIC;
 ------------------------------------------------------------------------
 
 -- Per counter: whether its triggers fire, what its last reconcile found,
--- its pending deltas, and the parent's triggers that do not pin their
--- search_path.
+-- its pending deltas, the parent's triggers that do not pin their
+-- search_path, and whether the foreign key has an index.
 CREATE VIEW @extschema@.denorm_status AS
 SELECT c.id AS counter_id,
        c.parent,
@@ -1961,7 +2508,8 @@ SELECT c.id AS counter_id,
          WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
        q.pending_rows,
        q.oldest_pending_age,
-       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers
+       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers,
+       @extschema@.denorm_fk_indexed(c) AS fk_indexed
   FROM @extschema@.denorm_counters c
  CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
                             pg_catalog.now() OPERATOR(pg_catalog.-)
@@ -2036,3 +2584,4 @@ GRANT EXECUTE ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_tables(regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) TO PUBLIC;

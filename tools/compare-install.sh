@@ -1,67 +1,93 @@
 #!/usr/bin/env bash
-# Checks that sql/denorm.sql installs what the chain of versioned scripts
-# installs, object for object.
+# compare-install.sh: does a fresh install of denorm create exactly what an
+# updated one has?  Run it against a running server that has this build
+# installed (make install), as a superuser; it connects with the usual
+# PGHOST, PGPORT and PGUSER, and takes psql from the bindir of PG_CONFIG
+# when that is set, else from PATH.
 #
-#   PG_CONFIG=.../pg_config PGHOST=... PGPORT=... tools/compare-install.sh [VERSION]
+#   tools/compare-install.sh [FROM_VERSION]
+#       Makes two scratch databases and installs denorm in each: "chain"
+#       runs CREATE EXTENSION denorm VERSION 'FROM_VERSION' (default 1.0)
+#       and ALTER EXTENSION denorm UPDATE, that is the frozen scripts one
+#       after the other up to the default version; "direct" runs CREATE
+#       EXTENSION denorm, the default version's install script (built from
+#       sql/denorm.sql).  Compares them and drops both databases.
 #
-# One database runs CREATE EXTENSION denorm VERSION 'VERSION' (default 1.2:
-# the 1.0 script and the upgrades after it); the other installs
-# sql/denorm.sql, placed for the time of the run as the script of a
-# version 9.9 in the extension directory of PG_CONFIG (which must be
-# writable, and have this build of denorm installed: make install
-# PG_CONFIG=...).  Both databases are then listed member by member of the
-# extension: function definitions, privileges and settings; table columns
-# in order, constraints, indexes, triggers, storage and privileges; views;
-# sequences; event triggers; comments; initial privileges; and the tables
-# pg_dump keeps.  The listings must be equal: prints the difference and
-# exits 1 when not.  The databases are dropped and the 9.9 script removed
-# when it ends.
+#   tools/compare-install.sh --databases DB_A DB_B [--ignore-role ROLE]
+#       Compares the denorm extensions already in two databases (one of
+#       them updated with data in it, say).  Privileges given to ROLE are
+#       left out of both listings.
+#
+#   tools/compare-install.sh --list DB [--ignore-role ROLE]
+#       Prints the listing of one database, to read or diff by hand.
+#
+# The listing has one entry per property of each member of the extension:
+# every function's full definition (pg_get_functiondef: arguments, result,
+# language, volatility, settings, body), owner, privileges and security;
+# every table's columns in order with types, defaults and NOT NULL, its
+# constraints, indexes, triggers, options and privileges; views; sequences;
+# event triggers; comments; initial privileges; the tables pg_dump keeps.
+# Entries are sorted, so the order of creation does not matter and OIDs
+# never appear.  The two listings (and, in the first form, what the two
+# installs printed) must be equal: the differences are printed as a
+# unified diff, "-" the chain or DB_A, "+" the direct install or DB_B.
+# Exit status 0 when equal, 1 when they differ, 2 when it could not
+# compare.
+#
+# Folding a later section of the newest upgrade script into sql/denorm.sql:
+# make install, run tools/compare-install.sh, and carry each difference
+# over to the feature section of sql/denorm.sql where that object lives;
+# make install and run it again until it prints "identical".
 set -euo pipefail
-: "${PG_CONFIG:?set PG_CONFIG to the pg_config of the server to use}"
-VERSION=${1:-1.2}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PSQL="$("$PG_CONFIG" --bindir)/psql"
-EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
-SINGLE_VERSION=9.9
-CHAIN_DB=denorm_compare_chain
-SINGLE_DB=denorm_compare_single
-WORK=$(mktemp -d -t denorm-compare.XXXXXX)
 
-if [ ! -f "$EXTDIR/denorm.control" ]; then
-    echo "denorm is not installed in $EXTDIR: run make install PG_CONFIG=$PG_CONFIG" >&2
-    exit 2
+if [ -n "${PG_CONFIG:-}" ]; then
+    PSQL="$("$PG_CONFIG" --bindir)/psql"
+else
+    PSQL=psql
 fi
-if [ -e "$EXTDIR/denorm--$SINGLE_VERSION.sql" ]; then
-    echo "$EXTDIR/denorm--$SINGLE_VERSION.sql exists already; not overwriting it" >&2
-    exit 2
-fi
-
 psql_() { "$PSQL" -X -q -v ON_ERROR_STOP=1 "$@"; }
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
+
+mode=installs
+from=1.0
+ignore_role=""
+dbs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --databases) mode=databases; [ $# -ge 3 ] || usage; dbs=("$2" "$3"); shift 3 ;;
+        --list) mode=list; [ $# -ge 2 ] || usage; dbs=("$2"); shift 2 ;;
+        --ignore-role) [ $# -ge 2 ] || usage; ignore_role=$2; shift 2 ;;
+        -h|--help) usage ;;
+        -*) usage ;;
+        *) from=$1; shift ;;
+    esac
+done
+
+WORK=$(mktemp -d -t denorm-compare.XXXXXX)
+CHAIN_DB=denorm_compare_chain
+DIRECT_DB=denorm_compare_direct
 finish() {
-    rm -f "$EXTDIR/denorm--$SINGLE_VERSION.sql"
-    psql_ -d postgres -c "DROP DATABASE IF EXISTS $CHAIN_DB" \
-          -c "DROP DATABASE IF EXISTS $SINGLE_DB" >/dev/null 2>&1 || true
+    if [ "$mode" = installs ]; then
+        psql_ -d postgres -c "DROP DATABASE IF EXISTS $CHAIN_DB" \
+              -c "DROP DATABASE IF EXISTS $DIRECT_DB" >/dev/null 2>&1 || true
+    fi
     rm -rf "$WORK"
 }
 trap finish EXIT
 
-install -m 644 "$ROOT/sql/denorm.sql" "$EXTDIR/denorm--$SINGLE_VERSION.sql"
-psql_ -d postgres -c "SET client_min_messages = warning" \
-      -c "DROP DATABASE IF EXISTS $CHAIN_DB" -c "DROP DATABASE IF EXISTS $SINGLE_DB" \
-      -c "CREATE DATABASE $CHAIN_DB" -c "CREATE DATABASE $SINGLE_DB" >/dev/null
-for install in "$CHAIN_DB $VERSION chain" "$SINGLE_DB $SINGLE_VERSION single"; do
-    set -- $install
-    if ! psql_ -d "$1" -c "CREATE EXTENSION denorm VERSION '$2'" 2> "$WORK/$3.err"; then
-        cat "$WORK/$3.err" >&2
-        echo "CREATE EXTENSION denorm VERSION '$2' failed" >&2
-        exit 2
-    fi
-done
-
-# One line (or block) per property, each starting with what it is about,
-# sorted: the order objects were created in does not matter, OIDs never
-# appear.
+# One line (or block) per property, each starting with what it is about.
+# :'ignore' is a role whose privileges are left out ('' for none).
 cat > "$WORK/objects.sql" <<'SQL'
+CREATE FUNCTION pg_temp.acl(a aclitem[]) RETURNS text LANGUAGE sql AS
+$$ SELECT CASE WHEN a IS NULL THEN 'default' ELSE
+          coalesce(string_agg(x::text, ',' ORDER BY x::text), '') END
+     FROM unnest(a) x
+    WHERE (SELECT current_setting('denorm_compare.ignore') = ''
+               OR x::text !~ ('^' || quote_ident(current_setting('denorm_compare.ignore')) || '=')) $$;
+CREATE FUNCTION pg_temp.lines(what text, def text) RETURNS text LANGUAGE sql AS
+$$ SELECT string_agg(what || ' | ' || l, E'\n' ORDER BY n)
+     FROM regexp_split_to_table(rtrim(def, E'\n'), E'\n') WITH ORDINALITY AS t(l, n) $$;
+SELECT set_config('denorm_compare.ignore', :'ignore', false) \g /dev/null
 WITH ext AS (
     SELECT d.classid, d.objid, d.objsubid
       FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
@@ -75,20 +101,23 @@ lines(line) AS (
     SELECT 'member ' || pg_describe_object(classid, objid, objsubid) FROM ext
     UNION ALL
     -- functions and procedures
-    SELECT format(E'function %s\n%s', p.oid::regprocedure, pg_get_functiondef(p.oid)) FROM procs p
+    -- (each line of a definition starts with its object, so that a
+    -- difference shows whose it is)
+    SELECT pg_temp.lines('function ' || p.oid::regprocedure, pg_get_functiondef(p.oid)) FROM procs p
     UNION ALL
     SELECT format('function %s owner %s acl %s config %s secdef %s', p.oid::regprocedure,
-                  pg_get_userbyid(p.proowner), p.proacl, p.proconfig, p.prosecdef) FROM procs p
+                  pg_get_userbyid(p.proowner), pg_temp.acl(p.proacl), p.proconfig, p.prosecdef) FROM procs p
     UNION ALL
     -- tables, views, sequences, indexes
     SELECT format('relation %s kind %s persistence %s options %s owner %s acl %s',
                   c.oid::regclass, c.relkind, c.relpersistence, c.reloptions,
-                  pg_get_userbyid(c.relowner), c.relacl) FROM rels c
+                  pg_get_userbyid(c.relowner), pg_temp.acl(c.relacl)) FROM rels c
     UNION ALL
-    SELECT format('relation %s column %s %s %s notnull %s default %s identity %s generated %s collation %s',
+    SELECT format('relation %s column %s %s %s notnull %s default %s identity %s generated %s collation %s acl %s',
                   a.attrelid::regclass, lpad(a.attnum::text, 3, '0'), a.attname,
                   format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, a.attcollation::regcollation)
+                  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated,
+                  a.attcollation::regcollation, pg_temp.acl(a.attacl))
       FROM pg_attribute a JOIN rels c ON c.oid = a.attrelid
       LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attnum > 0 AND NOT a.attisdropped
@@ -105,7 +134,7 @@ lines(line) AS (
                   pg_get_triggerdef(t.oid), t.tgenabled)
       FROM pg_trigger t JOIN rels c ON c.oid = t.tgrelid
     UNION ALL
-    SELECT format(E'relation %s view\n%s', c.oid::regclass, pg_get_viewdef(c.oid))
+    SELECT pg_temp.lines(format('relation %s view', c.oid::regclass), pg_get_viewdef(c.oid))
       FROM rels c WHERE c.relkind = 'v'
     UNION ALL
     SELECT format('relation %s sequence %s start %s increment %s min %s max %s cache %s cycle %s owned by %s',
@@ -130,7 +159,7 @@ lines(line) AS (
     UNION ALL
     -- the privileges pg_dump takes as the extension's own
     SELECT format('initial privileges of %s: %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid),
-                  i.privtype, i.initprivs)
+                  i.privtype, pg_temp.acl(i.initprivs))
       FROM pg_init_privs i
      WHERE EXISTS (SELECT 1 FROM ext WHERE ext.classid = i.classoid AND ext.objid = i.objoid)
     UNION ALL
@@ -140,31 +169,69 @@ lines(line) AS (
            unnest(e.extconfig, e.extcondition) AS u(rel, cond)
      WHERE e.extname = 'denorm'
     UNION ALL
-    SELECT format('extension schema %s relocatable %s owner %s', e.extnamespace::regnamespace,
-                  e.extrelocatable, pg_get_userbyid(e.extowner))
+    SELECT format('extension version %s schema %s relocatable %s owner %s', e.extversion,
+                  e.extnamespace::regnamespace, e.extrelocatable, pg_get_userbyid(e.extowner))
       FROM pg_extension e WHERE e.extname = 'denorm')
 SELECT line FROM lines ORDER BY line COLLATE "C";
 SQL
-psql_ -t -A -d "$CHAIN_DB" -f "$WORK/objects.sql" > "$WORK/chain.txt"
-psql_ -t -A -d "$SINGLE_DB" -f "$WORK/objects.sql" > "$WORK/single.txt"
 
-members=$(grep -c '^member ' "$WORK/chain.txt" || true)
-if [ "$members" -lt 40 ]; then
-    echo "the listing of version $VERSION has only $members members: the query missed the extension" >&2
-    exit 2
-fi
+list() {  # list DB OUTFILE
+    if ! psql_ -t -A -v ignore="$ignore_role" -d "$1" -f "$WORK/objects.sql" > "$2" 2> "$WORK/list.err"; then
+        cat "$WORK/list.err" >&2
+        echo "could not list the denorm extension of database $1" >&2
+        exit 2
+    fi
+    local members
+    members=$(grep -c '^member ' "$2" || true)
+    if [ "$members" -lt 40 ]; then
+        echo "the listing of database $1 has only $members members: is denorm installed there?" >&2
+        exit 2
+    fi
+}
+
+case "$mode" in
+list)
+    list "${dbs[0]}" "$WORK/a.txt"
+    cat "$WORK/a.txt"
+    exit 0
+    ;;
+databases)
+    a=${dbs[0]}; b=${dbs[1]}
+    label_a="database $a"; label_b="database $b"
+    ;;
+installs)
+    a=$CHAIN_DB; b=$DIRECT_DB
+    label_a="CREATE EXTENSION denorm VERSION '$from' + ALTER EXTENSION denorm UPDATE"
+    label_b="CREATE EXTENSION denorm"
+    psql_ -d postgres -c "SET client_min_messages = warning" \
+          -c "DROP DATABASE IF EXISTS $CHAIN_DB" -c "DROP DATABASE IF EXISTS $DIRECT_DB" \
+          -c "CREATE DATABASE $CHAIN_DB" -c "CREATE DATABASE $DIRECT_DB" >/dev/null
+    if ! psql_ -d "$CHAIN_DB" -c "CREATE EXTENSION denorm VERSION '$from'" \
+               -c "ALTER EXTENSION denorm UPDATE" 2> "$WORK/a.err"; then
+        cat "$WORK/a.err" >&2
+        echo "$label_a failed" >&2
+        exit 2
+    fi
+    if ! psql_ -d "$DIRECT_DB" -c "CREATE EXTENSION denorm" 2> "$WORK/b.err"; then
+        cat "$WORK/b.err" >&2
+        echo "$label_b failed" >&2
+        exit 2
+    fi
+    ;;
+esac
+
+list "$a" "$WORK/a.txt"
+list "$b" "$WORK/b.txt"
 status=0
-# what each install said (warnings, notices) must match too
-if ! diff -u --label "CREATE EXTENSION denorm VERSION '$VERSION' (messages)" \
-             --label "sql/denorm.sql (messages)" "$WORK/chain.err" "$WORK/single.err"; then
+if [ "$mode" = installs ] &&
+   ! diff -u --label "$label_a (messages)" --label "$label_b (messages)" "$WORK/a.err" "$WORK/b.err"; then
     echo "the two installs printed different messages" >&2
     status=1
 fi
-if diff -u --label "CREATE EXTENSION denorm VERSION '$VERSION'" --label "sql/denorm.sql" \
-        "$WORK/chain.txt" "$WORK/single.txt"; then
-    echo "identical: $members members, $(wc -l < "$WORK/chain.txt") lines of definitions"
+if diff -u --label "$label_a" --label "$label_b" "$WORK/a.txt" "$WORK/b.txt"; then
+    echo "identical: $(grep -c '^member ' "$WORK/a.txt") members, $(wc -l < "$WORK/a.txt") lines of definitions"
 else
-    echo "sql/denorm.sql differs from version $VERSION" >&2
+    echo "the denorm of $label_a differs from that of $label_b" >&2
     status=1
 fi
 exit $status
