@@ -23,7 +23,8 @@
 #
 # The listing has one entry per property of each member of the extension:
 # every function's full definition (pg_get_functiondef: arguments, result,
-# language, volatility, settings, body), owner, privileges and security;
+# language, volatility, settings, body), owner, privileges and security
+# (a missing ACL shown as the default it stands for);
 # every table's columns in order with types, defaults and NOT NULL, its
 # constraints, indexes, triggers, options and privileges; views; sequences;
 # event triggers; comments; initial privileges; the tables pg_dump keeps.
@@ -78,12 +79,23 @@ trap finish EXIT
 # One line (or block) per property, each starting with what it is about.
 # :'ignore' is a role whose privileges are left out ('' for none).
 cat > "$WORK/objects.sql" <<'SQL'
-CREATE FUNCTION pg_temp.acl(a aclitem[]) RETURNS text LANGUAGE sql AS
-$$ SELECT CASE WHEN a IS NULL THEN 'default' ELSE
-          coalesce(string_agg(x::text, ',' ORDER BY x::text), '') END
-     FROM unnest(a) x
+-- Privileges as a sorted list, a NULL ACL spelled out as the default it
+-- stands for (a GRANT and its REVOKE leave the default written out), and
+-- without the ignored role's.
+CREATE FUNCTION pg_temp.acl(a aclitem[], dflt aclitem[]) RETURNS text LANGUAGE sql AS
+$$ SELECT coalesce(string_agg(x::text, ',' ORDER BY x::text), '')
+     FROM unnest(coalesce(a, dflt)) x
     WHERE (SELECT current_setting('denorm_compare.ignore') = ''
                OR x::text !~ ('^' || quote_ident(current_setting('denorm_compare.ignore')) || '=')) $$;
+-- The default privileges of an object of the extension (no ACL of its own)
+CREATE FUNCTION pg_temp.acl_default(classid oid, objid oid, objsubid integer) RETURNS aclitem[]
+LANGUAGE sql AS
+$$ SELECT CASE WHEN objsubid <> 0 THEN '{}'::aclitem[]
+               WHEN classid = 'pg_proc'::regclass THEN
+                   (SELECT acldefault('f', p.proowner) FROM pg_proc p WHERE p.oid = objid)
+               WHEN classid = 'pg_class'::regclass THEN
+                   (SELECT acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)
+                      FROM pg_class c WHERE c.oid = objid) END $$;
 CREATE FUNCTION pg_temp.lines(what text, def text) RETURNS text LANGUAGE sql AS
 $$ SELECT string_agg(what || ' | ' || l, E'\n' ORDER BY n)
      FROM regexp_split_to_table(rtrim(def, E'\n'), E'\n') WITH ORDINALITY AS t(l, n) $$;
@@ -106,18 +118,20 @@ lines(line) AS (
     SELECT pg_temp.lines('function ' || p.oid::regprocedure, pg_get_functiondef(p.oid)) FROM procs p
     UNION ALL
     SELECT format('function %s owner %s acl %s config %s secdef %s', p.oid::regprocedure,
-                  pg_get_userbyid(p.proowner), pg_temp.acl(p.proacl), p.proconfig, p.prosecdef) FROM procs p
+                  pg_get_userbyid(p.proowner), pg_temp.acl(p.proacl, acldefault('f', p.proowner)),
+                  p.proconfig, p.prosecdef) FROM procs p
     UNION ALL
     -- tables, views, sequences, indexes
     SELECT format('relation %s kind %s persistence %s options %s owner %s acl %s',
                   c.oid::regclass, c.relkind, c.relpersistence, c.reloptions,
-                  pg_get_userbyid(c.relowner), pg_temp.acl(c.relacl)) FROM rels c
+                  pg_get_userbyid(c.relowner),
+                  pg_temp.acl(c.relacl, pg_temp.acl_default('pg_class'::regclass, c.oid, 0))) FROM rels c
     UNION ALL
     SELECT format('relation %s column %s %s %s notnull %s default %s identity %s generated %s collation %s acl %s',
                   a.attrelid::regclass, lpad(a.attnum::text, 3, '0'), a.attname,
                   format_type(a.atttypid, a.atttypmod), a.attnotnull,
                   pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated,
-                  a.attcollation::regcollation, pg_temp.acl(a.attacl))
+                  a.attcollation::regcollation, pg_temp.acl(a.attacl, '{}'))
       FROM pg_attribute a JOIN rels c ON c.oid = a.attrelid
       LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attnum > 0 AND NOT a.attisdropped
@@ -157,11 +171,14 @@ lines(line) AS (
       FROM pg_description d
      WHERE EXISTS (SELECT 1 FROM ext WHERE ext.classid = d.classoid AND ext.objid = d.objoid)
     UNION ALL
-    -- the privileges pg_dump takes as the extension's own
+    -- the privileges pg_dump takes as the extension's own (those that are
+    -- the object's default say no more than no entry)
     SELECT format('initial privileges of %s: %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid),
-                  i.privtype, pg_temp.acl(i.initprivs))
+                  i.privtype, pg_temp.acl(i.initprivs, NULL))
       FROM pg_init_privs i
      WHERE EXISTS (SELECT 1 FROM ext WHERE ext.classid = i.classoid AND ext.objid = i.objoid)
+       AND pg_temp.acl(i.initprivs, NULL)
+           IS DISTINCT FROM pg_temp.acl(pg_temp.acl_default(i.classoid, i.objoid, i.objsubid), NULL)
     UNION ALL
     -- the tables pg_dump keeps the rows of
     SELECT format('dumped %s where %s', u.rel::regclass, u.cond)
