@@ -74,7 +74,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'denorm_registry_lock'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_registry_lock(integer) IS
-    'Internal: locks a counter''s registry row for a drop';
+    'Internal: locks a counter''s registry row (FOR UPDATE) for a drop; false when the counter is gone';
 REVOKE ALL ON FUNCTION @extschema@.denorm_registry_lock(integer) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_registry_delete(counter_id integer)
@@ -140,7 +140,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_row_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_row_trigger() IS
-    'Row trigger of a denorm counter: records each row''s effect on its parent';
+    'Row trigger of denorm''s child tables: records each row''s effect on its parent (applied at statement end, at commit or into denorm_pending)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_row_trigger() FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_stmt_trigger()
@@ -148,7 +148,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_stmt_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
-    'Statement trigger of a denorm counter: applies the statement''s deltas to parent rows in key order';
+    'Statement trigger of denorm''s child tables: applies the statement''s deltas of immediate counters, one UPDATE per parent row in ascending key order (locking those rows until the transaction ends); deferred counters'' go to denorm_pending';
 REVOKE ALL ON FUNCTION @extschema@.denorm_stmt_trigger() FROM PUBLIC;
 
 -- TRUNCATE removes rows without row triggers.  The trigger fires BEFORE,
@@ -162,7 +162,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
-    'TRUNCATE trigger of a denorm counter: recomputes the counter';
+    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0, and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
 REVOKE ALL ON FUNCTION @extschema@.denorm_truncate_trigger() FROM PUBLIC;
 
 -- Mode 'commit': a transaction's deltas applied once, when it commits, in
@@ -180,7 +180,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_commit_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_commit_trigger() IS
-    'Internal: applies a transaction''s commit-time deltas when it commits';
+    'Internal: applies a transaction''s commit-time deltas when it commits, one UPDATE per parent row in one global order (parent table, key)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_commit_trigger() FROM PUBLIC;
 
 CREATE CONSTRAINT TRIGGER denorm_commit AFTER INSERT ON @extschema@.denorm_commit_queue
@@ -192,7 +192,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'denorm_apply'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_apply() IS
-    'Applies this transaction''s commit-time counter deltas now, as commit would';
+    'Applies this transaction''s commit-time counter deltas now, as commit would: updates (and so locks) those parent rows, in parent table and key order';
 REVOKE ALL ON FUNCTION @extschema@.denorm_apply() FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_local_delta(counter_id integer, parent_key text)
@@ -261,7 +261,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
-    'Internal: creates a counter''s missing triggers on one table';
+    'Internal: creates the child triggers a counter needs on one of its tables where they are missing (CREATE TRIGGER locks the table SHARE ROW EXCLUSIVE)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) FROM PUBLIC;
 
 ------------------------------------------------------------------------
@@ -276,7 +276,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_parent_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
-    'Parent-table trigger of a denorm counter: key changes and deleted parents';
+    'Parent-table trigger of a denorm counter: a row whose key changes gets its new key''s count; a deferred counter''s row giving up its key leaves it a pending delta';
 REVOKE ALL ON FUNCTION @extschema@.denorm_parent_trigger() FROM PUBLIC;
 
 -- Whether a trigger is one of counter id's own: its parent triggers, and
@@ -327,7 +327,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) IS
-    'Internal: creates a counter''s missing triggers on its parent table';
+    'Internal: creates a counter''s missing triggers on its parent table (CREATE TRIGGER locks it SHARE ROW EXCLUSIVE)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) FROM PUBLIC;
 
 -- User triggers on a counter's parent whose functions do not pin their own
@@ -384,7 +384,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) IS
-    'Internal: drops every trigger of a counter';
+    'Internal: drops every trigger of a counter that no other counter needs (DROP TRIGGER locks each table ACCESS EXCLUSIVE)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) FROM PUBLIC;
 
 -- What is wrong with a counter's triggers, or NULL when they are all there
@@ -659,7 +659,7 @@ EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
-    'Internal: false when a column the counter''s filter uses is gone';
+    'Internal: false when a counter''s filter no longer fits its child (a column it reads gone or retyped)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) FROM PUBLIC;
 
 -- Whether a counter still fits its tables: every column it names exists
@@ -743,7 +743,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'denorm_recompute_counter'
 LANGUAGE C STRICT;
 COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
-    'Internal: recomputes a counter as the owner of its parent table';
+    'Internal: sets every parent row of a counter to what its children add up to, as the parent''s owner; takes no lock on the child, so it is exact only while the caller keeps writers out (not called since 1.3)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
 
 -- Adds to the counters above it what each table the ending ALTER TABLE
@@ -753,7 +753,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'denorm_shift_attached'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_shift_attached() IS
-    'Internal: adds to the counters above it what each table the ending ALTER TABLE attached adds up to';
+    'Internal: adds to the counters above it what each table the ending ALTER TABLE attached adds up to, under the lock ATTACH PARTITION holds (updating the parent rows)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_shift_attached() FROM PUBLIC;
 
 -- After DDL on a counter's tables:
@@ -826,7 +826,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
-    'Event trigger: refuses changes that break counters, follows parent renames, covers new partitions';
+    'Event trigger after CREATE and ALTER TABLE: refuses changes that break counters, follows renames and partitions (adding what attached ones bring, denorm_shift_attached) and creates missing triggers';
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_ddl() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
@@ -843,7 +843,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
-    'Event trigger: corrects the counters whose child loses a partition to DROP TABLE or DETACH PARTITION';
+    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters; notes tables being attached';
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
@@ -897,7 +897,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
-    'Event trigger: drops counters with their tables and refuses to drop the columns they use';
+    'Event trigger: drops counters with their tables (dropping their triggers on the other table) and refuses to drop the columns they use';
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
@@ -1018,7 +1018,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) IS
-    'Internal: flushes pending deltas and unschedules denorm''s pg_cron jobs before DROP EXTENSION denorm';
+    'Internal: before DROP EXTENSION denorm, locks denorm_pending EXCLUSIVE, folds pending deltas into their columns (denorm_flush) and unschedules denorm''s pg_cron jobs';
 REVOKE ALL ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_on_drop_extension()
@@ -1057,7 +1057,7 @@ BEGIN
                                               NULL, NULL);
     n := coalesce(array_length(starts, 1), 0);
     FOR i IN 1 .. n LOOP
-        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
                                            starts[i + 1], NULL, true, NULL);
         changed := changed + r.rows_healed;
         IF n > 1 THEN
@@ -1068,7 +1068,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
-    'Internal: sets every parent row of a counter to its recomputed value';
+    'Internal: the backfill of a new counter: sets every parent row to what its children add up to, batch by batch (denorm_reconcile_key_batch with heal: it locks the rows it changes); the caller holds SHARE ROW EXCLUSIVE on the child';
 REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
 
 -- Checks a declaration, records it, installs its triggers and backfills
@@ -1339,7 +1339,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) IS
-    'Internal: denorm_create_counter with its filter already in canonical form';
+    'Internal: denorm_create_counter with its filter already in canonical form; locks the child table SHARE ROW EXCLUSIVE until commit';
 REVOKE ALL ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
 
 -- The filter is read with the caller's search_path (a user's own immutable
@@ -1370,7 +1370,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) IS
-    'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id';
+    'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id. Locks the child table SHARE ROW EXCLUSIVE until commit';
 REVOKE ALL ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
 
 -- Dropping a counter removes its triggers, folds its pending deltas into
@@ -1412,7 +1412,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_drop_counter(integer) IS
-    'Drops a counter''s triggers and registry row; the column keeps its data';
+    'Drops a counter''s triggers (locking its tables ACCESS EXCLUSIVE until commit) and registry row, after flushing a deferred one; the column keeps its data';
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(integer) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
@@ -1436,7 +1436,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
-    'Drops the counter kept in a parent column; the column keeps its data';
+    'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
 
 ------------------------------------------------------------------------
@@ -1515,23 +1515,26 @@ REVOKE ALL ON TABLE @extschema@.denorm_drift_log FROM PUBLIC;
 
 -- The C steps: each statement runs as the owner of the table it touches
 -- (src/reconcile.c shows the SQL of each).
-CREATE FUNCTION @extschema@.denorm_read_batch(counter_id integer, lo text, hi text, upto text,
+
+-- The drifted rows of one key range of a counter, with what each holds and
+-- should hold; it only reads.
+CREATE FUNCTION @extschema@.denorm_find_drift(counter_id integer, lo text, hi text, upto text,
                                               keys text[],
                                               OUT rows_checked bigint, OUT keys text[],
                                               OUT stored numeric[], OUT stored_col numeric[],
                                               OUT pending numeric[], OUT actual numeric[])
 AS 'MODULE_PATHNAME', 'denorm_read_batch'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.denorm_read_batch(integer, text, text, text, text[]) IS
-    'Internal: compares one key range of a counter in one snapshot, reading each table as its owner';
-REVOKE ALL ON FUNCTION @extschema@.denorm_read_batch(integer, text, text, text, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) IS
+    'Internal: the drifted parent rows of one key range of a counter, read in one snapshot (parent, pending deltas and children each as its owner); takes no lock';
+REVOKE ALL ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_lock_parents(counter_id integer, keys text[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'denorm_lock_parents'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_lock_parents(integer, text[]) IS
-    'Internal: locks a counter''s parent rows in key order, as the parent''s owner';
+    'Internal: locks a counter''s parent rows with the given keys FOR NO KEY UPDATE, in ascending key order (the order writers take them in), as the parent''s owner';
 REVOKE ALL ON FUNCTION @extschema@.denorm_lock_parents(integer, text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_parent_batch_starts(counter_id integer, batch_size integer,
@@ -1551,7 +1554,7 @@ RETURNS text[]
 AS 'MODULE_PATHNAME', 'denorm_apply_amounts'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) IS
-    'Internal: changes a counter''s column on some parent rows, as the parent''s owner';
+    'Internal: adds amounts to (or sets) a counter''s column on some parent rows, as the parent''s owner; the UPDATE locks those rows';
 REVOKE ALL ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) FROM PUBLIC;
 
 -- The SQL steps, which call them.
@@ -1573,7 +1576,7 @@ COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters,
 REVOKE ALL ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) FROM PUBLIC;
 
 -- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
--- counter.  Reading (denorm_read_batch): parent rows, their pending deltas
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
 -- and their children are each read as their table's owner, in one
 -- snapshot, so in-flight writers cannot cause false drift.  Healing: the
 -- drifted parents are locked in ascending key order (the order writers
@@ -1584,12 +1587,12 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counte
 -- their owner.  Two heals of the same counter are serialized by an advisory
 -- lock, or each would add the same difference.  With run_id NULL nothing is
 -- logged.
-CREATE FUNCTION @extschema@.denorm_sync_batch(c @extschema@.denorm_counters,
-                                              lo text, hi text, upto text,
-                                              heal boolean, run_id bigint,
-                                              OUT rows_checked bigint,
-                                              OUT rows_drifted bigint,
-                                              OUT rows_healed bigint)
+CREATE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -1603,7 +1606,7 @@ BEGIN
     IF heal THEN
         PERFORM pg_advisory_xact_lock(1684368751, c.id);
     END IF;
-    b := @extschema@.denorm_read_batch(c.id, lo, hi, upto, NULL);
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
     rows_checked := b.rows_checked;
     rows_drifted := 0;
     rows_healed := 0;
@@ -1615,7 +1618,7 @@ BEGIN
     END IF;
     -- recount under the locks: what to add (or, over a NaN or infinite
     -- stored value, to set: nothing to add to) per drifted row
-    b := @extschema@.denorm_read_batch(c.id, lo, hi, upto, b.keys);
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
     IF b.keys IS NULL THEN
         RETURN;
     END IF;
@@ -1641,9 +1644,9 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
-    'Internal: compares, logs and heals one key range of one counter';
-REVOKE ALL ON FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
 -- The counters a run covers; rejects unknown ids and bad arguments.
 CREATE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
@@ -1707,7 +1710,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) IS
-    'Internal: records a counter''s reconcile result and raises its alerts';
+    'Internal: records a counter''s result in denorm_reconcile_checks and raises its alerts (WARNING, NOTIFY denorm_drift)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) FROM PUBLIC;
 
 -- The status of one counter's check, or of a whole run given its totals:
@@ -1770,14 +1773,15 @@ COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) IS
     'Internal: closes a reconcile run with its totals and status';
 REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) FROM PUBLIC;
 
--- Checks (and heals, unless heal is false) one counter over a key scope,
--- batch by batch, in the caller's transaction, with NOTICE progress on
--- large tables.  Errors propagate: the caller decides what a failure is.
-CREATE FUNCTION @extschema@.denorm_check_counter(run bigint, c @extschema@.denorm_counters,
-                                                 heal boolean, key_from text, key_to text,
-                                                 OUT rows_checked bigint,
-                                                 OUT rows_drifted bigint,
-                                                 OUT rows_healed bigint)
+-- Reconciles (checks, and heals unless heal is false) one counter over a
+-- key scope, batch by batch, in the caller's transaction, with NOTICE
+-- progress on large tables.  Errors propagate: the caller decides what a
+-- failure is.
+CREATE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
+                                                     heal boolean, key_from text, key_to text,
+                                                     OUT rows_checked bigint,
+                                                     OUT rows_drifted bigint,
+                                                     OUT rows_healed bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1791,7 +1795,7 @@ BEGIN
                                               key_from, key_to);
     n := coalesce(array_length(starts, 1), 0);
     FOR i IN 1 .. n LOOP
-        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
                                            starts[i + 1], key_to, heal, run);
         rows_checked := rows_checked + r.rows_checked;
         rows_drifted := rows_drifted + r.rows_drifted;
@@ -1803,15 +1807,16 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
-    'Internal: checks and heals one counter over a key scope, batch by batch';
-REVOKE ALL ON FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: reconciles one counter over a key scope, batch by batch (denorm_reconcile_key_batch, whose locks last until the transaction ends)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
 
--- Rejects a key range that cannot hold a key: both bounds converted to the
--- key type (so '10' comes after '9' for an integer key) and compared with
--- the key column's collation, as the batches compare them.
-CREATE FUNCTION @extschema@.denorm_check_range(c @extschema@.denorm_counters,
-                                               key_from text, key_to text)
+-- Rejects a key range that cannot hold a key (the arguments of
+-- denorm_reconcile_range): both bounds converted to the key type (so '10'
+-- comes after '9' for an integer key) and compared with the key column's
+-- collation, as the batches compare them.
+CREATE FUNCTION @extschema@.denorm_require_ordered_range(c @extschema@.denorm_counters,
+                                                         key_from text, key_to text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1841,9 +1846,9 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) IS
-    'Internal: rejects a reversed key range of denorm_reconcile_range';
-REVOKE ALL ON FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) IS
+    'Internal: rejects a reversed key range of denorm_reconcile_range, comparing the bounds as key values';
+REVOKE ALL ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
 
 -- One run over the given counters and key scope, in the caller's
 -- transaction; each batch is its own statement and snapshot.  A counter
@@ -1880,21 +1885,21 @@ BEGIN
                       HINT = 'Use denorm_reconcile() for a whole counter.';
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
-            PERFORM @extschema@.denorm_check_range(c, p_from, p_to);
+            PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
         END LOOP;
     END IF;
     INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
     FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
         err := NULL;
         BEGIN
-            r := @extschema@.denorm_check_counter(run, c, p_heal, p_from, p_to);
+            r := @extschema@.denorm_reconcile_counter(run, c, p_heal, p_from, p_to);
             checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
             checked := 0; drifted := 0; healed := 0;
             IF p_heal THEN
                 BEGIN
-                    r := @extschema@.denorm_check_counter(run, c, false, p_from, p_to);
+                    r := @extschema@.denorm_reconcile_counter(run, c, false, p_from, p_to);
                     checked := r.rows_checked; drifted := r.rows_drifted;
                 EXCEPTION WHEN OTHERS THEN
                     NULL;   -- the reading failed too: the first error says why
@@ -1916,7 +1921,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
-    'Internal: one reconcile run over a set of counters and a key scope';
+    'Internal: one reconcile run over a set of counters and a key scope, in the caller''s transaction (which keeps the locks of every batch)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
 
 -- The public entry points.
@@ -1931,7 +1936,7 @@ AS $$
     SELECT * FROM @extschema@.denorm_reconcile_scope($1, $2, NULL, NULL, false)
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
-    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error';
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error. Healing locks the drifted parent rows until the transaction ends';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
@@ -1945,7 +1950,7 @@ AS $$
     SELECT * FROM @extschema@.denorm_reconcile_scope($1, $4, $2, $3, true)
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) IS
-    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open)';
+    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open), as denorm_reconcile does';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
 
 -- Whether the calling procedure may COMMIT (see src/reconcile.c).
@@ -2025,7 +2030,7 @@ BEGIN
         n := COALESCE(pg_catalog.array_length(starts, 1), 0);
         FOR i IN 1 .. n LOOP
             BEGIN
-                r := @extschema@.denorm_sync_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
                                                    starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
                 checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
                 drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
@@ -2036,7 +2041,7 @@ BEGIN
             IF err IS NOT NULL AND heal THEN
                 -- log what the failed batch found, without healing
                 BEGIN
-                    r := @extschema@.denorm_sync_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                    r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
                                                        starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
                     checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
                     drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
@@ -2098,7 +2103,7 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
-    'denorm_reconcile as a procedure that commits after every key-range batch; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+    'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
 REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
 
 ------------------------------------------------------------------------
@@ -2112,7 +2117,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'denorm_fold_pending'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_fold_pending(integer, text[]) IS
-    'Internal: folds a deferred counter''s pending deltas for some keys into its column';
+    'Internal: folds a deferred counter''s pending deltas for some keys into its column (deletes them from denorm_pending, updates the parent rows the caller has locked)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_fold_pending(integer, text[]) FROM PUBLIC;
 
 -- Folds the pending deltas of deferred counters into their parent columns.
@@ -2160,7 +2165,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
-    'Folds pending deltas of deferred counters (all, or one) into their parent columns; returns the pending rows folded';
+    'Folds pending deltas of deferred counters (all, or one) into their parent columns, locking those parent rows FOR NO KEY UPDATE (table by table, in key order) until the transaction ends; returns the pending rows folded';
 REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
 
 -- The exact current value of one parent row's counter: the column plus, for
@@ -2480,7 +2485,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
-    'Closes reconcile runs that can no longer finish, then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
+    'Closes reconcile runs that can no longer finish (locking the runs still marked running), then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_purge_history(interval) FROM PUBLIC;
 
 ------------------------------------------------------------------------
