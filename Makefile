@@ -5,7 +5,7 @@ EXTENSION = denorm
 MODULE_big = denorm
 OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o \
        src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
-       src/extension.o
+       src/extension.o src/keylock.o
 # sql/denorm.sql is the install script of the current version, the one
 # file to edit; make builds sql/denorm--$(EXTVERSION).sql from it (not kept
 # in git).  Beside it, the frozen scripts: the 1.0 install script, where
@@ -31,6 +31,9 @@ endif
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object is rebuilt when a shared header changes
+$(OBJS): $(wildcard src/*.h)
 
 sql/denorm--$(EXTVERSION).sql: sql/denorm.sql
 	cp $< $@

@@ -148,7 +148,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_stmt_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
-    'Statement trigger of denorm''s child tables: applies the statement''s deltas of immediate counters, one UPDATE per parent row in ascending key order (locking those rows until the transaction ends); deferred counters'' go to denorm_pending';
+    'Statement trigger of denorm''s child tables: applies the statement''s deltas of immediate counters, one UPDATE per parent row in ascending key order (locking those rows until the transaction ends; a key with no parent row is locked against parent inserts and looked up again); deferred counters'' go to denorm_pending';
 REVOKE ALL ON FUNCTION @extschema@.denorm_stmt_trigger() FROM PUBLIC;
 
 -- TRUNCATE removes rows without row triggers.  The trigger fires BEFORE,
@@ -268,15 +268,17 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_co
 -- Parent triggers: key changes and deleted parents
 ------------------------------------------------------------------------
 
--- On the parent: a row whose key changes gets the counter of its new key;
--- a deleted row of a deferred counter takes its pending deltas along.
--- These triggers are per counter: each carries its counter id.
+-- On the parent: a row inserted, or whose key changes, starts with what
+-- the children of its key add up to (children may be written before their
+-- parent row); a deleted row of a deferred counter takes its pending
+-- deltas along.  These triggers are per counter: each carries its counter
+-- id.
 CREATE FUNCTION @extschema@.denorm_parent_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_parent_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
-    'Parent-table trigger of a denorm counter: a row whose key changes gets its new key''s count; a deferred counter''s row giving up its key leaves it a pending delta';
+    'Parent-table trigger of a denorm counter: a row inserted or given a new key starts with what the children of its key add up to, after locking the key against child writers that find no row for it; a deferred counter''s row giving up its key leaves it a pending delta';
 REVOKE ALL ON FUNCTION @extschema@.denorm_parent_trigger() FROM PUBLIC;
 
 -- Whether a trigger is one of counter id's own: its parent triggers, and
@@ -300,8 +302,10 @@ COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger,
 REVOKE ALL ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) FROM PUBLIC;
 
 -- Creates the counter's triggers on its parent where they are missing:
--- the key trigger (BEFORE UPDATE of the key) and, for a deferred counter,
--- the trigger for a parent row giving up its key (AFTER DELETE or UPDATE).
+-- the key trigger (BEFORE UPDATE of the key), the insert trigger (BEFORE
+-- INSERT) and, for a deferred counter, the trigger for a parent row giving
+-- up its key (AFTER DELETE or UPDATE).  They are told apart by their
+-- events.
 CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -309,13 +313,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
-                      AND (t.tgtype::integer & 2) <> 0
+                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 16) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
                        'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
                        'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
                        format('denorm_%s_key', c.id), c.parent_key, c.parent,
                        c.parent_key, c.parent_key, c.id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 4) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_insert', c.id), c.parent, c.id);
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
                       AND t.tgparentid = 0 AND (t.tgtype::integer & 2) = 0
@@ -411,10 +422,12 @@ AS $$
             SELECT c.parent, format('denorm_%s_%s', c.id, kind),
                    (SELECT t.tgenabled FROM pg_trigger t
                      WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
-                       AND ((t.tgtype::integer & 2) <> 0) = (kind = 'key')
+                       AND CASE kind WHEN 'key' THEN (t.tgtype::integer & 18) = 18
+                                     WHEN 'insert' THEN (t.tgtype::integer & 6) = 6
+                                     ELSE (t.tgtype::integer & 2) = 0 END
                      ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
-              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'delete']
-                               ELSE ARRAY['key'] END) AS kind) e
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'insert', 'delete']
+                               ELSE ARRAY['key', 'insert'] END) AS kind) e
       JOIN pg_class k ON k.oid = e.rel
       JOIN pg_namespace n ON n.oid = k.relnamespace
      WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')

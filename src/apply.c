@@ -14,6 +14,9 @@
  */
 #include "pending.h"
 
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
@@ -68,6 +71,16 @@ RefreshTarget(DenormTarget *t)
 	t->owner = classform->relowner;
 	MemoryContextSwitchTo(old);
 	ReleaseSysCache(tup);
+	{
+		AttrNumber	attno = get_attnum(t->parentrel, t->key_name);
+		int32		typmod;
+
+		t->parentkeytype = InvalidOid;
+		t->parentkeycoll = InvalidOid;
+		if (attno != InvalidAttrNumber)
+			get_atttypetypmodcoll(t->parentrel, attno, &t->parentkeytype, &typmod,
+								  &t->parentkeycoll);
+	}
 	t->valid = true;
 }
 
@@ -111,6 +124,7 @@ DenormGetTarget(Oid parentrel, const char *parent_key, Oid keytype,
 	t->keytype = keytype;
 	t->keycollation = keycollation;
 	t->key_sql = pstrdup(quote_identifier(parent_key));
+	t->key_name = pstrdup(parent_key);
 	get_typlenbyval(keytype, &t->keylen, &t->keybyval);
 	fmgr_info_copy(&t->hashproc, &tce->hash_proc_finfo, TopMemoryContext);
 	fmgr_info_copy(&t->eqproc, &tce->eq_opr_finfo, TopMemoryContext);
@@ -311,15 +325,24 @@ InsertPendingRow(PendingWriter *w, DenormTarget *t, PendingEntry *e)
 	heap_freetuple(tup);
 }
 
+/* One parent row of a batch: where its entries start, how many, its columns */
+typedef struct BatchRow
+{
+	int			start;
+	int			n;
+	uint64		columns;
+	uint64		numeric;
+} BatchRow;
+
 /*
- * Applies one parent row's entries (sorted by column): immediate columns in
- * one UPDATE, deferred ones as rows of denorm_pending.  The update runs as
- * the owner of the parent table (as foreign-key actions do), with row
- * security bypassed for the owner, so child writers need no rights on the
- * parent.
+ * The relative UPDATE of one parent row for its immediate columns (entries
+ * sorted by column), run as the owner of the parent table (as foreign-key
+ * actions are), with row security bypassed for the owner, so child writers
+ * need no rights on the parent; in snap (with crosscheck) when given.
+ * Returns the rows updated, or -1 when the entries change no column here.
  */
-static void
-ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
+static int64
+UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 {
 	DenormTarget *t = entries[0]->k.target;
 	uint64		columns = 0;
@@ -343,10 +366,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 		PendingEntry *e = entries[i];
 
 		if (t->deferred[e->k.colidx])
-		{
-			InsertPendingRow(w, t, e);
 			continue;
-		}
 		columns |= UINT64CONST(1) << e->k.colidx;
 		/*
 		 * Integer deltas go as bigint; numeric ones, and integer deltas
@@ -363,7 +383,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 		nvalues++;
 	}
 	if (columns == 0)
-		return;
+		return -1;
 
 	/*
 	 * Prepared and run as the parent's owner (writers need no rights on
@@ -374,21 +394,71 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	 * may read the parent.
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
-	(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs, argtypes,
-						values, nulls, NULL, false);
+	return (int64) DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
+									   argtypes, values, nulls, snap, crosscheck, false);
+}
+
+/*
+ * Parent rows a delta found missing (entries [rows[i].start, + rows[i].n)
+ * for each i in missing, ascending by key): the key is locked against
+ * parent rows taking it (keylock.c), and the row looked for again, with a
+ * snapshot taken after the lock was granted.  A row that appeared
+ * meanwhile (its transaction committed after the first look) gets the
+ * delta; at REPEATABLE READ and above, where this transaction could not
+ * have seen that row, that is a serialization failure instead, as
+ * PostgreSQL's own foreign-key actions raise.  A key that still has no
+ * row drops its delta: a row that takes the key later counts the children
+ * itself (parent.c).
+ */
+static void
+ApplyMissing(PendingEntry **entries, BatchRow *rows, int *missing, int nmissing)
+{
+	DenormTarget *t = entries[rows[missing[0]].start]->k.target;
+	int			i;
+
+	if (!t->valid)
+		RefreshTarget(t);
+	for (i = 0; i < nmissing; i++)
+		DenormLockKey(t->parentrel,
+					  DenormKeyLockHash(t->keytype, t->keycollation,
+										t->parentkeytype, t->parentkeycoll,
+										entries[rows[missing[i]].start]->k.key),
+					  false);
+	for (i = 0; i < nmissing; i++)
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		Snapshot	crosscheck = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : InvalidSnapshot;
+
+		(void) UpdateRow(&entries[rows[missing[i]].start], rows[missing[i]].n, snap, crosscheck);
+		UnregisterSnapshot(snap);
+	}
+}
+
+/*
+ * Applies one parent row's entries (sorted by column): immediate columns in
+ * one UPDATE, deferred ones as rows of denorm_pending.
+ */
+static void
+ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
+{
+	DenormTarget *t = entries[0]->k.target;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (t->deferred[entries[i]->k.colidx])
+			InsertPendingRow(w, t, entries[i]);
+	if (UpdateRow(entries, n, NULL, InvalidSnapshot) == 0)
+	{
+		BatchRow	row = {0, n, 0, 0};
+		int			missing = 0;
+
+		ApplyMissing(entries, &row, &missing, 1);
+	}
 }
 
 /* Rows of one target from which a statement's updates are made in sets */
 #define APPLY_BATCH_MIN 8
 
-/* One parent row of a batch: where its entries start, how many, its columns */
-typedef struct BatchRow
-{
-	int			start;
-	int			n;
-	uint64		columns;
-	uint64		numeric;
-} BatchRow;
 
 
 /* A key array of target t's key type */
@@ -406,11 +476,11 @@ KeyArray(DenormTarget *t, Datum *keys, int n)
 /*
  * Applies many parent rows of one target (entries sorted by key, then
  * column) with a few set-based statements instead of one UPDATE per row:
- *   SELECT 1 FROM parent p WHERE p.key = ANY ($1::keytype[])
- *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ *   SELECT d.i FROM unnest($1::keytype[]) WITH ORDINALITY d(k, i)
+ *     JOIN parent p ON p.key = d.k ORDER BY p.key FOR NO KEY UPDATE OF p
  * locks them all first, in ascending key order (the order per-row updates
- * take them in, so the two cannot deadlock); then, per set of columns the
- * rows change,
+ * take them in, so the two cannot deadlock), and tells which keys have no
+ * row (see ApplyMissing); then, per set of columns the rows change,
  *   UPDATE parent p SET c = COALESCE(p.c, 0) + d.c, ...
  *     FROM ROWS FROM (unnest($1::keytype[]), unnest($2::int8[] | numeric[]), ...) d(k, c, ...)
  *    WHERE p.key = d.k
@@ -422,9 +492,14 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 {
 	DenormTarget *t = entries[rows[0].start]->k.target;
 	Datum	   *keys = palloc(sizeof(Datum) * nrows);
+	int		   *keyrow = palloc(sizeof(int) * nrows);
+	bool	   *found = palloc0(sizeof(bool) * nrows);
+	int		   *missing = palloc(sizeof(int) * nrows);
+	int			nmissing = 0;
 	Oid			keyarray = get_array_type(t->keytype);
 	int			nkeys = 0;
 	int			r;
+	uint64		i;
 	bool	   *done = palloc0(sizeof(bool) * nrows);
 
 	if (!t->valid)
@@ -439,7 +514,10 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			if (t->deferred[entries[i]->k.colidx])
 				InsertPendingRow(w, t, entries[i]);
 		if (rows[r].columns != 0)
+		{
+			keyrow[nkeys] = r;
 			keys[nkeys++] = entries[rows[r].start]->k.key;
+		}
 		else
 			done[r] = true;
 	}
@@ -449,12 +527,26 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 	{
 		Oid			argtypes[1] = {keyarray};
 		Datum		values[1] = {KeyArray(t, keys, nkeys)};
+		uint64		nfound;
 
-		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
-							psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1) "
-									 "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
-									 t->parent_sql, t->key_sql),
-							1, argtypes, values, NULL, NULL, false);
+		nfound = DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
+							  psprintf("SELECT d.i FROM pg_catalog.unnest($1) WITH ORDINALITY AS d(k, i) "
+									   "JOIN %1$s p ON p.%2$s OPERATOR(pg_catalog.=) d.k "
+									   "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+									   t->parent_sql, t->key_sql),
+							  1, argtypes, values, NULL, NULL, false);
+		for (i = 0; i < nfound; i++)
+		{
+			bool		isnull;
+			int64		k = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (!isnull && k >= 1 && k <= nkeys)
+				found[k - 1] = true;
+		}
+		for (r = 0; r < nkeys; r++)
+			if (!found[r])
+				missing[nmissing++] = keyrow[r];
 	}
 
 	/* one UPDATE per set of columns (and how their deltas are passed) */
@@ -526,6 +618,8 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql.data, nargs,
 							argtypes, values, NULL, NULL, false);
 	}
+	if (nmissing > 0)
+		ApplyMissing(entries, rows, missing, nmissing);
 }
 
 /*

@@ -9,7 +9,8 @@
  *   trigger.c    the child triggers (row, statement, commit-time)
  *   pending.c    the pending-delta set the row trigger fills
  *   apply.c      writing pending deltas to parent rows
- *   parent.c     the trigger on a counter's parent (key changes)
+ *   parent.c     the trigger on a counter's parent (new rows, key changes)
+ *   keylock.c    locks on parent keys (parent rows appearing, orphan deltas)
  *   recompute.c  recomputing a counter (TRUNCATE, partitions)
  *   reconcile.c  the statements maintenance runs, and its C steps
  *   owner.c      running statements with a table owner's rights
@@ -51,6 +52,9 @@ typedef struct DenormTarget
 	bool		valid;			/* names and owner below are current */
 	char	   *parent_sql;		/* quoted, schema-qualified parent name */
 	char	   *key_sql;		/* quoted parent key column name */
+	char	   *key_name;		/* the parent key column's name */
+	Oid			parentkeytype;	/* its type (keytype is the foreign key's) */
+	Oid			parentkeycoll;	/* and collation */
 	Oid			owner;			/* owner of the parent: updates run as it */
 	int16		keylen;
 	bool		keybyval;
@@ -109,6 +113,11 @@ extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
 
+/* keylock.c */
+extern uint32 DenormKeyLockHash(Oid valuetype, Oid valuecoll, Oid othertype, Oid othercoll,
+								Datum value);
+extern void DenormLockKey(Oid parentrel, uint32 hash, bool parent_side);
+
 /* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
 extern void DenormForgetEmptied(SubTransactionId subxid);
@@ -141,6 +150,9 @@ extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);
+extern uint64 DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql,
+								  int nargs, Oid *argtypes, Datum *values, const char *nulls,
+								  Snapshot snap, Snapshot crosscheck, bool read_only);
 
 /* reconcile.c: what the statements on a counter's tables are built from */
 typedef struct DenormNames

@@ -426,6 +426,20 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 			 Oid *argtypes, Datum *values, const char *nulls, Snapshot snap,
 			 bool read_only)
 {
+	return DenormExecAsChecked(owner, path, relid, sql, nargs, argtypes, values,
+							   nulls, snap, InvalidSnapshot, read_only);
+}
+
+/*
+ * The same, with a crosscheck snapshot (as foreign-key checks use at
+ * REPEATABLE READ): a row the statement finds in snap and would change,
+ * but which crosscheck does not see, is a serialization failure.
+ */
+uint64
+DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
+					Oid *argtypes, Datum *values, const char *nulls, Snapshot snap,
+					Snapshot crosscheck, bool read_only)
+{
 	DenormOwnerState st;
 	MemoryContext here = CurrentMemoryContext;
 	Oid			viewer = GetUserId();
@@ -437,8 +451,8 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 		int			rc;
 
 		if (snap != NULL)
-			rc = SPI_execute_snapshot(plan, values, nulls, snap, InvalidSnapshot,
-									  read_only, false, 0);
+			rc = SPI_execute_snapshot(plan, values, nulls, snap, crosscheck,
+									  read_only, !read_only, 0);
 		else
 			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
 		if (rc < 0)

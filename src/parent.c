@@ -23,6 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 /*
@@ -30,12 +31,13 @@
  * result as numeric (0 when NULL).
  */
 static Datum
-QueryNumericAs(Oid role, Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values)
+QueryNumericAs(Oid role, Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
+			   Snapshot snap)
 {
 	bool		isnull;
 	Datum		result;
 
-	if (DenormExecAs(role, DENORM_PATH_SAFE, relid, sql, nargs, argtypes, values, NULL, NULL, true) != 1)
+	if (DenormExecAs(role, DENORM_PATH_SAFE, relid, sql, nargs, argtypes, values, NULL, snap, true) != 1)
 		elog(ERROR, "denorm query returned no row");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -46,14 +48,15 @@ QueryNumericAs(Oid role, Oid relid, const char *sql, int nargs, Oid *argtypes, D
 /*
  * What key's children add up to, less the key's pending deltas (deferred
  * counters): the value a parent row with that key must hold for its
- * counter to be exact.  Children are read as the child's owner, pending
- * deltas as the owner of denorm_pending:
+ * counter to be exact.  Both are read in snap, so that a writer's child row
+ * and its pending delta are seen together or not at all.  Children are
+ * read as the child's owner, pending deltas as the owner of denorm_pending:
  *   SELECT count(*) | sum(x.value) FROM child x WHERE x.fk = $1 AND (filter)
  *   SELECT sum(q.delta) FROM denorm_pending q
  *    WHERE q.counter_id = $2 AND q.parent_key::keytype = $1
  */
 static Datum
-ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key)
+ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key, Snapshot snap)
 {
 	Oid			argtypes[2] = {keytype, INT4OID};
 	Datum		values[2];
@@ -65,7 +68,7 @@ ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key)
 							psprintf("SELECT (%s)::pg_catalog.numeric FROM %s x "
 									 "WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
 									 n->agg, n->child, n->fk, n->filter),
-							1, argtypes, values);
+							1, argtypes, values, snap);
 	if (strcmp(r->mode, "deferred") == 0)
 	{
 		values[1] = Int32GetDatum(r->id);
@@ -75,7 +78,7 @@ ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key)
 															 "WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
 															 "AND q.parent_key::%s OPERATOR(pg_catalog.=) $1",
 															 n->pending, format_type_be_qualified(keytype)),
-													2, argtypes, values));
+													2, argtypes, values, snap));
 	}
 	return actual;
 }
@@ -99,10 +102,16 @@ PG_FUNCTION_INFO_V1(denorm_parent_trigger);
 
 /*
  * denorm_parent_trigger, on the parent table, argument the counter id:
- *  - BEFORE UPDATE FOR EACH ROW WHEN the key changes: the row now stands
- *    for another key, so its counter is set to what that key's children
- *    (less its pending deltas) add up to.  With ON UPDATE CASCADE the
- *    children follow afterwards and their moves add up exactly.
+ *  - BEFORE INSERT FOR EACH ROW, and BEFORE UPDATE FOR EACH ROW WHEN the
+ *    key changes: the row now stands for its key, so its counter is set to
+ *    what that key's children (less its pending deltas) add up to; children
+ *    written before their parent row (without a foreign key, or under a
+ *    deferred one) are counted from the start.  The key is locked first
+ *    against child writers that find no row for it (keylock.c), and the
+ *    children read with a snapshot taken after that, so a writer in flight
+ *    is either seen here or sees this row once it commits.  With ON UPDATE
+ *    CASCADE the children follow afterwards and their moves add up
+ *    exactly.
  *  - AFTER DELETE OR UPDATE OF the key FOR EACH ROW (deferred counters):
  *    the key the row gives up gets the row's column back as a pending
  *    delta, so that what stays pending for it is exactly what its
@@ -132,12 +141,13 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1 ||
-		!((TRIGGER_FIRED_BEFORE(trigdata->tg_event) && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
+		!((TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+		   (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))) ||
 		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
 		   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired BEFORE UPDATE or AFTER DELETE FOR EACH ROW with a counter id",
+				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE, or AFTER DELETE or UPDATE, FOR EACH ROW with a counter id",
 						"denorm_parent_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
@@ -215,7 +225,8 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		HeapTuple	newtuple = trigdata->tg_newtuple;
+		HeapTuple	newtuple = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ?
+			trigdata->tg_trigtuple : trigdata->tg_newtuple;
 		AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r.counter_column);
 		Form_pg_attribute colattr;
 		Datum		actual;
@@ -234,12 +245,26 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		{
 			Oid			typoutput;
 			bool		typisvarlena;
+			Oid			fktype;
+			int32		fktypmod;
+			Oid			fkcoll;
+			Snapshot	snap;
+
+			get_atttypetypmodcoll(r.child, get_attnum(r.child, r.foreign_key),
+								  &fktype, &fktypmod, &fkcoll);
+			DenormLockKey(r.parent,
+						  DenormKeyLockHash(keytype,
+											TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->attcollation,
+											fktype, fkcoll, key),
+						  true);
+			snap = RegisterSnapshot(GetLatestSnapshot());
 
 			/*
 			 * Less what this transaction's commit-time deltas will still add
 			 * to the key: they are already among the children read.
 			 */
-			actual = ChildAggregate(&r, &n, keytype, key);
+			actual = ChildAggregate(&r, &n, keytype, key, snap);
+			UnregisterSnapshot(snap);
 			getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
 			actual = DirectFunctionCall2(numeric_sub, actual,
 										 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));

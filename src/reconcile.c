@@ -543,13 +543,20 @@ PG_FUNCTION_INFO_V1(denorm_fold_pending);
  * parent rows the caller has locked) into its column: exactly the pending
  * rows this snapshot sees are deleted, as the owner of denorm_pending,
  *   WITH del AS (DELETE FROM denorm_pending q WHERE q.counter_id = $1
- *                   AND q.parent_key = ANY ($2) RETURNING q.parent_key, q.delta),
+ *                   AND q.parent_key = ANY ($2) RETURNING q.parent_key, q.delta, q.created_at),
  *        agg AS (SELECT del.parent_key::keytype AS k, sum(del.delta) AS d,
  *                       count(*) AS n FROM del GROUP BY 1)
  *   SELECT array_agg(agg.k::text ORDER BY agg.k), array_agg(agg.d ORDER BY agg.k),
  *          array_agg(false), COALESCE(sum(agg.n), 0)::bigint FROM agg
- * and their sums added to the parent rows (ApplyAmounts).  Returns the
- * pending rows folded.
+ * and their sums added to the parent rows (ApplyAmounts).  A key without a
+ * parent row keeps its sum pending, as one row,
+ *   INSERT INTO denorm_pending (counter_id, parent_key, delta, created_at)
+ *   SELECT $1, f.k, f.d, f.t FROM ROWS FROM (unnest($2::text[]),
+ *          unnest($3::numeric[]), unnest($4::timestamptz[])) f(k, d, t)
+ *    WHERE f.d <> 0 AND f.k::keytype <> ALL ($5::keytype[])
+ * so that a parent row inserted meanwhile, which starts from its children
+ * less what is pending for its key (parent.c), reads the same sum whether
+ * it sees this flush or not.  Returns the pending rows folded.
  */
 Datum
 denorm_fold_pending(PG_FUNCTION_ARGS)
@@ -560,8 +567,8 @@ denorm_fold_pending(PG_FUNCTION_ARGS)
 	DenormNames n;
 	Oid			argtypes[2] = {INT4OID, TEXTARRAYOID};
 	Datum		values[2];
-	Datum		out[4];
-	bool		outnull[4];
+	Datum		out[5];
+	bool		outnull[5];
 	char	   *sql;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -576,20 +583,39 @@ denorm_fold_pending(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(r.id);
 	values[1] = PG_GETARG_DATUM(1);
 	sql = psprintf("WITH del AS (DELETE FROM %1$s q WHERE q.counter_id OPERATOR(pg_catalog.=) $1"
-				   " AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2) RETURNING q.parent_key, q.delta),"
+				   " AND q.parent_key OPERATOR(pg_catalog.=) ANY ($2) RETURNING q.parent_key, q.delta, q.created_at),"
 				   " agg AS (SELECT del.parent_key::%2$s AS k, pg_catalog.sum(del.delta) AS d,"
-				   " pg_catalog.count(*) AS n FROM del GROUP BY 1)"
+				   " pg_catalog.count(*) AS n, pg_catalog.min(del.created_at) AS t"
+				   " FROM del GROUP BY 1)"
 				   " SELECT pg_catalog.array_agg(agg.k::pg_catalog.text ORDER BY agg.k),"
 				   " pg_catalog.array_agg(agg.d ORDER BY agg.k), pg_catalog.array_agg(false),"
-				   " COALESCE(pg_catalog.sum(agg.n), 0)::pg_catalog.int8 FROM agg",
+				   " COALESCE(pg_catalog.sum(agg.n), 0)::pg_catalog.int8,"
+				   " pg_catalog.array_agg(agg.t ORDER BY agg.k) FROM agg",
 				   n.pending, n.keytype);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	RunAs(n.pending_owner, false, InvalidOid, sql, 2, argtypes, values, NULL, NULL,
-		  false, 4, out, outnull, cxt);
+		  false, 5, out, outnull, cxt);
 	SPI_finish();
 	if (!outnull[0])
-		(void) ApplyAmounts(nsp, &r, out[0], out[1], out[2]);
+	{
+		Datum		applied = ApplyAmounts(nsp, &r, out[0], out[1], out[2]);
+		Oid			keptargs[5] = {INT4OID, TEXTARRAYOID, NUMERICARRAYOID,
+								   TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+		Datum		kept[5] = {Int32GetDatum(r.id), out[0], out[1], out[4], applied};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		(void) DenormExecAs(n.pending_owner, DENORM_PATH_SAFE, InvalidOid,
+							psprintf("INSERT INTO %1$s (counter_id, parent_key, delta, created_at) "
+									 "SELECT $1, f.k, f.d, f.t FROM ROWS FROM (pg_catalog.unnest($2), "
+									 "pg_catalog.unnest($3), pg_catalog.unnest($4)) AS f(k, d, t) "
+									 "WHERE f.d OPERATOR(pg_catalog.<>) 0 "
+									 "AND f.k::%2$s OPERATOR(pg_catalog.<>) ALL ($5::%2$s[])",
+									 n.pending, n.keytype),
+							5, keptargs, kept, NULL, NULL, false);
+		SPI_finish();
+	}
 	PG_RETURN_DATUM(outnull[3] ? Int64GetDatum(0) : out[3]);
 }
 

@@ -273,6 +273,7 @@ SELECT is((SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[
                'denorm_apply_amounts', 'denorm_fold_pending', 'denorm_flush', 'denorm_recompute',
                'denorm_create_counter', 'denorm_register_counter', 'denorm_drop_counter',
                'denorm_registry_lock', 'denorm_stmt_trigger', 'denorm_apply', 'denorm_truncate_trigger',
+               'denorm_parent_trigger',
                'denorm_install_triggers', 'denorm_install_parent_triggers', 'denorm_remove_triggers',
                'denorm_on_drop_start', 'denorm_shift_attached', 'denorm_before_drop_extension',
                'denorm_purge_history']) f

@@ -133,11 +133,11 @@ UPDATE dml_parent SET n = NULL, total = NULL WHERE id = 2;
 SELECT * FROM dml_check WHERE id = 2;
 INSERT INTO dml_child VALUES (8, 2, 3, 'pending');
 SELECT * FROM dml_check;
--- a parent inserted with NULL counters and no children keeps them NULL
+-- a parent inserted with NULL counters starts from its children: 0 each
 INSERT INTO dml_parent (id, n, total, confirmed, seats) VALUES (5, NULL, NULL, NULL, NULL);
 SELECT * FROM dml_parent WHERE id = 5;
--- a pending child sets the columns it changes from 0; the filtered ones
--- get no delta and stay NULL
+-- a pending child adds to the columns it counts in; the filtered ones
+-- stay 0
 INSERT INTO dml_child VALUES (9, 5, 4, 'pending');
 SELECT * FROM dml_check WHERE id = 5;
 -- until the child is confirmed
