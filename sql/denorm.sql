@@ -265,7 +265,7 @@ COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_count
 REVOKE ALL ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) FROM PUBLIC;
 
 ------------------------------------------------------------------------
--- Parent triggers: key changes and deleted parents
+-- Parent triggers: new parent rows, key changes and deleted parents
 ------------------------------------------------------------------------
 
 -- On the parent: a row inserted, or whose key changes, starts with what
