@@ -10,7 +10,8 @@
 # Settings (environment): BENCH_ROWS (1000000), BENCH_PARENTS (10000),
 # BENCH_MOVE (100000), BENCH_RECOMPUTE_ROWS (100000: the recompute trigger
 # is quadratic-ish, so its bulk run is smaller and reported as such),
-# BENCH_SECONDS (10, per pgbench run), BENCH_REPEAT (3).
+# BENCH_PARENT_ROWS (100000 parent rows inserted, each counting its key's
+# children), BENCH_SECONDS (10, per pgbench run), BENCH_REPEAT (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
@@ -23,6 +24,7 @@ ROWS=${BENCH_ROWS:-1000000}
 PARENTS=${BENCH_PARENTS:-10000}
 MOVE=${BENCH_MOVE:-100000}
 RROWS=${BENCH_RECOMPUTE_ROWS:-100000}
+PROWS=${BENCH_PARENT_ROWS:-100000}
 SECS=${BENCH_SECONDS:-10}
 REPEAT=${BENCH_REPEAT:-3}
 PGBENCH=$PGBIN/pgbench
@@ -87,6 +89,13 @@ for r in $(seq 1 "$REPEAT"); do
     t=$(ms "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % $PARENTS, g % 100 FROM generate_series(1, $ROWS) g")
     record "bulk_insert_counters" none "$t"
     echo "   run $r c1 c2 c4 done"
+    # a new parent row starts from its key's children: one read per row
+    for v in none immediate commit deferred; do
+        setup "$v"
+        t=$(ms "INSERT INTO bench_parents (id) SELECT g FROM generate_series($PARENTS + 1, $PARENTS + $PROWS) g")
+        record "bulk_parent_insert" "$v" "$t"
+    done
+    echo "   run $r parent inserts done"
     # the recompute trigger is compared with no trigger at its own, smaller size
     bulk none "$RROWS" "_small"
     bulk recompute "$RROWS" "_small"
