@@ -6,7 +6,15 @@ MODULE_big = denorm
 OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o src/overflow.o \
        src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
        src/extension.o src/keylock.o src/rename.o
-DATA = $(wildcard sql/denorm--*.sql)
+# sql/denorm.sql is the install script of the current version, the one
+# file to edit; make builds sql/denorm--$(EXTVERSION).sql from it (not kept
+# in git).  Beside it, the frozen scripts: the 1.0 install script, where
+# upgrades start, and the upgrade scripts denorm--A--B.sql.  A fresh
+# CREATE EXTENSION runs the built script; test/upgrade/upgrade.sh checks
+# that the chain of scripts installs the same objects.
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+DATA = sql/denorm--1.0.sql $(wildcard sql/denorm--*--*.sql)
+DATA_built = sql/denorm--$(EXTVERSION).sql
 
 REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --load-extension=denorm
@@ -26,3 +34,6 @@ include $(PGXS)
 
 # every object is rebuilt when a shared header changes
 $(OBJS): $(wildcard src/*.h)
+
+sql/denorm--$(EXTVERSION).sql: sql/denorm.sql
+	cp $< $@

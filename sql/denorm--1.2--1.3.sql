@@ -1442,6 +1442,475 @@ END
 $$;
 
 ------------------------------------------------------------------------
+-- Names and comments: the reconcile steps named after what they do, and
+-- what every function locks
+------------------------------------------------------------------------
+
+-- Four internal steps of reconcile get names that say what they do:
+-- denorm_sync_batch is denorm_reconcile_key_batch (one key-range batch:
+-- find, log, lock and heal), denorm_read_batch is denorm_find_drift (it
+-- only reads), denorm_check_counter is denorm_reconcile_counter, and
+-- denorm_check_range (which checks an argument) is
+-- denorm_require_ordered_range.  The functions that call them are
+-- replaced to call the new names.  The COMMENT of each function that takes
+-- a lock beyond reading (\df+ denorm_*) says which.  (Roles given
+-- administration get EXECUTE on the new functions when denorm_grant_admin
+-- runs again, as the WARNING above asks.)
+DROP FUNCTION @extschema@.denorm_sync_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint);
+DROP FUNCTION @extschema@.denorm_read_batch(integer, text, text, text, text[]);
+DROP FUNCTION @extschema@.denorm_check_counter(bigint, @extschema@.denorm_counters, boolean, text, text);
+DROP FUNCTION @extschema@.denorm_check_range(@extschema@.denorm_counters, text, text);
+
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
+-- and their children are each read as their table's owner, in one
+-- snapshot, so in-flight writers cannot cause false drift.  Healing: the
+-- drifted parents are locked in ascending key order (the order writers
+-- use, so the two cannot deadlock), then recounted in a new snapshot, and
+-- the difference (actual - stored) is added to the current value instead of
+-- writing an absolute one, so a writer or flush that committed in between
+-- keeps its change.  Parents are written through denorm_apply_amounts, as
+-- their owner.  Two heals of the same counter are serialized by an advisory
+-- lock, or each would add the same difference.  With run_id NULL nothing is
+-- logged.
+CREATE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+    healed text[] := '{}';
+BEGIN
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(b.keys, 1);
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    IF heal THEN
+        healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+               u.actual - u.stored, u.k = ANY (healed),
+               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- The drifted rows of one key range of a counter, with what each holds and
+-- should hold; it only reads.
+CREATE FUNCTION @extschema@.denorm_find_drift(counter_id integer, lo text, hi text, upto text,
+                                              keys text[],
+                                              OUT rows_checked bigint, OUT keys text[],
+                                              OUT stored numeric[], OUT stored_col numeric[],
+                                              OUT pending numeric[], OUT actual numeric[])
+AS 'MODULE_PATHNAME', 'denorm_read_batch'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) IS
+    'Internal: the drifted parent rows of one key range of a counter, read in one snapshot (parent, pending deltas and children each as its owner); takes no lock';
+REVOKE ALL ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) FROM PUBLIC;
+
+-- Reconciles (checks, and heals unless heal is false) one counter over a
+-- key scope, batch by batch, in the caller's transaction, with NOTICE
+-- progress on large tables.  Errors propagate: the caller decides what a
+-- failure is.
+CREATE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
+                                                     heal boolean, key_from text, key_to text,
+                                                     OUT rows_checked bigint,
+                                                     OUT rows_drifted bigint,
+                                                     OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              key_from, key_to);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+                                           starts[i + 1], key_to, heal, run);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                         run, c.id, i, n, rows_checked, rows_drifted;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: reconciles one counter over a key scope, batch by batch (denorm_reconcile_key_batch, whose locks last until the transaction ends)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+
+-- Rejects a key range that cannot hold a key (the arguments of
+-- denorm_reconcile_range): both bounds converted to the key type (so '10'
+-- comes after '9' for an integer key) and compared with the key column's
+-- collation, as the batches compare them.
+CREATE FUNCTION @extschema@.denorm_require_ordered_range(c @extschema@.denorm_counters,
+                                                         key_from text, key_to text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    coll text;
+    reversed boolean;
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod),
+           CASE WHEN a.attcollation <> 0 THEN
+               (SELECT format(' COLLATE %I.%I', n.nspname, l.collname)
+                  FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                 WHERE l.oid = a.attcollation) END
+      INTO keytype, coll
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.parent_key AND NOT a.attisdropped;
+    -- keys that do not convert to the key type are the caller's error
+    EXECUTE format('SELECT ($1::%1$s%2$s) OPERATOR(pg_catalog.>) $2::%1$s', keytype, coalesce(coll, ''))
+       INTO reversed USING key_from, key_to;
+    IF reversed THEN
+        RAISE EXCEPTION 'key_from % is after key_to % for denorm counter % on %.%',
+                        quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
+                  HINT = format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) IS
+    'Internal: rejects a reversed key range of denorm_reconcile_range, comparing the bounds as key values';
+REVOKE ALL ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+
+-- (calls the new names)
+CREATE OR REPLACE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    changed bigint := 0;
+BEGIN
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              NULL, NULL);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                           starts[i + 1], NULL, true, NULL);
+        changed := changed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+
+-- (calls the new names)
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
+                                                   p_from text, p_to text,
+                                                   p_range boolean)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    alerted boolean;
+    alert boolean := false;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    err text;
+    failed text;
+BEGIN
+    IF p_range THEN
+        PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
+        IF p_from IS NULL AND p_to IS NULL THEN
+            RAISE EXCEPTION 'key_from and key_to cannot both be null'
+                USING ERRCODE = 'null_value_not_allowed',
+                      HINT = 'Use denorm_reconcile() for a whole counter.';
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+            PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
+        END LOOP;
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+        err := NULL;
+        BEGIN
+            r := @extschema@.denorm_reconcile_counter(run, c, p_heal, p_from, p_to);
+            checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            checked := 0; drifted := 0; healed := 0;
+            IF p_heal THEN
+                BEGIN
+                    r := @extschema@.denorm_reconcile_counter(run, c, false, p_from, p_to);
+                    checked := r.rows_checked; drifted := r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            failed := concat(failed || '; ', format('counter %s: %s', c.id, err));
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+        END;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        status := @extschema@.denorm_check_status(p_heal, drifted, alerted, err);
+        error := err;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
+END
+$$;
+
+-- (calls the new names)
+CREATE OR REPLACE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alerted boolean;
+    alert boolean;
+    err text;
+    failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
+    bs integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        RAISE EXCEPTION 'denorm_reconcile_batched() cannot run inside a transaction block'
+            USING ERRCODE = 'invalid_transaction_termination',
+                  DETAIL = 'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+                  HINT = 'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.';
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
+    alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
+    bs := (@extschema@.denorm_settings()).reconcile_batch_size;
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
+        n := COALESCE(pg_catalog.array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                   starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF n OPERATOR(pg_catalog.>) 1 THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+            END IF;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
+        END IF;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'denorm reconcile run % failed for denorm counter %',
+                        run, pg_catalog.array_to_string(failed_counters, ', counter ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s.', failed),
+                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run);
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        RAISE EXCEPTION 'denorm reconcile run % ended with status "%": % of % rows drifted',
+                        run, run_status, totals.rows_drifted, totals.rows_checked
+            USING ERRCODE = 'integrity_constraint_violation',
+                  DETAIL = pg_catalog.format('Counter %s.',
+                                             pg_catalog.array_to_string(drift_counters, '; counter ')),
+                  HINT = pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                                           run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END);
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
+    COMMIT;
+END
+$$;
+
+-- What each function does and what it locks
+COMMENT ON FUNCTION @extschema@.denorm_registry_lock(integer) IS
+    'Internal: locks a counter''s registry row (FOR UPDATE) for a drop; false when the counter is gone';
+COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
+    'Statement trigger of denorm''s child tables: applies the statement''s deltas of immediate counters, one UPDATE per parent row in ascending key order (locking those rows until the transaction ends; a key with no parent row is locked against parent inserts and looked up again); deferred counters'' go to denorm_pending';
+COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
+    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0, and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
+COMMENT ON FUNCTION @extschema@.denorm_commit_trigger() IS
+    'Internal: applies a transaction''s commit-time deltas when it commits, one UPDATE per parent row in one global order (parent table, key)';
+COMMENT ON FUNCTION @extschema@.denorm_apply() IS
+    'Applies this transaction''s commit-time counter deltas now, as commit would: updates (and so locks) those parent rows, in parent table and key order';
+COMMENT ON FUNCTION @extschema@.denorm_row_trigger() IS
+    'Row trigger of denorm''s child tables: records each row''s effect on its parent (applied at statement end, at commit or into denorm_pending)';
+COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
+    'Parent-table trigger of a denorm counter: a row inserted or given a new key starts with what the children of its key add up to, after locking the key against child writers that find no row for it; a deferred counter''s row giving up its key leaves it a pending delta';
+COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
+    'Internal: creates the child triggers a counter needs on one of its tables where they are missing (CREATE TRIGGER locks the table SHARE ROW EXCLUSIVE)';
+COMMENT ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) IS
+    'Internal: creates a counter''s missing triggers on its parent table (CREATE TRIGGER locks it SHARE ROW EXCLUSIVE)';
+COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) IS
+    'Internal: drops every trigger of a counter that no other counter needs (DROP TRIGGER locks each table ACCESS EXCLUSIVE)';
+COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
+    'Internal: false when a counter''s filter no longer fits its child (a column it reads gone or retyped)';
+COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
+    'Internal: sets every parent row of a counter to what its children add up to, as the parent''s owner; takes no lock on the child, so it is exact only while the caller keeps writers out (not called since 1.3)';
+COMMENT ON FUNCTION @extschema@.denorm_shift_attached() IS
+    'Internal: adds to the counters above it what each table the ending ALTER TABLE attached adds up to, under the lock ATTACH PARTITION holds (updating the parent rows)';
+COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
+    'Event trigger after CREATE and ALTER TABLE: refuses changes that break counters, follows renames and partitions (adding what attached ones bring, denorm_shift_attached) and creates missing triggers';
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters; notes tables being attached';
+COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
+    'Event trigger: drops counters with their tables (dropping their triggers on the other table) and refuses to drop the columns they use';
+COMMENT ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) IS
+    'Internal: before DROP EXTENSION denorm, locks denorm_pending EXCLUSIVE, folds pending deltas into their columns (denorm_flush) and unschedules denorm''s pg_cron jobs';
+COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
+    'Internal: the backfill of a new counter: sets every parent row to what its children add up to, batch by batch (denorm_reconcile_key_batch with heal: it locks the rows it changes); the caller holds SHARE ROW EXCLUSIVE on the child';
+COMMENT ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Internal: denorm_create_counter with its filter already in canonical form; locks the child table SHARE ROW EXCLUSIVE until commit';
+COMMENT ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id. Locks the child table SHARE ROW EXCLUSIVE until commit';
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(integer) IS
+    'Drops a counter''s triggers (locking its tables ACCESS EXCLUSIVE until commit) and registry row, after flushing a deferred one; the column keeps its data';
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
+    'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
+COMMENT ON FUNCTION @extschema@.denorm_lock_parents(integer, text[]) IS
+    'Internal: locks a counter''s parent rows with the given keys FOR NO KEY UPDATE, in ascending key order (the order writers take them in), as the parent''s owner';
+COMMENT ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) IS
+    'Internal: adds amounts to (or sets) a counter''s column on some parent rows, as the parent''s owner; the UPDATE locks those rows';
+COMMENT ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) IS
+    'Internal: records a counter''s result in denorm_reconcile_checks and raises its alerts (WARNING, NOTIFY denorm_drift)';
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
+    'Internal: one reconcile run over a set of counters and a key scope, in the caller''s transaction (which keeps the locks of every batch)';
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error. Healing locks the drifted parent rows until the transaction ends';
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) IS
+    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open), as denorm_reconcile does';
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+COMMENT ON FUNCTION @extschema@.denorm_fold_pending(integer, text[]) IS
+    'Internal: folds a deferred counter''s pending deltas for some keys into its column (deletes them from denorm_pending, updates the parent rows the caller has locked)';
+COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
+    'Folds pending deltas of deferred counters (all, or one) into their parent columns, locking those parent rows FOR NO KEY UPDATE (table by table, in key order) until the transaction ends; returns the pending rows folded';
+COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
+    'Closes reconcile runs that can no longer finish (locking the runs still marked running), then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
+
+------------------------------------------------------------------------
 -- Errors that say what went wrong
 ------------------------------------------------------------------------
 
@@ -1514,7 +1983,7 @@ BEGIN
         NULL, NULL);
     n := coalesce(array_length(starts, 1), 0);
     FOR i IN 1 .. n LOOP
-        r := @extschema@.denorm_sync_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
                                            starts[i + 1], NULL, true, NULL);
         changed := changed + r.rows_healed;
         IF n > 1 THEN
@@ -1724,6 +2193,8 @@ DECLARE
     keytype text;
     result numeric;
 BEGIN
+    -- (calls no function of denorm's that PUBLIC may not run: a role may be
+    -- granted this alone)
     IF counter_id IS NULL THEN
         PERFORM @extschema@.denorm_error('22004', 'argument "counter_id" must not be null', NULL, NULL);
     END IF;

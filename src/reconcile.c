@@ -258,11 +258,13 @@ RangeArgs(FunctionCallInfo fcinfo, int first, Datum *range, char *rangenulls)
 PG_FUNCTION_INFO_V1(denorm_read_batch);
 
 /*
- * denorm_read_batch(counter_id integer, lo text, hi text, upto text,
+ * denorm_find_drift(counter_id integer, lo text, hi text, upto text,
  *                   keys text[], OUT rows_checked bigint, OUT keys text[],
  *                   OUT stored numeric[], OUT stored_col numeric[],
  *                   OUT pending numeric[], OUT actual numeric[])
  *
+ * (The C symbol keeps the SQL name of 1.2, denorm_read_batch, which the
+ * frozen 1.1--1.2 script points at.)  Takes no lock beyond reading.
  * Compares one key range of a counter: how many parent rows it has, and
  * for each drifted one (sorted by key) the stored value (column plus
  * pending deltas), the column, the pending deltas and what its children
@@ -557,7 +559,9 @@ PG_FUNCTION_INFO_V1(denorm_apply_amounts);
  *
  * Reconcile heals write parents through this (see ApplyAmounts), so the
  * parent's own triggers and constraints run as the parent's owner, not as
- * whoever runs the job (often a superuser, through pg_cron).
+ * whoever runs the job (often a superuser, through pg_cron).  The UPDATE
+ * locks the rows; the caller has locked them already, in key order, with
+ * denorm_lock_parents.
  */
 Datum
 denorm_apply_amounts(PG_FUNCTION_ARGS)

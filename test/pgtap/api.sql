@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(174);
+SELECT plan(180);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -179,9 +179,12 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_unschedule_purge', '{}'),
     -- internals that write parent tables or the logs
     ('denorm_recompute', '{denorm_counters}'),
-    ('denorm_sync_batch', '{denorm_counters,text,text,text,boolean,bigint}'),
+    ('denorm_reconcile_key_batch', '{denorm_counters,text,text,text,boolean,bigint}'),
     ('denorm_reconcile_scope', '{integer,boolean,text,text,boolean}'),
-    ('denorm_check_counter', '{bigint,denorm_counters,boolean,text,text}'),
+    ('denorm_reconcile_counter', '{bigint,denorm_counters,boolean,text,text}'),
+    ('denorm_apply_amounts', '{integer,text[],numeric[],boolean[]}'),
+    ('denorm_fold_pending', '{integer,text[]}'),
+    ('denorm_lock_parents', '{integer,text[]}'),
     ('denorm_finish_run', '{bigint,boolean,boolean,text}'),
     ('denorm_before_drop_extension', '{boolean}')
   ) AS v(f, args);
@@ -251,6 +254,36 @@ SELECT lives_ok(
     format($$SELECT pg_temp.tap_as('regress_tap_api_reader', 'SELECT denorm_value(%s, 1)')$$, :rid),
     'a role granted denorm_value that may read the parent table can call it');
 SELECT is(denorm_value(:rid, 1), 3::numeric, 'denorm_value counts the pending delta');
+
+------------------------------------------------------------------------
+-- \df+ denorm_*: every function says what it does, those that lock say so
+------------------------------------------------------------------------
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1)
+             FROM pg_proc p
+             JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                             AND d.deptype = 'e'
+                             AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'denorm')
+            WHERE coalesce(obj_description(p.oid, 'pg_proc'), '') = ''),
+          NULL, 'every function of the extension has a COMMENT');
+-- the steps of reconcile, flush, creation, drops, triggers and DDL that
+-- take row or table locks name them in their COMMENT
+SELECT is((SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[
+               'denorm_lock_parents', 'denorm_reconcile_key_batch', 'denorm_reconcile_counter',
+               'denorm_reconcile_scope', 'denorm_reconcile', 'denorm_reconcile_batched',
+               'denorm_apply_amounts', 'denorm_fold_pending', 'denorm_flush', 'denorm_recompute',
+               'denorm_create_counter', 'denorm_register_counter', 'denorm_drop_counter',
+               'denorm_registry_lock', 'denorm_stmt_trigger', 'denorm_apply', 'denorm_truncate_trigger',
+               'denorm_parent_trigger',
+               'denorm_install_triggers', 'denorm_install_parent_triggers', 'denorm_remove_triggers',
+               'denorm_on_drop_start', 'denorm_shift_attached', 'denorm_before_drop_extension',
+               'denorm_purge_history']) f
+            WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f
+                                 AND obj_description(p.oid, 'pg_proc') ~* 'lock')),
+          NULL, 'the functions that take locks say which in their COMMENT');
+SELECT is((SELECT array_agg(proname::text ORDER BY proname) FROM pg_proc
+            WHERE proname IN ('denorm_sync_batch', 'denorm_read_batch', 'denorm_check_counter',
+                              'denorm_check_range')),
+          NULL, 'the reconcile steps of 1.2 go by the names that say what they do');
 
 SELECT * FROM finish();
 ROLLBACK;

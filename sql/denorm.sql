@@ -1,0 +1,2703 @@
+/* denorm.sql: counter and sum caches on parent rows, kept exact by C
+ * triggers and reconciled.  The install script of the current version
+ * (make builds denorm--<default_version>.sql from it), and the one place
+ * to edit it, by feature: the registry; the triggers on child and parent
+ * tables; what can be counted; the guards on DDL; DROP EXTENSION; creating
+ * and dropping counters; reconcile; flush; scheduling; history; the status
+ * view and privileges.
+ *
+ * The scripts beside it are frozen, but for the newest upgrade script
+ * while its version is unreleased: every change made here also goes into
+ * that one (CREATE OR REPLACE, or DROP and CREATE), and
+ * test/upgrade/upgrade.sh fails until the two install the same objects
+ * (tools/compare-install.sh shows the difference). */
+
+\echo Use "CREATE EXTENSION denorm" to load this file. \quit
+
+------------------------------------------------------------------------
+-- The registry: counters and their pending deltas
+------------------------------------------------------------------------
+
+-- One row per counter.  Everyone may read it; only denorm writes it,
+-- through denorm_registry_insert and denorm_registry_delete, which check
+-- the caller.
+CREATE TABLE @extschema@.denorm_counters (
+    id              serial PRIMARY KEY,
+    parent          regclass    NOT NULL,
+    counter_column  name        NOT NULL,
+    child           regclass    NOT NULL,
+    foreign_key     name        NOT NULL,
+    parent_key      name        NOT NULL,
+    aggregate       text        NOT NULL CHECK (aggregate IN ('count', 'sum')),
+    value_column    name,
+    filter          text,
+    mode            text        NOT NULL DEFAULT 'immediate'
+                                CHECK (mode IN ('immediate', 'commit', 'deferred')),
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (parent, counter_column),
+    CHECK ((aggregate = 'sum') = (value_column IS NOT NULL))
+);
+COMMENT ON TABLE @extschema@.denorm_counters IS
+    'One row per denorm counter: which parent column caches which aggregate of which child rows';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_counters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_counters_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.denorm_counters FROM PUBLIC;
+
+-- The deltas of deferred counters, written by the row triggers and folded
+-- into the parent rows by denorm_flush.
+CREATE TABLE @extschema@.denorm_pending (
+    counter_id      integer     NOT NULL,
+    parent_key      text        NOT NULL,
+    delta           numeric     NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX denorm_pending_key_idx ON @extschema@.denorm_pending (counter_id, parent_key);
+COMMENT ON TABLE @extschema@.denorm_pending IS
+    'Deltas of deferred counters not yet folded into their parent rows by denorm_flush()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_pending', '');
+REVOKE ALL ON TABLE @extschema@.denorm_pending FROM PUBLIC;
+
+-- Registry writes: only through these, which check the caller.
+CREATE FUNCTION @extschema@.denorm_registry_insert(parent regclass, counter_column name,
+                                                   child regclass, foreign_key name,
+                                                   parent_key name, aggregate text,
+                                                   value_column name, filter text, mode text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'denorm_registry_insert'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_registry_insert(regclass, name, regclass, name, name, text, name, text, text) IS
+    'Internal: records a counter after checking the caller owns its tables';
+REVOKE ALL ON FUNCTION @extschema@.denorm_registry_insert(regclass, name, regclass, name, name, text, name, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_registry_lock(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_registry_lock'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_registry_lock(integer) IS
+    'Internal: locks a counter''s registry row (FOR UPDATE) for a drop; false when the counter is gone';
+REVOKE ALL ON FUNCTION @extschema@.denorm_registry_lock(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_registry_delete(counter_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_registry_delete'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_registry_delete(integer) IS
+    'Internal: deletes a counter''s registry row and pending deltas';
+REVOKE ALL ON FUNCTION @extschema@.denorm_registry_delete(integer) FROM PUBLIC;
+
+-- The denorm.* settings, and the standard error for a NULL argument: used
+-- throughout.  A setting whose value is invalid (one given before the
+-- library was loaded, see src/denorm.c) is an error: denorm_settings()
+-- checks both, for reconcile, which uses both.
+CREATE FUNCTION @extschema@.denorm_settings(OUT reconcile_batch_size integer,
+                                            OUT drift_alert_ratio double precision)
+AS 'MODULE_PATHNAME', 'denorm_settings'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_settings() IS
+    'The denorm.* settings in force';
+REVOKE ALL ON FUNCTION @extschema@.denorm_settings() FROM PUBLIC;
+
+-- The same for a caller that uses one setting only (the backfill): only
+-- the one named is checked.
+CREATE FUNCTION @extschema@.denorm_settings(setting text, OUT reconcile_batch_size integer,
+                                            OUT drift_alert_ratio double precision)
+AS 'MODULE_PATHNAME', 'denorm_settings'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_settings(text) IS
+    'Internal: the denorm.* settings in force, checking only the one named';
+REVOKE ALL ON FUNCTION @extschema@.denorm_settings(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_require(value anyelement, argname text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004', format('argument "%s" must not be null', argname),
+                                         NULL, NULL);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require(anyelement, text) IS
+    'Internal: rejects a NULL argument';
+REVOKE ALL ON FUNCTION @extschema@.denorm_require(anyelement, text) FROM PUBLIC;
+
+-- Errors of denorm's PL/pgSQL functions are raised through this, without
+-- the CONTEXT lines that would bury the message.  PUBLIC may run it (it
+-- does nothing but raise the error it is given): those functions run with
+-- their caller's rights.
+CREATE FUNCTION @extschema@.denorm_error(sqlstate text, message text, detail text, hint text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_error'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_error(text, text, text, text) IS
+    'Internal: raises an error without PL/pgSQL context';
+
+------------------------------------------------------------------------
+-- Child triggers: what a write to a counted table does
+------------------------------------------------------------------------
+
+-- A counted child table has one set of triggers, whatever number of
+-- counters it serves: denorm_row (AFTER INSERT OR UPDATE OR DELETE FOR
+-- EACH ROW, on the child only: PostgreSQL clones it onto partitions),
+-- denorm_stmt (the same events FOR EACH STATEMENT) and denorm_truncate
+-- (BEFORE TRUNCATE), on the child and each of its partitions.  They carry
+-- no arguments: what they serve is the registry's counters for their
+-- table.  An immediate counter's deltas are applied at the end of the
+-- statement, a commit-time counter's when the transaction commits, and a
+-- deferred counter's go to denorm_pending.
+CREATE FUNCTION @extschema@.denorm_row_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_row_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_row_trigger() IS
+    'Row trigger of denorm''s child tables: records each row''s effect on its parent (applied at statement end, at commit or into denorm_pending)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_row_trigger() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_stmt_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_stmt_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_stmt_trigger() IS
+    'Statement trigger of denorm''s child tables: applies the statement''s deltas of immediate counters, one UPDATE per parent row in ascending key order (locking those rows until the transaction ends; a key with no parent row is locked against parent inserts and looked up again); deferred counters'' go to denorm_pending';
+REVOKE ALL ON FUNCTION @extschema@.denorm_stmt_trigger() FROM PUBLIC;
+
+-- TRUNCATE removes rows without row triggers.  The trigger fires BEFORE,
+-- while the rows are still there and TRUNCATE already holds its ACCESS
+-- EXCLUSIVE lock on every table it empties: TRUNCATE of the counter's
+-- child sets the counter to 0; TRUNCATE of one partition takes what its
+-- rows add up to off the parents, a correction that composes with writers
+-- of the other partitions.
+CREATE FUNCTION @extschema@.denorm_truncate_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
+    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0, and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
+REVOKE ALL ON FUNCTION @extschema@.denorm_truncate_trigger() FROM PUBLIC;
+
+-- Mode 'commit': a transaction's deltas applied once, when it commits, in
+-- one global order.  One row per transaction that has commit-time deltas:
+-- its deferred constraint trigger is what applies them when the
+-- transaction commits.  The trigger deletes the row; the table is never
+-- read.
+CREATE UNLOGGED TABLE @extschema@.denorm_commit_queue ();
+COMMENT ON TABLE @extschema@.denorm_commit_queue IS
+    'Internal: one row per transaction whose commit-time deltas are queued; written and emptied by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_commit_queue FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_commit_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_commit_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_commit_trigger() IS
+    'Internal: applies a transaction''s commit-time deltas when it commits, one UPDATE per parent row in one global order (parent table, key)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_commit_trigger() FROM PUBLIC;
+
+CREATE CONSTRAINT TRIGGER denorm_commit AFTER INSERT ON @extschema@.denorm_commit_queue
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_commit_trigger();
+
+CREATE FUNCTION @extschema@.denorm_apply()
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_apply'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_apply() IS
+    'Applies this transaction''s commit-time counter deltas now, as commit would: updates (and so locks) those parent rows, in parent table and key order';
+REVOKE ALL ON FUNCTION @extschema@.denorm_apply() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_local_delta(counter_id integer, parent_key text)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'denorm_local_delta'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_local_delta(integer, text) IS
+    'Internal: what this transaction''s commit-time deltas not yet applied add to one parent row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_local_delta(integer, text) FROM PUBLIC;
+
+-- The tables that need a counter's child triggers: its child and, when it
+-- is partitioned, every partition below it.
+CREATE FUNCTION @extschema@.denorm_child_tables(child regclass)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(rel) AS (
+        SELECT child::oid
+        UNION ALL
+        SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.rel
+        JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition
+    )
+    SELECT rel::regclass FROM t
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_child_tables(regclass) IS
+    'Internal: a child table and all its partitions';
+REVOKE ALL ON FUNCTION @extschema@.denorm_child_tables(regclass) FROM PUBLIC;
+
+-- A child trigger counts as there when it runs the right function of
+-- denorm's, whatever it is called now.
+CREATE FUNCTION @extschema@.denorm_child_trigger(tbl regclass, fn regprocedure, original boolean)
+RETURNS pg_catalog.pg_trigger
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t FROM pg_trigger t
+     WHERE t.tgrelid = tbl AND t.tgfoid = fn AND t.tgnargs = 0
+       AND (NOT original OR t.tgparentid = 0)
+     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) IS
+    'Internal: the child trigger of denorm''s running a function on a table, if any';
+REVOKE ALL ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) FROM PUBLIC;
+
+-- Creates the child triggers a counter needs on one of its tables, where
+-- that table lacks them.
+CREATE FUNCTION @extschema@.denorm_install_triggers(c @extschema@.denorm_counters, tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl = c.child AND (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_row_trigger()', true)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger()', tbl);
+    END IF;
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_stmt_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_stmt AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger()', tbl);
+    END IF;
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger()', tbl);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
+    'Internal: creates the child triggers a counter needs on one of its tables where they are missing (CREATE TRIGGER locks the table SHARE ROW EXCLUSIVE)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Parent triggers: new parent rows, key changes and deleted parents
+------------------------------------------------------------------------
+
+-- On the parent: a row inserted, or whose key changes, starts with what
+-- the children of its key add up to (children may be written before their
+-- parent row); a deleted row of a deferred counter takes its pending
+-- deltas along.  These triggers are per counter: each carries its counter
+-- id.
+CREATE FUNCTION @extschema@.denorm_parent_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_parent_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
+    'Parent-table trigger of a denorm counter: a row inserted or given a new key starts with what the children of its key add up to, after locking the key against child writers that find no row for it; a deferred counter''s row giving up its key leaves it a pending delta';
+REVOKE ALL ON FUNCTION @extschema@.denorm_parent_trigger() FROM PUBLIC;
+
+-- Whether a trigger is one of counter id's own: its parent triggers, and
+-- the child triggers of 1.1 and before (one set per counter), which carry
+-- the counter id as their first argument.  PUBLIC cannot create triggers on
+-- these functions, which it may not execute.
+CREATE FUNCTION @extschema@.denorm_is_counter_trigger(t pg_catalog.pg_trigger, counter_id integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                        '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                        '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                        '@extschema@.denorm_parent_trigger()'::regprocedure)
+       AND t.tgnargs > 0
+       AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = counter_id::text
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) IS
+    'Internal: whether a trigger is one of a counter''s own, by the function it runs and its counter id';
+REVOKE ALL ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) FROM PUBLIC;
+
+-- Creates the counter's triggers on its parent where they are missing:
+-- the key trigger (BEFORE UPDATE of the key), the insert trigger (BEFORE
+-- INSERT) and, for a deferred counter, the trigger for a parent row giving
+-- up its key (AFTER DELETE or UPDATE).  They are told apart by their
+-- events.
+CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 16) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
+                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_key', c.id), c.parent_key, c.parent,
+                       c.parent_key, c.parent_key, c.id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 4) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_insert', c.id), c.parent, c.id);
+    END IF;
+    IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
+                      AND t.tgparentid = 0 AND (t.tgtype::integer & 2) = 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) IS
+    'Internal: creates a counter''s missing triggers on its parent table (CREATE TRIGGER locks it SHARE ROW EXCLUSIVE)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_install_parent_triggers(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- User triggers on a counter's parent whose functions do not pin their own
+-- search_path (SET search_path): denorm runs them as the parent's owner with
+-- the owner's configured path, pg_temp last, for whoever writes a child; a
+-- name that path does not find may still be found in the writer's pg_temp.
+CREATE FUNCTION @extschema@.denorm_unpinned_parent_triggers(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" (function %s)', t.tgname, t.tgfoid::regproc), '; '
+                      ORDER BY t.tgname)
+      FROM pg_trigger t
+      JOIN pg_proc p ON p.oid = t.tgfoid
+      JOIN pg_language l ON l.oid = p.prolang
+     WHERE t.tgrelid = c.parent AND NOT t.tgisinternal
+       AND l.lanname NOT IN ('c', 'internal')
+       AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search_path=%')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema@.denorm_counters) IS
+    'Internal: triggers on a counter''s parent whose functions have no SET search_path';
+REVOKE ALL ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- A counter's triggers together, child and parent.  Dropping them: its
+-- own (on the parent, and any of 1.1's on its tables, wherever they are),
+-- and the child triggers of each of its tables that no other counter
+-- still needs.
+CREATE FUNCTION @extschema@.denorm_remove_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
+               FROM pg_trigger tg
+              WHERE (@extschema@.denorm_is_counter_trigger(tg, c.id)
+                     OR (tg.tgnargs = 0
+                         AND tg.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                                           '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                           '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                         AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
+                         AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters o
+                                          WHERE o.id <> c.id
+                                            AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(o.child))
+                                            AND (tg.tgfoid <> '@extschema@.denorm_row_trigger()'::regprocedure
+                                                 OR o.child = c.child))))
+                AND NOT tg.tgisinternal AND tg.tgparentid = 0
+              ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) IS
+    'Internal: drops every trigger of a counter that no other counter needs (DROP TRIGGER locks each table ACCESS EXCLUSIVE)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- What is wrong with a counter's triggers, or NULL when they are all there
+-- and fire in normal operation (a trigger enabled only for replica mode
+-- does not).  A trigger is found by the function it runs (and, on the
+-- parent, the counter id it carries), whatever it is called; the expected
+-- name is reported.
+CREATE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname,
+                             format('%I.%I', n.nspname, k.relname),
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.rel::oid, e.tgname)
+      FROM (SELECT rel, 'denorm_' || kind AS tgname,
+                   (@extschema@.denorm_child_trigger(rel, fn, rel = c.child)).tgenabled AS enabled
+              FROM @extschema@.denorm_child_tables(c.child) AS rel,
+                   (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
+                           ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
+                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure)) AS f(kind, fn)
+            UNION ALL
+            SELECT c.parent, format('denorm_%s_%s', c.id, kind),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
+                       AND CASE kind WHEN 'key' THEN (t.tgtype::integer & 18) = 18
+                                     WHEN 'insert' THEN (t.tgtype::integer & 6) = 6
+                                     ELSE (t.tgtype::integer & 2) = 0 END
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'insert', 'delete']
+                               ELSE ARRAY['key', 'insert'] END) AS kind) e
+      JOIN pg_class k ON k.oid = e.rel
+      JOIN pg_namespace n ON n.oid = k.relnamespace
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) IS
+    'Internal: missing or disabled triggers of a counter, NULL when all fire';
+REVOKE ALL ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- What can be counted: the rules creation and the DDL guard share
+------------------------------------------------------------------------
+
+-- What a counter can be is checked by one function, denorm_counter_rules,
+-- both when it is created and by the DDL guard after every change to its
+-- tables: a counter column that is part of a key, a unique index, a
+-- foreign key, a partition key, an identity or generated column; a parent
+-- key that is not unique; keys compared in a way that depends on session
+-- settings; a child with inheritance children (the triggers would not see
+-- their rows); a counter whose filter or value column reads what denorm
+-- maintains from it (a cycle).  denorm_counter_problem adds what a change
+-- of its tables can break besides (a column gone or retyped, a filter that
+-- no longer fits).  They only read the catalogs.
+
+-- The type of a column, or the standard error when the table lacks it.
+CREATE FUNCTION @extschema@.denorm_column_type(tbl regclass, col name)
+RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t oid;
+BEGIN
+    SELECT atttypid INTO t FROM pg_attribute
+     WHERE attrelid = tbl AND attname = col AND attnum > 0 AND NOT attisdropped;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42703', format('column "%s" of table "%s" does not exist', col, tbl),
+                                         NULL, NULL);
+    END IF;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_column_type(regclass, name) IS
+    'Internal: a column''s type, or undefined_column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_column_type(regclass, name) FROM PUBLIC;
+
+-- Whether a type is one of PostgreSQL's own base types (no domain, no
+-- user-defined type).
+CREATE FUNCTION @extschema@.denorm_builtin_type(t oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT typtype = 'b' AND typnamespace = 'pg_catalog'::regnamespace
+                       FROM pg_type WHERE oid = t), false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_builtin_type(oid) IS
+    'Internal: whether a type is a built-in base type';
+REVOKE ALL ON FUNCTION @extschema@.denorm_builtin_type(oid) FROM PUBLIC;
+
+-- Whether summing a numeric value column into a counter column would
+-- round: the counter is not numeric, or has a fixed scale narrower than
+-- the value's.
+CREATE FUNCTION @extschema@.denorm_sum_rounds(parent regclass, counter_column name,
+                                              child regclass, value_column name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT v.atttypid = 'numeric'::regtype
+           AND (c.atttypid <> 'numeric'::regtype
+                OR (c.atttypmod >= 0
+                    AND (v.atttypmod < 0 OR ((v.atttypmod - 4) & 65535) > ((c.atttypmod - 4) & 65535))))
+      FROM pg_attribute c, pg_attribute v
+     WHERE c.attrelid = parent AND c.attname = counter_column
+       AND v.attrelid = child AND v.attname = value_column
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_sum_rounds(regclass, name, regclass, name) IS
+    'Internal: whether sums of a value column would be rounded into a counter column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_sum_rounds(regclass, name, regclass, name) FROM PUBLIC;
+
+-- A filter is one boolean expression over the child's columns, parsed on
+-- its own, immutable, and stored in a canonical, fully schema-qualified
+-- form so that later parses cannot be redirected by search_path.
+CREATE FUNCTION @extschema@.denorm_normalize_filter(child regclass, filter text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'denorm_normalize_filter'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_normalize_filter(regclass, text) IS
+    'Checks a counter filter against the child table and returns its canonical form';
+REVOKE ALL ON FUNCTION @extschema@.denorm_normalize_filter(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_filter_columns(child regclass, filter text)
+RETURNS name[]
+AS 'MODULE_PATHNAME', 'denorm_filter_columns'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) IS
+    'Internal: the columns of the child a filter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_filter_columns(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_key_compare_problem(key_type regtype, fk_type regtype)
+RETURNS text
+AS 'MODULE_PATHNAME', 'denorm_key_compare_problem'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) IS
+    'Internal: why a parent key cannot be matched with a foreign key exactly, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_key_compare_problem(regtype, regtype) FROM PUBLIC;
+
+-- The columns a counter reads on its child: the value column and those of
+-- its filter (none for a filter that no longer parses: reported elsewhere)
+CREATE FUNCTION @extschema@.denorm_counter_reads(c @extschema@.denorm_counters)
+RETURNS name[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN array_remove(ARRAY[c.value_column], NULL)
+           || CASE WHEN c.filter IS NULL THEN '{}'::name[]
+                   ELSE @extschema@.denorm_filter_columns(c.child, c.filter) END;
+EXCEPTION WHEN syntax_error_or_access_rule_violation OR undefined_table THEN
+    RETURN array_remove(ARRAY[c.value_column], NULL);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) IS
+    'Internal: the columns of its child a counter reads';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_reads(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_counter_rules(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col record;
+    what text;
+    problem text;
+BEGIN
+    SELECT a.attnum, a.attidentity, a.attgenerated INTO col
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.counter_column AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RETURN NULL;            -- (a missing column is reported by the caller)
+    END IF;
+    IF col.attidentity <> '' THEN
+        RETURN format('column "%s" of table %s is an identity column', c.counter_column, c.parent);
+    END IF;
+    IF col.attgenerated <> '' THEN
+        RETURN format('column "%s" of table %s is a generated column', c.counter_column, c.parent);
+    END IF;
+    -- keys: what the backfill and every delta would rewrite
+    SELECT format('column "%s" of table %s is part of %s', c.counter_column, c.parent, w) INTO what
+      FROM (SELECT 1 AS o, format('%s %s',
+                                  CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint'
+                                                 WHEN 'f' THEN 'foreign key' ELSE 'exclusion constraint' END,
+                                  quote_ident(k.conname)) AS w
+              FROM pg_constraint k
+             WHERE k.conrelid = c.parent AND k.contype IN ('p', 'u', 'f', 'x') AND col.attnum = ANY (k.conkey)
+            UNION ALL
+            SELECT 2, format('unique index %s', i.indexrelid::regclass)
+              FROM pg_index i
+             WHERE i.indrelid = c.parent AND i.indisunique
+               AND (col.attnum = ANY (i.indkey::int2[])
+                    OR (i.indexprs IS NOT NULL
+                        AND pg_get_indexdef(i.indexrelid) ~ ('\m' || quote_ident(c.counter_column) || '\M')))
+            UNION ALL
+            SELECT 3, format('foreign key %s of table %s', quote_ident(k.conname), k.conrelid::regclass)
+              FROM pg_constraint k
+             WHERE k.confrelid = c.parent AND k.contype = 'f' AND col.attnum = ANY (k.confkey)
+            UNION ALL
+            SELECT 4, format('the partition key of table %s', t.partrelid::regclass)
+              FROM pg_partitioned_table t
+             WHERE t.partrelid IN (SELECT c.parent UNION SELECT relid FROM pg_partition_ancestors(c.parent))
+               AND EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = t.partrelid AND a.attname = c.counter_column
+                              AND a.attnum = ANY (t.partattrs::int2[]))
+             ORDER BY 1 LIMIT 1) k;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = c.parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = c.parent_key) THEN
+        RETURN format('parent key column "%s" of table %s has no unique index or constraint of its own',
+                      c.parent_key, c.parent);
+    END IF;
+    problem := @extschema@.denorm_key_compare_problem(@extschema@.denorm_column_type(c.parent, c.parent_key),
+                                                      @extschema@.denorm_column_type(c.child, c.foreign_key));
+    IF problem IS NOT NULL THEN
+        RETURN format('%s (parent key "%s" of table %s, foreign key "%s" of table %s)',
+                      problem, c.parent_key, c.parent, c.foreign_key, c.child);
+    END IF;
+    SELECT format('table %s inherits from table %s; the counter''s triggers would not see its rows',
+                  i.inhrelid::regclass, i.inhparent::regclass) INTO what
+      FROM @extschema@.denorm_child_tables(c.child) t
+      JOIN pg_inherits i ON i.inhparent = t
+      JOIN pg_class k ON k.oid = i.inhrelid
+     WHERE NOT k.relispartition
+     ORDER BY i.inhrelid LIMIT 1;
+    IF what IS NOT NULL THEN
+        RETURN what;
+    END IF;
+    -- a cycle: counter x feeds counter y when y's child is x's parent and y
+    -- reads x's column; none may feed itself
+    IF EXISTS (
+        WITH RECURSIVE cs AS (
+            SELECT d.id, d.parent, d.child, d.counter_column, @extschema@.denorm_counter_reads(d) AS reads
+              FROM @extschema@.denorm_counters d WHERE d.id IS DISTINCT FROM c.id
+            UNION ALL
+            SELECT coalesce(c.id, 0), c.parent, c.child, c.counter_column, @extschema@.denorm_counter_reads(c)),
+        fed(id) AS (
+            SELECT y.id FROM cs x JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads)
+             WHERE x.id = coalesce(c.id, 0)
+            UNION
+            SELECT y.id FROM fed f JOIN cs x ON x.id = f.id
+              JOIN cs y ON y.child = x.parent AND x.counter_column = ANY (y.reads))
+        SELECT 1 FROM fed WHERE id = coalesce(c.id, 0)) THEN
+        RETURN format('column "%s" of table %s would feed itself: a filter or value column of a counter it changes reads it',
+                      c.counter_column, c.parent);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) IS
+    'Internal: which rule of what can be counted a counter breaks, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_rules(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Whether a counter's filter still parses against its child table.
+CREATE FUNCTION @extschema@.denorm_filter_parses(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF c.filter IS NOT NULL THEN
+        PERFORM @extschema@.denorm_normalize_filter(c.child, c.filter);
+    END IF;
+    RETURN true;
+EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
+    -- a column gone, retyped so that an operator or function no longer fits
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) IS
+    'Internal: false when a counter''s filter no longer fits its child (a column it reads gone or retyped)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_filter_parses(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Whether a counter still fits its tables: every column it names exists
+-- with a usable type and its filter still parses.  Returns what is wrong,
+-- or NULL.
+CREATE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    col record;
+BEGIN
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
+                                     (c.parent, c.parent_key, false),
+                                     (c.child, c.foreign_key, false),
+                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
+                WHERE v.attname IS NOT NULL LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
+            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
+        END IF;
+        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
+            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
+                          col.attname, col.rel);
+        END IF;
+    END LOOP;
+    IF c.value_column IS NOT NULL
+       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
+        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
+                      c.value_column, c.counter_column);
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
+       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
+        RETURN 'its parent key or foreign key would no longer be of a built-in type';
+    END IF;
+    IF NOT @extschema@.denorm_filter_parses(c) THEN
+        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
+    END IF;
+    RETURN @extschema@.denorm_counter_rules(c);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) IS
+    'Internal: what no longer fits in a counter''s tables, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Without an index on the foreign key, reconcile and recomputes read the
+-- whole child table: creation warns, denorm_status shows it.
+CREATE FUNCTION @extschema@.denorm_fk_indexed(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = c.child AND a.attname = c.foreign_key
+                      AND i.indpred IS NULL)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) IS
+    'Internal: whether the child has an index that starts with the counter''s foreign key';
+-- (PUBLIC may run it: the status view calls it; see Privileges)
+
+------------------------------------------------------------------------
+-- Guards: DDL on counted tables (event triggers)
+------------------------------------------------------------------------
+
+-- Changes to counted tables that would break a counter are refused, and
+-- partitions that come and go are followed: a partition dropped or
+-- detached is taken off its counters before the command
+-- (denorm_on_drop_start), one attached is added to them when it ends
+-- (denorm_shift_attached, from the DDL guard).  Both are corrections under
+-- the lock the command holds, so writers of other partitions lose nothing.
+-- The event triggers act on denorm's own objects only, found by OID.
+
+-- Recomputes a counter as its parent's owner (used by the DDL guard of 1.2
+-- and before).
+CREATE FUNCTION @extschema@.denorm_recompute_counter(counter_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_recompute_counter'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_recompute_counter(integer) IS
+    'Internal: sets every parent row of a counter to what its children add up to, as the parent''s owner; takes no lock on the child, so it is exact only while the caller keeps writers out (not called since 1.3)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute_counter(integer) FROM PUBLIC;
+
+-- Adds to the counters above it what each table the ending ALTER TABLE
+-- attached adds up to.
+CREATE FUNCTION @extschema@.denorm_shift_attached()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_shift_attached'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_shift_attached() IS
+    'Internal: adds to the counters above it what each table the ending ALTER TABLE attached adds up to, under the lock ATTACH PARTITION holds (updating the parent rows)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_shift_attached() FROM PUBLIC;
+
+-- After DDL on a counter's tables:
+--  * a change that breaks the counter (a rule of denorm_counter_rules, a
+--    column it uses renamed or retyped, one its filter reads) is refused,
+--    naming the counter;
+--  * new or attached partitions of a counted child get the statement and
+--    TRUNCATE triggers (PostgreSQL clones only the row trigger), and
+--    detached ones lose them; what attached tables bring in is added
+--    (denorm_shift_attached);
+--  * a counter's triggers that are missing are created again.
+-- Only counters whose row trigger is in place are considered: during a
+-- restore the registry rows arrive before the triggers, which pg_restore
+-- creates itself.
+CREATE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; corrections run as the tables' owners
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+    problem text;
+    moved bigint;
+BEGIN
+    moved := @extschema@.denorm_shift_attached();
+    IF moved > 0 THEN
+        RAISE NOTICE 'denorm counters corrected for the rows of attached partitions (% parent keys)', moved;
+    END IF;
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions)
+    FOR tbl IN SELECT DISTINCT t.tgrelid::regclass
+                 FROM pg_trigger t
+                WHERE t.tgnargs = 0 AND t.tgparentid = 0
+                  AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                                   WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+    END LOOP;
+
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
+        END IF;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
+    'Event trigger after CREATE and ALTER TABLE: refuses changes that break counters, follows renames and partitions (adding what attached ones bring, denorm_shift_attached) and creates missing triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_ddl() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_ddl IS
+    'Refuses table changes that break denorm counters and follows renames and partitions';
+
+-- Partitions leaving with their rows (DROP TABLE, DETACH PARTITION): taken
+-- off their counters when the command starts, after taking the lock it is
+-- about to take; tables being attached are noted for denorm_shift_attached.
+CREATE FUNCTION @extschema@.denorm_on_drop_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters; notes tables being attached';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
+    'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
+
+-- ALTER TABLE ... RENAME COLUMN of a column a counter uses (its counter
+-- column, parent key, foreign key, value column, or one its filter reads)
+-- is followed: the counters that use it are noted when the command starts,
+-- their filters parsed while the old name still resolves, and the
+-- registry gets the new names when it ends, in the same transaction
+-- (src/rename.c).  ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER FOREIGN
+-- TABLE can rename a table's columns too.  The end step must run before
+-- denorm_guard_ddl, which would refuse the rename it has not seen
+-- followed: event triggers fire in the order of their names.
+CREATE FUNCTION @extschema@.denorm_on_rename_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_rename_start'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_rename_start() IS
+    'Event trigger: notes the denorm counters that use a column being renamed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_rename_start() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_rename_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_rename_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_rename_end() IS
+    'Event trigger: gives the denorm counters noted when a column rename started its new name';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_rename_end() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_column_rename_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_rename_start();
+COMMENT ON EVENT TRIGGER denorm_guard_column_rename_start IS
+    'Notes the denorm counters that use a column being renamed';
+
+-- (named to fire before denorm_guard_ddl)
+CREATE EVENT TRIGGER denorm_guard_column_rename_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_rename_end();
+COMMENT ON EVENT TRIGGER denorm_guard_column_rename_end IS
+    'Gives the denorm counters that use a renamed column its new name';
+
+-- Dropping a counter's parent or child table drops the counter with it
+-- (its triggers on the other table and its registry row), with a NOTICE.
+-- Dropping a column a counter uses is refused: the counter would fail on
+-- every write.  (A dropped partition was taken off its counters when the
+-- DROP started.)
+CREATE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
+            END IF;
+            CONTINUE;
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
+            -- the triggers on the table that went went with it; those on
+            -- the other table must go too
+            PERFORM @extschema@.denorm_remove_triggers(c);
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+            RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
+    'Event trigger: drops counters with their tables (dropping their triggers on the other table) and refuses to drop the columns they use';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drops ON sql_drop
+    EXECUTE FUNCTION @extschema@.denorm_on_drop();
+COMMENT ON EVENT TRIGGER denorm_guard_drops IS
+    'Drops denorm counters with their tables and refuses to drop the columns they use';
+
+------------------------------------------------------------------------
+-- DROP EXTENSION denorm
+------------------------------------------------------------------------
+
+-- What DROP EXTENSION denorm does first, while the extension is still
+-- whole (called by denorm_on_drop_extension, below, with whether the drop
+-- cascades).  A drop without CASCADE is refused while counters exist, so
+-- then nothing is done.  Otherwise:
+-- 1. this transaction's commit-time deltas are applied, and every pending
+--    delta of deferred counters is folded into its column (denorm_flush),
+--    with denorm_pending locked against new deltas first, so the parents
+--    end exact; a flush that fails fails the drop;
+-- 2. the pg_cron jobs of this database that denorm_schedule_reconcile,
+--    denorm_schedule_flush and denorm_schedule_purge made (found by the
+--    commands they run, which name this extension's schema: the reconcile
+--    job's name is the caller's) are unscheduled; other jobs that mention
+--    denorm_ are named in a WARNING and left alone.
+-- As the extension's owner, as the other event triggers run: unscheduling
+-- another role's pg_cron job takes a superuser.
+CREATE FUNCTION @extschema@.denorm_before_drop_extension(cascading boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    counters text;
+    folded bigint;
+    st text;
+    msg text;
+    j record;
+    gone text[] := '{}';
+    others text[] := '{}';
+BEGIN
+    IF NOT cascading AND EXISTS (SELECT 1 FROM @extschema@.denorm_counters) THEN
+        RETURN;     -- refused by its dependencies, with nothing changed
+    END IF;
+
+    PERFORM @extschema@.denorm_apply();
+    -- writers append pending deltas under ROW EXCLUSIVE: keep new ones out
+    -- until the extension (and the table) is gone
+    LOCK TABLE @extschema@.denorm_pending IN EXCLUSIVE MODE;
+    SELECT string_agg(DISTINCT d.id::text, ', ') INTO counters
+      FROM @extschema@.denorm_pending q
+      JOIN @extschema@.denorm_counters d ON d.id = q.counter_id AND d.mode = 'deferred';
+    IF counters IS NOT NULL THEN
+        BEGIN
+            folded := @extschema@.denorm_flush();
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+            -- find the counter that fails, to name it (all of this is
+            -- rolled back with the drop)
+            FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+                      WHERE d.mode = 'deferred'
+                        AND EXISTS (SELECT 1 FROM @extschema@.denorm_pending q
+                                     WHERE q.counter_id = d.id)
+                      ORDER BY d.id LOOP
+                BEGIN
+                    PERFORM @extschema@.denorm_flush(c.id);
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                    RAISE EXCEPTION 'cannot drop extension denorm: the pending deltas of denorm counter % on %.% could not be flushed',
+                                    c.id, c.parent, c.counter_column
+                        USING ERRCODE = st,
+                              DETAIL = format('denorm_flush(%s) failed: %s', c.id, msg),
+                              HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+                END;
+            END LOOP;
+            RAISE EXCEPTION 'cannot drop extension denorm: pending deltas could not be flushed'
+                USING ERRCODE = st,
+                      DETAIL = format('denorm_flush() failed: %s', msg),
+                      HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+        END;
+        RAISE NOTICE 'denorm: folded % pending deltas into their columns before the drop (deferred counters %)',
+                     folded, counters;
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        FOR j IN SELECT k.jobid, k.jobname, k.command,
+                        starts_with(k.command, format('CALL %I.denorm_reconcile_batched(', '@extschema@'))
+                        OR k.command = format('SELECT %I.denorm_flush()', '@extschema@')
+                        OR starts_with(k.command, format('SELECT * FROM %I.denorm_purge_history(', '@extschema@'))
+                            AS ours
+                   FROM cron.job k
+                  WHERE k.database = current_database()
+                    AND strpos(k.command, 'denorm_') > 0
+                  ORDER BY k.jobid LOOP
+            IF NOT j.ours THEN
+                others := others || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+                CONTINUE;
+            END IF;
+            BEGIN
+                PERFORM cron.unschedule(j.jobid);
+                gone := gone || format('%s (%s)', j.jobid, coalesce(quote_literal(j.jobname), 'no name'));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'denorm: could not unschedule pg_cron job % (%): %', j.jobid, j.jobname, msg
+                    USING HINT = format('Its owner or a superuser can remove it with SELECT cron.unschedule(%s);', j.jobid);
+            END;
+        END LOOP;
+        IF cardinality(gone) > 0 THEN
+            RAISE NOTICE 'denorm: unscheduled pg_cron jobs %', array_to_string(gone, ', ');
+        END IF;
+        IF cardinality(others) > 0 THEN
+            RAISE WARNING 'denorm: pg_cron jobs % mention denorm but were not scheduled by it, and are left alone',
+                          array_to_string(others, ', ')
+                USING HINT = 'Once the extension is gone they will fail; remove them with cron.unschedule(jobid).';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) IS
+    'Internal: before DROP EXTENSION denorm, locks denorm_pending EXCLUSIVE, folds pending deltas into their columns (denorm_flush) and unschedules denorm''s pg_cron jobs';
+REVOKE ALL ON FUNCTION @extschema@.denorm_before_drop_extension(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_drop_extension()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_extension'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_extension() IS
+    'Event trigger: before DROP EXTENSION denorm, flushes pending deltas and unschedules denorm''s pg_cron jobs';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_extension() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_extension();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
+    'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
+
+------------------------------------------------------------------------
+-- Creating and dropping counters
+------------------------------------------------------------------------
+
+-- Brings every parent row of a new counter to the recomputed value, batch
+-- by batch, with NOTICE progress on large tables.  The caller holds a lock
+-- that keeps the child's writers out.  It depends on
+-- denorm.reconcile_batch_size only.
+CREATE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    changed bigint := 0;
+BEGIN
+    starts := @extschema@.denorm_batch_starts(
+        c, (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size,
+        NULL, NULL);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                           starts[i + 1], NULL, true, NULL);
+        changed := changed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
+    'Internal: the backfill of a new counter: sets every parent row to what its children add up to, batch by batch (denorm_reconcile_key_batch with heal: it locks the rows it changes); the caller holds SHARE ROW EXCLUSIVE on the child';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Checks a declaration, records it, installs its triggers and backfills
+-- the counter.
+CREATE FUNCTION @extschema@.denorm_register_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+    new_id integer;
+    problem text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'' or ''sum''.');
+    END IF;
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
+    END IF;
+
+    -- counter column
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
+    IF counter_type <> ALL (numeric_types) THEN
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
+        END IF;
+    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
+    END IF;
+    IF parent_key = counter_column THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
+    END;
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
+        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
+        IF value_type <> ALL (numeric_types) THEN
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
+        END IF;
+    ELSIF value_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
+    END IF;
+
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
+    END IF;
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
+
+    -- the registry row, written by denorm itself after it has checked the
+    -- caller again (and that the child's owner may write the counter column)
+    new_id := @extschema@.denorm_registry_insert(parent, counter_column, child, foreign_key,
+                                                 parent_key, aggregate, value_column, filter, mode);
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = new_id;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
+
+    n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
+                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                    WHERE d.adrelid = parent AND a.attname = counter_column) THEN
+        RAISE NOTICE 'counter column "%" of table "%" has no default', counter_column, parent
+            USING HINT = format('New parent rows start at NULL, which denorm_reconcile() reports as drift; consider ALTER TABLE %s ALTER COLUMN %I SET DEFAULT 0.',
+                                parent, counter_column);
+    END IF;
+    RETURN c.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Internal: denorm_create_counter with its filter already in canonical form; locks the child table SHARE ROW EXCLUSIVE until commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
+
+-- The filter is read with the caller's search_path (a user's own immutable
+-- function may appear unqualified), so this wrapper has none of its own: it
+-- turns the filter into canonical, fully qualified form and hands over to
+-- denorm_register_counter, which runs with a safe search_path.
+CREATE FUNCTION @extschema@.denorm_create_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF filter IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+                                       WHERE k.oid OPERATOR(pg_catalog.=) child
+                                         AND k.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])) THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+    RETURN @extschema@.denorm_register_counter(parent, counter_column, child, foreign_key,
+                                               aggregate, value_column, filter, parent_key, mode);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Declares a counter or sum cache, installs its triggers and backfills it; returns the counter id. Locks the child table SHARE ROW EXCLUSIVE until commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_create_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
+
+-- Dropping a counter removes its triggers, folds its pending deltas into
+-- the column and deletes its registry row; the column keeps its data.
+CREATE FUNCTION @extschema@.denorm_drop_counter(counter_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+BEGIN
+    PERFORM @extschema@.denorm_require(counter_id, 'counter_id');
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    FOREACH tbl IN ARRAY ARRAY[c.parent, c.child] LOOP
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+                'Only the owner of both the parent and the child table can create or drop a counter on them.',
+                NULL);
+        END IF;
+    END LOOP;
+    -- a concurrent drop of the same counter waits here, then finds it gone
+    IF NOT @extschema@.denorm_registry_lock(counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            'Another session dropped it meanwhile.',
+            NULL);
+    END IF;
+    PERFORM @extschema@.denorm_remove_triggers(c);
+    -- no new deltas can arrive now: fold the pending ones into the column
+    IF c.mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_flush(c.id);
+    END IF;
+    PERFORM @extschema@.denorm_registry_delete(counter_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(integer) IS
+    'Drops a counter''s triggers (locking its tables ACCESS EXCLUSIVE until commit) and registry row, after flushing a deferred one; the column keeps its data';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(integer) FROM PUBLIC;
+
+-- By column: a table that does not exist (an OID without a table), a
+-- column the table does not have and a column without a counter are told
+-- apart, and the hint names the columns of the table that have one.
+CREATE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id integer;
+    counted text;
+    hint text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    SELECT d.id INTO id FROM @extschema@.denorm_counters d
+     WHERE d.parent = parent AND d.counter_column = counter_column;
+    IF FOUND THEN
+        PERFORM @extschema@.denorm_drop_counter(id);
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = parent::oid) THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table with OID %s does not exist', parent::oid),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    SELECT string_agg(format('"%s" (counter %s)', d.counter_column, d.id), ', '
+                      ORDER BY d.counter_column)
+      INTO counted
+      FROM @extschema@.denorm_counters d WHERE d.parent = parent;
+    hint := CASE WHEN counted IS NULL
+                 THEN format('Table "%s" has no denorm counters.', parent)
+                 ELSE format('The denorm counters of table "%s" are in columns %s.', parent, counted)
+            END;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = parent AND a.attname = counter_column
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        PERFORM @extschema@.denorm_error('42703',
+            format('column "%s" of table "%s" does not exist', counter_column, parent),
+            NULL, hint);
+    END IF;
+    PERFORM @extschema@.denorm_error('42704',
+        format('column "%s" of table "%s" has no denorm counter', counter_column, parent),
+        NULL, hint || ' The denorm_status view lists them all.');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
+    'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Reconcile: recompute, log and heal
+------------------------------------------------------------------------
+
+-- A run compares every parent row of its counters with the aggregate of
+-- its children, batch by batch in key order, and heals what drifted.  It
+-- is built from C steps (each statement as the owner of the table it
+-- reads or writes), SQL steps that call them, and the public functions.
+
+-- What a run records: the run, one check per counter, one drift row per
+-- parent row found wrong.  All are kept with the database
+-- (pg_extension_config_dump) and purged by denorm_purge_history.
+CREATE TABLE @extschema@.denorm_reconcile_runs (
+    run_id          bigserial PRIMARY KEY,
+    started_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at     timestamptz,
+    counters        integer     NOT NULL DEFAULT 0,
+    rows_checked    bigint      NOT NULL DEFAULT 0,
+    rows_drifted    bigint      NOT NULL DEFAULT 0,
+    rows_healed     bigint      NOT NULL DEFAULT 0,
+    drift_ratio     double precision,
+    status          text        NOT NULL DEFAULT 'running'
+                                CHECK (status IN ('running', 'ok', 'drift', 'alert', 'dry_run', 'failed')),
+    error           text,
+    backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid()
+);
+COMMENT ON TABLE @extschema@.denorm_reconcile_runs IS
+    'One row per denorm_reconcile run: what it checked, found and healed';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.backend_pid IS
+    'Process id of the session that ran the reconcile (NULL for runs recorded before denorm 1.1)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs_run_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.denorm_reconcile_runs FROM PUBLIC;
+
+CREATE TABLE @extschema@.denorm_reconcile_checks (
+    run_id          bigint      NOT NULL,
+    counter_id      integer     NOT NULL,
+    checked_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    rows_checked    bigint      NOT NULL,
+    rows_drifted    bigint      NOT NULL,
+    rows_healed     bigint      NOT NULL,
+    trigger_problems text,
+    error           text,
+    PRIMARY KEY (run_id, counter_id)
+);
+CREATE INDEX denorm_reconcile_checks_counter_idx
+    ON @extschema@.denorm_reconcile_checks (counter_id, checked_at);
+COMMENT ON TABLE @extschema@.denorm_reconcile_checks IS
+    'One row per counter per denorm_reconcile run';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_checks', '');
+REVOKE ALL ON TABLE @extschema@.denorm_reconcile_checks FROM PUBLIC;
+
+CREATE TABLE @extschema@.denorm_drift_log (
+    log_id          bigserial PRIMARY KEY,
+    run_id          bigint      NOT NULL,
+    counter_id      integer     NOT NULL,
+    parent_table    regclass    NOT NULL,
+    counter_column  name        NOT NULL,
+    parent_key      text        NOT NULL,
+    stored_value    numeric,
+    actual_value    numeric     NOT NULL,
+    drift           numeric,
+    detected_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    healed          boolean     NOT NULL DEFAULT false,
+    healed_at       timestamptz
+);
+CREATE INDEX denorm_drift_log_run_idx ON @extschema@.denorm_drift_log (run_id);
+CREATE INDEX denorm_drift_log_counter_idx ON @extschema@.denorm_drift_log (counter_id, detected_at);
+COMMENT ON TABLE @extschema@.denorm_drift_log IS
+    'One row per parent row whose cached value differed from the recomputed truth';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log_log_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.denorm_drift_log FROM PUBLIC;
+
+-- The C steps: each statement runs as the owner of the table it touches
+-- (src/reconcile.c shows the SQL of each).
+
+-- The drifted rows of one key range of a counter, with what each holds and
+-- should hold; it only reads.
+CREATE FUNCTION @extschema@.denorm_find_drift(counter_id integer, lo text, hi text, upto text,
+                                              keys text[],
+                                              OUT rows_checked bigint, OUT keys text[],
+                                              OUT stored numeric[], OUT stored_col numeric[],
+                                              OUT pending numeric[], OUT actual numeric[])
+AS 'MODULE_PATHNAME', 'denorm_read_batch'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) IS
+    'Internal: the drifted parent rows of one key range of a counter, read in one snapshot (parent, pending deltas and children each as its owner); takes no lock';
+REVOKE ALL ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_lock_parents(counter_id integer, keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_lock_parents'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_lock_parents(integer, text[]) IS
+    'Internal: locks a counter''s parent rows with the given keys FOR NO KEY UPDATE, in ascending key order (the order writers take them in), as the parent''s owner';
+REVOKE ALL ON FUNCTION @extschema@.denorm_lock_parents(integer, text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_parent_batch_starts(counter_id integer, batch_size integer,
+                                                       key_from text, key_to text)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'denorm_parent_batch_starts'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_parent_batch_starts(integer, integer, text, text) IS
+    'Internal: start keys of the key-range batches over a counter''s parent, read as its owner';
+REVOKE ALL ON FUNCTION @extschema@.denorm_parent_batch_starts(integer, integer, text, text) FROM PUBLIC;
+
+-- Adds (or sets) amounts on a counter's parent rows as the parent's owner;
+-- reconcile and flush write parents only through this.
+CREATE FUNCTION @extschema@.denorm_apply_amounts(counter_id integer, keys text[],
+                                                 amounts numeric[], absolute boolean[])
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'denorm_apply_amounts'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) IS
+    'Internal: adds amounts to (or sets) a counter''s column on some parent rows, as the parent''s owner; the UPDATE locks those rows';
+REVOKE ALL ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) FROM PUBLIC;
+
+-- The SQL steps, which call them.
+
+-- Start keys of the key-range batches of a counter's parent table, as
+-- text, ascending; batch i covers [starts[i], starts[i+1]) and the first
+-- batch is open below.  key_from/key_to narrow the scope.
+CREATE FUNCTION @extschema@.denorm_batch_starts(c @extschema@.denorm_counters,
+                                                batch_size integer,
+                                                key_from text, key_to text)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_parent_batch_starts(c.id, batch_size, key_from, key_to)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) IS
+    'Internal: start keys of the key-range batches over a counter''s parent table';
+REVOKE ALL ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) FROM PUBLIC;
+
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
+-- and their children are each read as their table's owner, in one
+-- snapshot, so in-flight writers cannot cause false drift.  Healing: the
+-- drifted parents are locked in ascending key order (the order writers
+-- use, so the two cannot deadlock), then recounted in a new snapshot, and
+-- the difference (actual - stored) is added to the current value instead of
+-- writing an absolute one, so a writer or flush that committed in between
+-- keeps its change.  Parents are written through denorm_apply_amounts, as
+-- their owner.  Two heals of the same counter are serialized by an advisory
+-- lock, or each would add the same difference.  With run_id NULL nothing is
+-- logged.
+CREATE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+    healed text[] := '{}';
+BEGIN
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(b.keys, 1);
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    IF heal THEN
+        healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+               u.actual - u.stored, u.k = ANY (healed),
+               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- The counters a run covers; rejects unknown ids and bad arguments, and
+-- (reconcile uses both settings) a setting whose value is invalid, before
+-- any counter is checked.
+CREATE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
+RETURNS SETOF @extschema@.denorm_counters
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    PERFORM @extschema@.denorm_settings();
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    RETURN QUERY SELECT * FROM @extschema@.denorm_counters d
+                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
+    'Internal: the counters a reconcile run covers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) FROM PUBLIC;
+
+-- Records one counter's result in a run and raises its alerts: a WARNING
+-- when its triggers do not fire, and a WARNING plus NOTIFY denorm_drift
+-- when the drifted share passes denorm.drift_alert_ratio.  Returns whether
+-- it alerted.
+CREATE FUNCTION @extschema@.denorm_finish_counter(run bigint, c @extschema@.denorm_counters,
+                                                  checked bigint, drifted bigint,
+                                                  healed bigint, err text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problems text := @extschema@.denorm_trigger_problems(c);
+    ratio double precision := (@extschema@.denorm_settings()).drift_alert_ratio;
+    alert boolean := false;
+BEGIN
+    INSERT INTO @extschema@.denorm_reconcile_checks
+           (run_id, counter_id, rows_checked, rows_drifted, rows_healed, trigger_problems, error)
+    VALUES (run, c.id, checked, drifted, healed, problems, err);
+    IF problems IS NOT NULL THEN
+        RAISE WARNING 'denorm counter % on %.% is not being maintained: %',
+                      c.id, c.parent, c.counter_column, problems
+            USING HINT = 'Drift comes back after every heal until the triggers fire again; see the denorm_status view.';
+        alert := true;
+    END IF;
+    IF checked > 0 AND drifted::double precision / checked > ratio THEN
+        RAISE WARNING 'denorm counter % on %.%: % of % rows drifted', c.id, c.parent,
+                      c.counter_column, drifted, checked
+            USING DETAIL = format('Run %s; the rows are in denorm_drift_log.', run);
+        PERFORM pg_notify('denorm_drift',
+                          json_build_object('run_id', run, 'counter_id', c.id,
+                                            'parent', c.parent::text,
+                                            'counter_column', c.counter_column,
+                                            'drifted', drifted, 'checked', checked)::text);
+        alert := true;
+    END IF;
+    RETURN alert;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) IS
+    'Internal: records a counter''s result in denorm_reconcile_checks and raises its alerts (WARNING, NOTIFY denorm_drift)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_counter(bigint, @extschema@.denorm_counters, bigint, bigint, bigint, text) FROM PUBLIC;
+
+-- The status of one counter's check, or of a whole run given its totals:
+-- 'failed' when it failed; in a dry run 'dry_run' when it found drift or
+-- alerted, else 'ok'; in a healing run 'alert', 'drift' (found and healed)
+-- or 'ok'.  A run's status is what its counters' statuses add up to, with
+-- the same precedence.
+CREATE FUNCTION @extschema@.denorm_check_status(heal boolean, drifted bigint,
+                                                alert boolean, err text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN err IS NOT NULL THEN 'failed'
+                WHEN NOT heal AND (alert OR drifted > 0) THEN 'dry_run'
+                WHEN alert THEN 'alert'
+                WHEN drifted > 0 THEN 'drift'
+                ELSE 'ok' END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) IS
+    'Internal: the status of a reconcile check or run (ok, drift, alert, dry_run, failed)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_status(boolean, bigint, boolean, text) FROM PUBLIC;
+
+-- Closes a run with its totals and status, and returns the status.
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, heal boolean, alert boolean,
+                                              failed text)
+RETURNS text
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.denorm_reconcile_runs r
+       SET finished_at = clock_timestamp(),
+           counters = s.counters,
+           rows_checked = s.checked, rows_drifted = s.drifted, rows_healed = s.healed,
+           drift_ratio = CASE WHEN s.checked > 0 THEN s.drifted::double precision / s.checked END,
+           status = @extschema@.denorm_check_status(heal, s.drifted::bigint, alert, failed),
+           error = failed
+      FROM (SELECT count(*)::integer AS counters,
+                   coalesce(sum(rows_checked), 0) AS checked,
+                   coalesce(sum(rows_drifted), 0) AS drifted,
+                   coalesce(sum(rows_healed), 0) AS healed
+              FROM @extschema@.denorm_reconcile_checks WHERE run_id = run) s
+     WHERE r.run_id = run
+    RETURNING r.status
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) IS
+    'Internal: closes a reconcile run with its totals and status, and returns the status';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, boolean, text) FROM PUBLIC;
+
+-- The 1.0 signature stays for denorm_purge_history, which closes abandoned
+-- runs with it (always as failed, so whether they healed does not matter).
+CREATE FUNCTION @extschema@.denorm_finish_run(run bigint, alert boolean, failed text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_finish_run(run, true, alert, failed)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) IS
+    'Internal: closes a reconcile run with its totals and status';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) FROM PUBLIC;
+
+-- Reconciles (checks, and heals unless heal is false) one counter over a
+-- key scope, batch by batch, in the caller's transaction, with NOTICE
+-- progress on large tables.  Errors propagate: the caller decides what a
+-- failure is.
+CREATE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
+                                                     heal boolean, key_from text, key_to text,
+                                                     OUT rows_checked bigint,
+                                                     OUT rows_drifted bigint,
+                                                     OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              key_from, key_to);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+                                           starts[i + 1], key_to, heal, run);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF n > 1 THEN
+            RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                         run, c.id, i, n, rows_checked, rows_drifted;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: reconciles one counter over a key scope, batch by batch (denorm_reconcile_key_batch, whose locks last until the transaction ends)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+
+-- Rejects a key range that cannot hold a key (the arguments of
+-- denorm_reconcile_range): both bounds converted to the key type (so '10'
+-- comes after '9' for an integer key) and compared with the key column's
+-- collation, as the batches compare them.
+CREATE FUNCTION @extschema@.denorm_require_ordered_range(c @extschema@.denorm_counters,
+                                                         key_from text, key_to text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keytype text;
+    coll text;
+    reversed boolean;
+BEGIN
+    SELECT format_type(a.atttypid, a.atttypmod),
+           CASE WHEN a.attcollation <> 0 THEN
+               (SELECT format(' COLLATE %I.%I', n.nspname, l.collname)
+                  FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                 WHERE l.oid = a.attcollation) END
+      INTO keytype, coll
+      FROM pg_attribute a
+     WHERE a.attrelid = c.parent AND a.attname = c.parent_key AND NOT a.attisdropped;
+    -- keys that do not convert to the key type are the caller's error
+    EXECUTE format('SELECT ($1::%1$s%2$s) OPERATOR(pg_catalog.>) $2::%1$s', keytype, coalesce(coll, ''))
+       INTO reversed USING key_from, key_to;
+    IF reversed THEN
+        RAISE EXCEPTION 'key_from % is after key_to % for denorm counter % on %.%',
+                        quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
+                  HINT = format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) IS
+    'Internal: rejects a reversed key range of denorm_reconcile_range, comparing the bounds as key values';
+REVOKE ALL ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+
+-- One run over the given counters and key scope, in the caller's
+-- transaction; each batch is its own statement and snapshot.  A counter
+-- fails as a whole (its heals and drift rows are rolled back with it); when
+-- a heal failed, the counter is read again without healing, so the drift
+-- it found is still logged (healed false) before its failure is recorded.
+CREATE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
+                                                   p_from text, p_to text,
+                                                   p_range boolean)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    alerted boolean;
+    alert boolean := false;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    err text;
+    failed text;
+BEGIN
+    IF p_range THEN
+        PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
+        IF p_from IS NULL AND p_to IS NULL THEN
+            RAISE EXCEPTION 'key_from and key_to cannot both be null'
+                USING ERRCODE = 'null_value_not_allowed',
+                      HINT = 'Use denorm_reconcile() for a whole counter.';
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+            PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
+        END LOOP;
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+        err := NULL;
+        BEGIN
+            r := @extschema@.denorm_reconcile_counter(run, c, p_heal, p_from, p_to);
+            checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            checked := 0; drifted := 0; healed := 0;
+            IF p_heal THEN
+                BEGIN
+                    r := @extschema@.denorm_reconcile_counter(run, c, false, p_from, p_to);
+                    checked := r.rows_checked; drifted := r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            failed := concat(failed || '; ', format('counter %s: %s', c.id, err));
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+        END;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        status := @extschema@.denorm_check_status(p_heal, drifted, alerted, err);
+        error := err;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
+    'Internal: one reconcile run over a set of counters and a key scope, in the caller''s transaction (which keeps the locks of every batch)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
+
+-- The public entry points.
+CREATE FUNCTION @extschema@.denorm_reconcile(counter_id integer DEFAULT NULL,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $2, NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
+    'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error. Healing locks the drifted parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
+                                                   key_to text, heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope($1, $4, $2, $3, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) IS
+    'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open), as denorm_reconcile does';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
+
+-- Whether the calling procedure may COMMIT (see src/reconcile.c).
+CREATE FUNCTION @extschema@.denorm_commit_allowed()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_commit_allowed'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_commit_allowed() IS
+    'Internal: whether the calling procedure was CALLed where it may commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_commit_allowed() FROM PUBLIC;
+
+-- The same run as denorm_reconcile, as a procedure that commits after every
+-- batch, so locks and transactions stay short on big tables.  Call it with
+-- CALL, outside a transaction block (pg_cron does): it checks that first,
+-- before it records a run.  A procedure that commits cannot carry SET
+-- search_path, so it pins the path itself, first thing and again after
+-- every COMMIT (which ends a local setting), and names everything with its
+-- schema besides; nothing is evaluated before the first statement.  A
+-- batch that fails ends its counter (earlier batches stay healed and
+-- logged); a failed heal's batch is read again without healing, so its
+-- drift is logged.  Once the run is recorded and committed, the CALL ends
+-- with an error when a counter failed (SQLSTATE 55000), or, with
+-- fail_on_drift, when the run found drift or alerted (SQLSTATE 23000): a
+-- scheduler that looks only at whether the command succeeded (pg_cron's
+-- cron.job_run_details) sees the failure.  It ends with a COMMIT, so the
+-- pinned path does not outlive it in a caller that goes on (another
+-- procedure CALLing it in a loop).
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alerted boolean;
+    alert boolean;
+    err text;
+    failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
+    bs integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        RAISE EXCEPTION 'denorm_reconcile_batched() cannot run inside a transaction block'
+            USING ERRCODE = 'invalid_transaction_termination',
+                  DETAIL = 'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+                  HINT = 'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.';
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
+    alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
+    bs := (@extschema@.denorm_settings()).reconcile_batch_size;
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
+        n := COALESCE(pg_catalog.array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                   starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF n OPERATOR(pg_catalog.>) 1 THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+            END IF;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
+        END IF;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'denorm reconcile run % failed for denorm counter %',
+                        run, pg_catalog.array_to_string(failed_counters, ', counter ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s.', failed),
+                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run);
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        RAISE EXCEPTION 'denorm reconcile run % ended with status "%": % of % rows drifted',
+                        run, run_status, totals.rows_drifted, totals.rows_checked
+            USING ERRCODE = 'integrity_constraint_violation',
+                  DETAIL = pg_catalog.format('Counter %s.',
+                                             pg_catalog.array_to_string(drift_counters, '; counter ')),
+                  HINT = pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                                           run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END);
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Deferred counters: flush and exact reads
+------------------------------------------------------------------------
+
+-- Folds a deferred counter's pending deltas for some keys into its column,
+-- as the parent's owner.
+CREATE FUNCTION @extschema@.denorm_fold_pending(counter_id integer, keys text[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_fold_pending'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_fold_pending(integer, text[]) IS
+    'Internal: folds a deferred counter''s pending deltas for some keys into its column (deletes them from denorm_pending, updates the parent rows the caller has locked)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_fold_pending(integer, text[]) FROM PUBLIC;
+
+-- Folds the pending deltas of deferred counters into their parent columns.
+-- Parent tables are taken in OID order and, for each, the rows with
+-- pending deltas of any of its deferred counters are locked first, in
+-- ascending key order (as the parent's owner): the order immediate writers
+-- lock them in, so a flush and a writer cannot deadlock.  Then, per
+-- counter, exactly the pending rows of those keys that this snapshot sees
+-- are deleted and their sums added to the column (denorm_fold_pending).
+-- Deltas that writers commit meanwhile stay pending for the next flush; a
+-- concurrent flush of the same rows waits and then finds them gone.
+-- Returns the pending rows folded.  One counter's failure (its column
+-- would overflow, a trigger on its parent refuses) fails the whole flush:
+-- nothing is folded, and denorm_flush(counter_id) flushes the others.
+CREATE FUNCTION @extschema@.denorm_flush(counter_id integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    g record;
+    keys text[];
+    total bigint := 0;
+BEGIN
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    FOR g IN SELECT d.parent, d.parent_key, array_agg(d.id ORDER BY d.id) AS ids
+               FROM @extschema@.denorm_counters d
+              WHERE d.mode = 'deferred' AND (counter_id IS NULL OR d.id = counter_id)
+              GROUP BY d.parent, d.parent_key
+              ORDER BY d.parent, d.parent_key LOOP
+        SELECT array_agg(DISTINCT q.parent_key) INTO keys
+          FROM @extschema@.denorm_pending q
+         WHERE q.counter_id = ANY (g.ids);
+        CONTINUE WHEN keys IS NULL;
+        PERFORM @extschema@.denorm_lock_parents(g.ids[1], keys);
+        FOR i IN 1 .. array_length(g.ids, 1) LOOP
+            total := total + @extschema@.denorm_fold_pending(g.ids[i], keys);
+        END LOOP;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
+    'Folds pending deltas of deferred counters (all, or one) into their parent columns, locking those parent rows FOR NO KEY UPDATE (table by table, in key order) until the transaction ends; returns the pending rows folded';
+REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
+
+-- The exact current value of one parent row's counter: the column plus, for
+-- a deferred counter, its pending deltas, read in one snapshot, plus the
+-- calling transaction's own commit-time deltas not applied yet.  NULL when
+-- the parent row does not exist.  The parent is read with the caller's
+-- rights, and only while it is a table.
+CREATE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    keytype text;
+    result numeric;
+BEGIN
+    -- (calls no function of denorm's that PUBLIC may not run: a role may be
+    -- granted this alone)
+    IF counter_id IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'argument "counter_id" must not be null', NULL, NULL);
+    END IF;
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    IF parent_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = c.parent AND k.relkind IN ('r', 'p')) THEN
+        PERFORM @extschema@.denorm_error('42809',
+            format('parent table "%s" of denorm counter %s is not a table', c.parent, c.id),
+            NULL,
+            format('Drop the counter with denorm_drop_counter(%s).', c.id));
+    END IF;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
+      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
+    EXECUTE format('SELECT COALESCE(p.%1$I, 0) OPERATOR(pg_catalog.+) COALESCE('
+                   '(SELECT pg_catalog.sum(q.delta) FROM @extschema@.denorm_pending q'
+                   '  WHERE q.counter_id OPERATOR(pg_catalog.=) $1'
+                   '    AND q.parent_key::%4$s OPERATOR(pg_catalog.=) p.%2$I), 0)'
+                   '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
+                   c.counter_column, c.parent_key, c.parent, keytype)
+      INTO result USING c.id, parent_key::text;
+    -- and this transaction's own commit-time deltas, not applied yet
+    RETURN result + @extschema@.denorm_local_delta(c.id, parent_key::text);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_value(integer, anyelement) IS
+    'Exact current value of a counter for one parent key: the column plus pending deltas';
+REVOKE ALL ON FUNCTION @extschema@.denorm_value(integer, anyelement) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Scheduling with pg_cron
+------------------------------------------------------------------------
+
+-- pg_cron stays optional: these are the only functions that need it, and
+-- they check for it first.  Each job has a fixed name (the reconcile's may
+-- be chosen); scheduling again updates the job.
+
+-- Raises the standard error when pg_cron is not installed here.
+CREATE FUNCTION @extschema@.denorm_require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        PERFORM @extschema@.denorm_error('55000',
+            format('pg_cron is not installed in database "%s"', current_database()),
+            NULL,
+            format('Add pg_cron to shared_preload_libraries, set cron.database_name = ''%s'', restart the server and run CREATE EXTENSION pg_cron in this database.',
+                   current_database()));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_require_pg_cron() IS
+    'Internal: rejects scheduling when pg_cron is not installed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_require_pg_cron() FROM PUBLIC;
+
+-- Removes one of the caller's pg_cron jobs by name; false when there is none.
+CREATE FUNCTION @extschema@.denorm_unschedule_job(job_name text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = job_name
+                      AND j.username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule(job_name);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_job(text) IS
+    'Internal: removes one of the caller''s pg_cron jobs by name';
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_job(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_schedule_reconcile(schedule text DEFAULT '0 2 * * *',
+                                                      job_name text DEFAULT 'denorm-nightly-reconcile')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(schedule, 'schedule');
+    PERFORM @extschema@.denorm_require(job_name, 'job_name');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    RETURN cron.schedule(job_name, schedule,
+                         format('CALL %I.denorm_reconcile_batched()', '@extschema@'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) IS
+    'Schedules denorm_reconcile_batched() with pg_cron (5-field cron schedule, GMT); calling it again updates the job';
+REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_reconcile(text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_unschedule_reconcile(job_name text DEFAULT 'denorm-nightly-reconcile')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(job_name, 'job_name');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = job_name
+                      AND j.username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule(job_name);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) IS
+    'Removes the pg_cron job made by denorm_schedule_reconcile; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_reconcile(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_schedule_flush(schedule text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(schedule, 'schedule');
+    PERFORM @extschema@.denorm_require_pg_cron();
+    RETURN cron.schedule('denorm-flush', schedule,
+                         format('SELECT %I.denorm_flush()', '@extschema@'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_schedule_flush(text) IS
+    'Schedules denorm_flush() with pg_cron as job "denorm-flush"; calling it again updates the job';
+REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_flush(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_unschedule_flush()
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = 'denorm-flush'
+                      AND j.username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule('denorm-flush');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_flush() IS
+    'Removes the pg_cron job made by denorm_schedule_flush; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_flush() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_schedule_purge(schedule text DEFAULT '30 3 * * *',
+                                                  keep interval DEFAULT '90 days')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.denorm_require(schedule, 'schedule');
+    PERFORM @extschema@.denorm_history_cutoff(keep);
+    PERFORM @extschema@.denorm_require_pg_cron();
+    RETURN cron.schedule('denorm-purge-history', schedule,
+                         format('SELECT * FROM %I.denorm_purge_history(%L::interval)',
+                                '@extschema@', keep::text));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_schedule_purge(text, interval) IS
+    'Schedules denorm_purge_history(keep) with pg_cron as job "denorm-purge-history"; calling it again updates the job';
+REVOKE ALL ON FUNCTION @extschema@.denorm_schedule_purge(text, interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_unschedule_purge()
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_unschedule_job('denorm-purge-history')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_unschedule_purge() IS
+    'Removes the pg_cron job made by denorm_schedule_purge; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.denorm_unschedule_purge() FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Reconcile history: retention and runs that can no longer finish
+------------------------------------------------------------------------
+
+-- Whether a run still marked running can no longer finish.  A run is
+-- recorded and finished within one statement (the CALL of the committing
+-- procedure, or the pg_cron job), so it is abandoned when it started before
+-- the server did, or when its session is no longer inside that statement:
+-- the session has ended (its pid is gone or belongs to a later session), or
+-- it is idle or running a later statement (the CALL was cancelled or
+-- failed).  When the session's details cannot be seen (statistics of
+-- another role's session, without pg_read_all_stats) or it is unknown (runs
+-- recorded before 1.1), the run is taken to be alive.
+CREATE FUNCTION @extschema@.denorm_run_abandoned(r @extschema@.denorm_reconcile_runs)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.status = 'running'
+       AND (r.started_at < pg_postmaster_start_time()
+            OR (r.backend_pid IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.backend_pid
+                       AND (a.backend_start IS NULL OR a.backend_start <= r.started_at)
+                       AND (a.state IS NULL OR a.state = 'disabled'
+                            OR (a.state IN ('active', 'fastpath function call')
+                                AND (a.query_start IS NULL
+                                     OR a.query_start <= r.started_at))))))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_run_abandoned(@extschema@.denorm_reconcile_runs) IS
+    'Internal: whether a run marked running can no longer finish (its session ended or left the statement that started it)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_run_abandoned(@extschema@.denorm_reconcile_runs) FROM PUBLIC;
+
+-- The start time before which runs are history for a retention period of
+-- keep; rejects a missing period and one that reaches into the future
+-- (negative, or mixed like '1 month -29 days' on some dates).  A period
+-- reaching back before the calendar starts keeps everything.
+CREATE FUNCTION @extschema@.denorm_history_cutoff(keep interval)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz := '-infinity';
+BEGIN
+    PERFORM @extschema@.denorm_require(keep, 'keep');
+    IF keep >= interval '0' THEN
+        BEGIN
+            cutoff := now() - keep;
+        EXCEPTION WHEN datetime_field_overflow THEN
+            RETURN cutoff;
+        END;
+    END IF;
+    IF keep < interval '0' OR cutoff > now() THEN
+        PERFORM @extschema@.denorm_error('22023', format('keep must not be negative: %s', keep),
+            NULL,
+            'Give how long to keep reconcile history, for example interval ''90 days''.');
+    END IF;
+    RETURN cutoff;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_history_cutoff(interval) IS
+    'Internal: the start time before which reconcile runs are deleted; rejects a NULL or negative retention period';
+REVOKE ALL ON FUNCTION @extschema@.denorm_history_cutoff(interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_purge_history(keep interval DEFAULT '90 days')
+RETURNS TABLE (runs_closed bigint, runs_deleted bigint, checks_deleted bigint,
+               drift_rows_deleted bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r @extschema@.denorm_reconcile_runs;
+    dead bigint[];
+    cutoff timestamptz;
+BEGIN
+    cutoff := @extschema@.denorm_history_cutoff(keep);
+
+    -- Runs that can no longer finish: closed as failed, with the totals of
+    -- the checks they did record.  The sessions are read
+    -- afresh, after the runs: a view of them taken earlier in this
+    -- transaction would miss the session of a run that started since.
+    PERFORM pg_stat_clear_snapshot();
+    runs_closed := 0;
+    FOR r IN SELECT * FROM @extschema@.denorm_reconcile_runs x
+              WHERE x.status = 'running' ORDER BY x.run_id FOR UPDATE LOOP
+        CONTINUE WHEN NOT @extschema@.denorm_run_abandoned(r);
+        PERFORM @extschema@.denorm_finish_run(r.run_id, false,
+            'abandoned: its session ended, or the statement running it was cancelled or failed, before it finished');
+        runs_closed := runs_closed + 1;
+    END LOOP;
+
+    -- Finished runs that started more than keep ago, except those holding
+    -- a counter's latest check, which denorm_status reports.
+    WITH latest AS (
+        SELECT DISTINCT ON (k.counter_id) k.run_id
+          FROM @extschema@.denorm_reconcile_checks k
+          JOIN @extschema@.denorm_counters c ON c.id = k.counter_id
+         ORDER BY k.counter_id, k.checked_at DESC, k.run_id DESC
+    ), gone AS (
+        DELETE FROM @extschema@.denorm_reconcile_runs x
+         WHERE x.status <> 'running'
+           AND x.started_at < cutoff
+           AND x.run_id NOT IN (SELECT run_id FROM latest)
+        RETURNING x.run_id
+    )
+    SELECT coalesce(array_agg(run_id), '{}') INTO dead FROM gone;
+    runs_deleted := cardinality(dead);
+
+    DELETE FROM @extschema@.denorm_reconcile_checks k WHERE k.run_id = ANY (dead);
+    GET DIAGNOSTICS checks_deleted = ROW_COUNT;
+    DELETE FROM @extschema@.denorm_drift_log l WHERE l.run_id = ANY (dead);
+    GET DIAGNOSTICS drift_rows_deleted = ROW_COUNT;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
+    'Closes reconcile runs that can no longer finish (locking the runs still marked running), then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_purge_history(interval) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- The status view
+------------------------------------------------------------------------
+
+-- Per counter: whether its triggers fire, what its last reconcile found,
+-- its pending deltas, the parent's triggers that do not pin their
+-- search_path, and whether the foreign key has an index.
+CREATE VIEW @extschema@.denorm_status AS
+SELECT c.id AS counter_id,
+       c.parent,
+       c.counter_column,
+       c.child,
+       c.aggregate,
+       c.mode,
+       p.problems IS NULL AS triggers_ok,
+       p.problems AS trigger_problems,
+       k.run_id AS last_run_id,
+       k.checked_at AS last_checked_at,
+       k.rows_checked AS last_rows_checked,
+       k.rows_drifted AS last_rows_drifted,
+       k.error AS last_error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
+       q.pending_rows,
+       q.oldest_pending_age,
+       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers,
+       @extschema@.denorm_fk_indexed(c) AS fk_indexed
+  FROM @extschema@.denorm_counters c
+ CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
+                            pg_catalog.now() OPERATOR(pg_catalog.-)
+                                pg_catalog.min(q.created_at) AS oldest_pending_age
+                       FROM @extschema@.denorm_pending q
+                      WHERE q.counter_id OPERATOR(pg_catalog.=) c.id) q
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
+COMMENT ON VIEW @extschema@.denorm_status IS
+    'Per counter: whether its triggers fire, what its last reconcile found, and its pending deltas';
+
+------------------------------------------------------------------------
+-- Privileges
+------------------------------------------------------------------------
+
+-- Apart from the few granted below, no function of the extension is
+-- PUBLIC's (each is revoked beside it): administration is granted with
+-- denorm_grant_admin, triggers fire without EXECUTE, and trigger functions
+-- being PUBLIC's would let anyone attach denorm's triggers to tables of
+-- their own.
+--
+-- Administration runs with the caller's rights (ownership of the tables is
+-- checked against the caller); denorm's own tables are written by denorm
+-- itself.  An administering role gets EXECUTE on the extension's
+-- functions, SELECT on its tables, and the rights on the reconcile history
+-- that recording and purging runs need: nothing that changes a counter.
+-- A role that does not exist (an OID such as 0::regrole, which prints as
+-- "-") is refused before anything is granted.
+CREATE FUNCTION @extschema@.denorm_grant_admin(admin regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+BEGIN
+    PERFORM @extschema@.denorm_require(admin, 'admin');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = admin::oid) THEN
+        PERFORM @extschema@.denorm_error('42704', format('role with OID %s does not exist', admin::oid),
+            NULL,
+            'Name the role to grant administration to, for example SELECT denorm_grant_admin(''app_admin'').');
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure AS proc, p.prokind
+               FROM pg_proc p
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                               AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+               JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'denorm'
+              WHERE p.prorettype <> 'event_trigger'::regtype LOOP
+        EXECUTE format('GRANT EXECUTE ON %s %s TO %s',
+                       CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.proc, admin);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON @extschema@.denorm_counters, @extschema@.denorm_pending, '
+                   '@extschema@.denorm_drift_log, @extschema@.denorm_reconcile_runs, '
+                   '@extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON @extschema@.denorm_drift_log, '
+                   '@extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT USAGE ON SEQUENCE @extschema@.denorm_drift_log_log_id_seq, '
+                   '@extschema@.denorm_reconcile_runs_run_id_seq TO %s', admin);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_grant_admin(regrole) IS
+    'Grants a role what administering denorm counters needs (it must still own the tables it declares counters on)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_grant_admin(regrole) FROM PUBLIC;
+
+-- PUBLIC reads the registry and the status view.
+GRANT SELECT ON TABLE @extschema@.denorm_counters TO PUBLIC;
+GRANT SELECT ON @extschema@.denorm_status TO PUBLIC;
+
+-- PUBLIC may run what touches nothing but the caller's own transaction
+-- (denorm_apply does now what its commit would do, and denorm_local_delta,
+-- which denorm_value calls, reads its commit-time deltas)
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_apply() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_local_delta(integer, text) TO PUBLIC;
+-- and the catalog readers the status view calls
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_unpinned_parent_triggers(@extschema@.denorm_counters) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_trigger(regclass, regprocedure, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_child_tables(regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) TO PUBLIC;
