@@ -2270,3 +2270,46 @@ BEGIN
     RETURN cutoff;
 END
 $$;
+
+-- Counters dropped with their table are dropped (and named in NOTICEs) in
+-- the order of their ids, not in whatever order their registry rows lie
+-- in, so the messages of one DROP come out the same every time.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
+            END IF;
+            CONTINUE;
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid ORDER BY d.id LOOP
+            -- the triggers on the table that went went with it; those on
+            -- the other table must go too
+            PERFORM @extschema@.denorm_remove_triggers(c);
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+            RAISE NOTICE 'dropped denorm counter % with table %', c.id, o.object_identity;
+        END LOOP;
+    END LOOP;
+END
+$$;

@@ -948,7 +948,7 @@ BEGIN
             CONTINUE;
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_counters d
-                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
+                  WHERE d.parent = o.objid OR d.child = o.objid ORDER BY d.id LOOP
             -- the triggers on the table that went went with it; those on
             -- the other table must go too
             PERFORM @extschema@.denorm_remove_triggers(c);
