@@ -452,7 +452,7 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
 	return (int64) DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-									   argtypes, values, nulls, snap, crosscheck, false);
+									   argtypes, values, nulls, snap, crosscheck, false, 0);
 }
 
 /*
