@@ -131,7 +131,7 @@ BEGIN
             CONTINUE;
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_counters d
-                  WHERE d.parent = o.objid OR d.child = o.objid LOOP
+                  WHERE d.parent = o.objid OR d.child = o.objid ORDER BY d.id LOOP
             -- the triggers on the table that went went with it; those on
             -- the other table must go too
             PERFORM @extschema@.denorm_remove_triggers(c);
@@ -1351,10 +1351,12 @@ COMMENT ON EVENT TRIGGER denorm_guard_column_rename_end IS
 
 -- A parent row inserted starts with what the existing children of its key
 -- add up to (less what is pending for the key), in every mode: the new
--- BEFORE INSERT trigger, denorm_<id>_insert, does what the key trigger does
--- for a row whose key changes.  Triggers are told apart by their event:
--- the key trigger is BEFORE UPDATE, the insert trigger BEFORE INSERT, the
--- deferred counters' trigger AFTER DELETE OR UPDATE.
+-- insert trigger, denorm_<id>_insert (AFTER INSERT FOR EACH STATEMENT with
+-- the inserted rows; BEFORE INSERT FOR EACH ROW on a partitioned parent),
+-- does what the key trigger does for a row whose key changes.  Triggers
+-- are told apart by their event: the key trigger is BEFORE UPDATE, the
+-- insert trigger INSERT, the deferred counters' trigger AFTER DELETE OR
+-- UPDATE.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -1370,15 +1372,24 @@ BEGIN
                        format('denorm_%s_key', c.id), c.parent_key, c.parent,
                        c.parent_key, c.parent_key, c.id);
     END IF;
+    -- (a statement trigger with the inserted rows as its new table, one
+    -- read per statement; a partitioned parent, whose partitions may be
+    -- written directly, has a row trigger, which they inherit)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
-                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 4) <> 0
+                      AND (t.tgtype::integer & 4) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                       format('denorm_%s_insert', c.id), c.parent, c.id);
+        IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                           'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                           format('denorm_%s_insert', c.id), c.parent, c.id);
+        ELSE
+            EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                           format('denorm_%s_insert', c.id), c.parent, c.id);
+        END IF;
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
-                      AND t.tgparentid = 0 AND (t.tgtype::integer & 2) = 0
+                      AND t.tgparentid = 0 AND (t.tgtype::integer & 8) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
         EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
@@ -1407,8 +1418,8 @@ AS $$
                    (SELECT t.tgenabled FROM pg_trigger t
                      WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
                        AND CASE kind WHEN 'key' THEN (t.tgtype::integer & 18) = 18
-                                     WHEN 'insert' THEN (t.tgtype::integer & 6) = 6
-                                     ELSE (t.tgtype::integer & 2) = 0 END
+                                     WHEN 'insert' THEN (t.tgtype::integer & 4) <> 0
+                                     ELSE (t.tgtype::integer & 8) <> 0 END
                      ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
               FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'insert', 'delete']
                                ELSE ARRAY['key', 'insert'] END) AS kind) e

@@ -337,7 +337,7 @@ RowOverflow(DenormTarget *t, uint64 columns, Oid *argtypes, int nargs, Datum *va
 	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 					 t->parent_sql, t->key_sql);
 	if (DenormExecAsChecked(t->owner, DENORM_PATH_SAFE, t->parentrel, sql.data, nargs, argtypes,
-							values, nulls, snap, crosscheck, false) == 0)
+							values, nulls, snap, crosscheck, false, 0) == 0)
 		return false;
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -550,12 +550,12 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
 	updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-								  argtypes, values, nulls, snap, crosscheck, false);
+								  argtypes, values, nulls, snap, crosscheck, false, 0);
 	/* none: no such row, or a value that would not fit (reported) */
 	if (updated == 0 &&
 		RowOverflow(t, columns, argtypes, nargs, values, nulls, snap, crosscheck))
 		updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-									  argtypes, values, nulls, snap, crosscheck, false);
+									  argtypes, values, nulls, snap, crosscheck, false, 0);
 	return (int64) updated;
 }
 

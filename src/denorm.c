@@ -152,6 +152,7 @@ static void
 DenormNamespaceCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	DenormInvalidateTargets(InvalidOid);
+	DenormInvalidateParentCounters(InvalidOid);
 }
 
 /* Cached counter definitions and targets follow their relations' changes */
@@ -160,6 +161,7 @@ DenormRelcacheCallback(Datum arg, Oid relid)
 {
 	DenormInvalidateCounters(relid);
 	DenormInvalidateTargets(relid);
+	DenormInvalidateParentCounters(relid);
 }
 
 /*

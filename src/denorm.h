@@ -96,6 +96,8 @@ extern void DenormDiscardPending(SubTransactionId subxid, SubTransactionId paren
 extern void DenormReassignPending(SubTransactionId from, SubTransactionId to);
 extern void DenormForgetCounterPending(int32 counter_id);
 extern Datum DenormLocalDelta(int32 counter_id, const char *keytext);
+typedef void (*DenormLocalDeltaFn) (void *arg, Oid keytype, Datum key, Datum delta);
+extern void DenormEachLocalDelta(int32 counter_id, DenormLocalDeltaFn fn, void *arg);
 extern void DenormInvalidateTargets(Oid relid);
 
 /* registry.c: a row of denorm_counters, as text */
@@ -122,6 +124,9 @@ extern void DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter);
 extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
+
+/* parent.c */
+extern void DenormInvalidateParentCounters(Oid relid);
 
 /* keylock.c */
 extern uint32 DenormKeyLockHash(Oid valuetype, Oid valuecoll, Oid othertype, Oid othercoll,
@@ -157,12 +162,14 @@ extern void DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid) pg_a
 extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
 extern void DenormCheckTable(Oid relid, int32 counter_id, const char *what);
 extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);
 extern uint64 DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql,
 								  int nargs, Oid *argtypes, Datum *values, const char *nulls,
-								  Snapshot snap, Snapshot crosscheck, bool read_only);
+								  Snapshot snap, Snapshot crosscheck, bool read_only,
+								  int options);
 
 /* reconcile.c: what the statements on a counter's tables are built from */
 typedef struct DenormNames

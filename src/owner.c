@@ -342,6 +342,7 @@ typedef struct KeptPlan
 {
 	char	   *sql;
 	int			nargs;
+	int			options;		/* cursor options it was prepared with */
 	Oid		   *argtypes;		/* the same text may take other parameter types */
 	SPIPlanPtr	plan;
 } KeptPlan;
@@ -361,6 +362,17 @@ static HTAB *Plans = NULL;
  */
 SPIPlanPtr
 DenormPrepare(const char *sql, int nargs, Oid *argtypes)
+{
+	return DenormPrepareWith(sql, nargs, argtypes, 0);
+}
+
+/*
+ * The same with cursor options: CURSOR_OPT_GENERIC_PLAN for a statement
+ * whose one plan serves every call (a lookup by an array of keys, which
+ * custom plans would replan on every call for its length).
+ */
+SPIPlanPtr
+DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options)
 {
 	PlanCacheEntry *e;
 	uint32		h = hash_bytes((const unsigned char *) sql, (int) strlen(sql));
@@ -386,14 +398,14 @@ DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 	foreach(lc, e->plans)
 	{
 		kept = (KeptPlan *) lfirst(lc);
-		if (strcmp(kept->sql, sql) == 0 && kept->nargs == nargs &&
+		if (strcmp(kept->sql, sql) == 0 && kept->nargs == nargs && kept->options == options &&
 			(nargs == 0 || memcmp(kept->argtypes, argtypes, sizeof(Oid) * nargs) == 0))
 			return kept->plan;
 	}
 
 	if (list_length(raw_parser(sql, RAW_PARSE_DEFAULT)) != 1)
 		elog(ERROR, "denorm statement is not exactly one statement");
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare denorm statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -403,6 +415,7 @@ DenormPrepare(const char *sql, int nargs, Oid *argtypes)
 	kept = palloc(sizeof(KeptPlan));
 	kept->sql = pstrdup(sql);
 	kept->nargs = nargs;
+	kept->options = options;
 	kept->argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
 	if (nargs > 0)
 		memcpy(kept->argtypes, argtypes, sizeof(Oid) * nargs);
@@ -427,18 +440,19 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 			 bool read_only)
 {
 	return DenormExecAsChecked(owner, path, relid, sql, nargs, argtypes, values,
-							   nulls, snap, InvalidSnapshot, read_only);
+							   nulls, snap, InvalidSnapshot, read_only, 0);
 }
 
 /*
  * The same, with a crosscheck snapshot (as foreign-key checks use at
  * REPEATABLE READ): a row the statement finds in snap and would change,
- * but which crosscheck does not see, is a serialization failure.
+ * but which crosscheck does not see, is a serialization failure; and with
+ * the cursor options the statement is prepared with (DenormPrepareWith).
  */
 uint64
 DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 					Oid *argtypes, Datum *values, const char *nulls, Snapshot snap,
-					Snapshot crosscheck, bool read_only)
+					Snapshot crosscheck, bool read_only, int options)
 {
 	DenormOwnerState st;
 	MemoryContext here = CurrentMemoryContext;
@@ -447,7 +461,7 @@ DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int 
 	DenormBecomeOwner(owner, path, &st);
 	PG_TRY();
 	{
-		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = DenormPrepareWith(sql, nargs, argtypes, options);
 		int			rc;
 
 		if (snap != NULL)

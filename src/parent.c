@@ -23,6 +23,16 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "access/table.h"
+#include "catalog/pg_constraint.h"
+#include "utils/syscache.h"
+#include "utils/memutils.h"
+#include "utils/hsearch.h"
+#include "utils/tuplestore.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "utils/array.h"
+#include "nodes/parsenodes.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
@@ -98,6 +108,438 @@ ColumnInt64(TupleDesc desc, AttrNumber attno, Datum value)
 	}
 }
 
+/* An integer or numeric column's value as numeric */
+static Datum
+ColumnNumeric(TupleDesc desc, AttrNumber attno, Datum value)
+{
+	if (TupleDescAttr(desc, attno - 1)->atttypid == NUMERICOID)
+		return value;
+	return NumericGetDatum(int64_to_numeric(ColumnInt64(desc, attno, value)));
+}
+
+/*
+ * What the new parent rows of one statement must hold: per key (by its
+ * text, in the parent key's type), what its children add up to, less what
+ * is pending for it and this transaction's commit-time deltas for it.
+ * Keys with nothing of either are not kept: they must hold 0.
+ */
+typedef struct ExpectedKey
+{
+	char	   *text;
+	Datum		value;			/* numeric */
+	struct ExpectedKey *next;
+} ExpectedKey;
+
+typedef struct Expected
+{
+	ExpectedKey **buckets;
+	int			nbuckets;
+	int			nkeys;
+} Expected;
+
+/*
+ * A key's text for matching: its output, with a numeric's trailing zeros
+ * after the point dropped, so that 1, 1.0 and 1.00 (equal keys) match.
+ */
+static char *
+NormalKeyText(Oid type, char *text)
+{
+	if (type == NUMERICOID && strchr(text, '.') != NULL && strchr(text, 'e') == NULL)
+	{
+		char	   *end = text + strlen(text) - 1;
+
+		while (*end == '0')
+			*end-- = '\0';
+		if (*end == '.')
+			*end = '\0';
+	}
+	return text;
+}
+
+static char *
+KeyText(Oid type, Datum key)
+{
+	Oid			typoutput;
+	bool		typisvarlena;
+
+	getTypeOutputInfo(type, &typoutput, &typisvarlena);
+	return NormalKeyText(type, OidOutputFunctionCall(typoutput, key));
+}
+
+static ExpectedKey *
+ExpectedFind(Expected *x, const char *text, bool create)
+{
+	uint32		h = hash_bytes((const unsigned char *) text, (int) strlen(text)) % x->nbuckets;
+	ExpectedKey *e;
+
+	for (e = x->buckets[h]; e != NULL; e = e->next)
+		if (strcmp(e->text, text) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	e = palloc(sizeof(ExpectedKey));
+	x->nkeys++;
+	e->text = pstrdup(text);
+	e->value = NumericGetDatum(int64_to_numeric(0));
+	e->next = x->buckets[h];
+	x->buckets[h] = e;
+	return e;
+}
+
+/* Adds (sign +1) or takes off (-1) SPI result rows (key text, numeric) */
+static void
+ExpectedAddRows(Expected *x, Oid keytype, int sign)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		vnull;
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &vnull);
+		ExpectedKey *e;
+
+		if (text == NULL || vnull)
+			continue;
+		e = ExpectedFind(x, NormalKeyText(keytype, text), true);
+		e->value = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, e->value, v);
+	}
+}
+
+/* Takes this transaction's commit-time deltas off (DenormEachLocalDelta) */
+static void
+ExpectedTakeLocal(void *arg, Oid keytype, Datum key, Datum delta)
+{
+	Expected   *x = (Expected *) arg;
+	ExpectedKey *e = ExpectedFind(x, KeyText(keytype, key), true);
+
+	e->value = DirectFunctionCall2(numeric_sub, e->value, delta);
+}
+
+/*
+ * The rows one statement inserted into a counter's parent (the AFTER
+ * INSERT statement trigger, its transition table): each must start with
+ * what its key's children add up to, less what is pending for the key and
+ * what this transaction's commit-time deltas will still add.  The keys
+ * are locked against child writers that find no row for them (keylock.c),
+ * then read in one snapshot taken after that:
+ *   SELECT x.fk::text, agg FROM child x
+ *    WHERE x.fk = ANY ($1::keytype[]) AND (filter) GROUP BY x.fk
+ * as the child's owner, and for a deferred counter
+ *   SELECT q.parent_key, sum(q.delta) FROM denorm_pending q
+ *    WHERE q.counter_id = $2 AND q.parent_key::keytype = ANY ($1) GROUP BY 1
+ * as the owner of denorm_pending (one plan each, whatever the number of
+ * keys); keys are matched by text (KeyText: pending keys are kept as the
+ * foreign key prints).  Only the rows whose column differs
+ * (children that came first, a value written by the INSERT) are updated,
+ * as the parent's owner:
+ *   UPDATE parent p SET col = f.v FROM ROWS FROM (unnest($1), unnest($2)) f(k, v)
+ *    WHERE p.key = f.k
+ * A value the column cannot hold is reported first (DenormOverflowError).
+ * A statement inserting parents before their children, the usual order,
+ * pays one lookup of the children per statement and writes nothing; under
+ * a foreign key (ChildKeyGuarded) it reads and locks nothing at all.
+ */
+static void
+ParentRowsInserted(TriggerData *trigdata, DenormRegistry *r, DenormNames *n, bool guarded)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Tuplestorestate *ts = trigdata->tg_newtable;
+	AttrNumber	keyattno = get_attnum(RelationGetRelid(rel), r->parent_key);
+	AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r->counter_column);
+	Form_pg_attribute keyattr;
+	Oid			fktype;
+	int32		fktypmod;
+	Oid			fkcoll;
+	TupleTableSlot *slot;
+	int			readptr;
+	int64		ntuples;
+	Datum	   *keys;
+	int			nkeys = 0;
+	Datum	   *fixkeys;
+	Datum	   *fixvalues;
+	int			nfix = 0;
+	Expected	x;
+	Snapshot	snap;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum		keyarray;
+	Oid			argtypes[2];
+	Datum		values[2];
+
+	if (ts == NULL || (ntuples = tuplestore_tuple_count(ts)) == 0)
+		return;
+	if (keyattno == InvalidAttrNumber || colattno == InvalidAttrNumber)
+		elog(ERROR, "columns of denorm counter %d not found", r->id);
+	keyattr = TupleDescAttr(desc, keyattno - 1);
+	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->foreign_key),
+						  &fktype, &fktypmod, &fkcoll);
+	get_typlenbyvalalign(keyattr->atttypid, &typlen, &typbyval, &typalign);
+
+	/* the keys, locked */
+	keys = palloc(sizeof(Datum) * ntuples);
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	readptr = tuplestore_alloc_read_pointer(ts, 0);
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		bool		isnull;
+		Datum		key = slot_getattr(slot, keyattno, &isnull);
+
+		if (isnull)
+			continue;
+		keys[nkeys++] = datumCopy(key, typbyval, typlen);
+		if (!guarded)
+			DenormLockKey(r->parent, DenormKeyLockHash(keyattr->atttypid, keyattr->attcollation,
+													   fktype, fkcoll, key),
+						  true);
+	}
+	if (nkeys == 0)
+	{
+		tuplestore_select_read_pointer(ts, 0);
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
+	keyarray = PointerGetDatum(construct_array(keys, nkeys, keyattr->atttypid,
+											   typlen, typbyval, typalign));
+
+	/* what they must hold */
+	x.nbuckets = Max(64, nkeys);
+	x.buckets = palloc0(sizeof(ExpectedKey *) * x.nbuckets);
+	x.nkeys = 0;
+	argtypes[0] = get_array_type(keyattr->atttypid);
+	DenormEachLocalDelta(r->id, ExpectedTakeLocal, &x);
+	/* under a foreign key, children only of this transaction's own writes */
+	if (guarded && x.nkeys == 0)
+		goto compare;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	argtypes[1] = INT4OID;
+	values[0] = keyarray;
+	values[1] = Int32GetDatum(r->id);
+	(void) DenormExecAsChecked(DenormRelationOwner(r->child), DENORM_PATH_SAFE, r->child,
+							   psprintf("SELECT x.%3$s::pg_catalog.text, (%1$s)::pg_catalog.numeric "
+										"FROM %2$s x WHERE x.%3$s OPERATOR(pg_catalog.=) ANY ($1) "
+										"AND (%4$s) GROUP BY x.%3$s",
+										n->agg, n->child, n->fk, n->filter),
+							   1, argtypes, values, NULL, snap, InvalidSnapshot, true,
+							   CURSOR_OPT_GENERIC_PLAN);
+	ExpectedAddRows(&x, fktype, 1);
+	if (strcmp(r->mode, "deferred") == 0)
+	{
+		(void) DenormExecAsChecked(n->pending_owner, DENORM_PATH_SAFE, InvalidOid,
+								   psprintf("SELECT q.parent_key, pg_catalog.sum(q.delta) FROM %s q "
+											"WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
+											"AND q.parent_key::%s OPERATOR(pg_catalog.=) ANY ($1) "
+											"GROUP BY q.parent_key",
+											n->pending, format_type_be_qualified(keyattr->atttypid)),
+								   2, argtypes, values, NULL, snap, InvalidSnapshot, true,
+								   CURSOR_OPT_GENERIC_PLAN);
+		ExpectedAddRows(&x, fktype, -1);
+	}
+	UnregisterSnapshot(snap);
+	/* the rows that differ */
+compare:
+	fixkeys = palloc(sizeof(Datum) * nkeys);
+	fixvalues = palloc(sizeof(Datum) * nkeys);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		bool		isnull;
+		bool		colnull;
+		Datum		key = slot_getattr(slot, keyattno, &isnull);
+		Datum		col = slot_getattr(slot, colattno, &colnull);
+		ExpectedKey *e;
+		Datum		want;
+
+		if (isnull)
+			continue;
+		e = ExpectedFind(&x, KeyText(keyattr->atttypid, key), false);
+		want = e != NULL ? e->value : NumericGetDatum(int64_to_numeric(0));
+		if (!colnull &&
+			DatumGetInt32(DirectFunctionCall2(numeric_cmp, want,
+											  ColumnNumeric(desc, colattno, col))) == 0)
+			continue;
+		fixkeys[nfix] = datumCopy(key, typbyval, typlen);
+		fixvalues[nfix++] = want;
+	}
+	tuplestore_select_read_pointer(ts, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	if (nfix == 0)
+		return;
+	/* a value the column cannot hold is reported as the counter's */
+	{
+		Oid			coltype;
+		int32		coltypmod;
+		int			i;
+
+		DenormColumnType(RelationGetRelid(rel), r->counter_column, &coltype, &coltypmod);
+		for (i = 0; i < nfix; i++)
+			if (!DenormNumericFits(fixvalues[i], coltype, coltypmod))
+				DenormOverflowError(r->id, r->parent, r->counter_column, r->parent_key,
+									KeyText(keyattr->atttypid, fixkeys[i]),
+									DatumGetCString(DirectFunctionCall1(numeric_out, fixvalues[i])),
+									false);
+	}
+
+	argtypes[1] = NUMERICARRAYOID;
+	values[0] = PointerGetDatum(construct_array(fixkeys, nfix, keyattr->atttypid,
+												typlen, typbyval, typalign));
+	values[1] = PointerGetDatum(construct_array(fixvalues, nfix, NUMERICOID, -1, false, TYPALIGN_INT));
+	(void) DenormExecAs(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent,
+						psprintf("UPDATE %1$s p SET %2$s = f.v FROM ROWS FROM (pg_catalog.unnest($1), "
+								 "pg_catalog.unnest($2)) AS f(k, v) WHERE p.%3$s OPERATOR(pg_catalog.=) f.k",
+								 n->parent, n->col, n->key),
+						2, argtypes, values, NULL, NULL, false);
+}
+
+/*
+ * What a parent trigger reads of its counter, kept per counter id for the
+ * session: its registry row and the names statements are built from.  A
+ * relcache invalidation of the parent or the child (a denorm_counters
+ * change sends one for the child; renames, grants and ownership changes
+ * send them) or of a schema forgets it, so it is read again, and checked
+ * again, on the next call.
+ */
+typedef struct ParentCounter
+{
+	int32		id;				/* hash key */
+	bool		valid;
+	Oid			nsp;			/* the extension's schema it was read from */
+	MemoryContext cxt;			/* holds r and n */
+	MemoryContext oldcxt;		/* the one before */
+	DenormRegistry r;
+	DenormNames n;
+	bool		fk_guarded;		/* see ChildKeyGuarded */
+} ParentCounter;
+
+static HTAB *ParentCounters = NULL;
+
+/*
+ * Whether the child's foreign key column references the parent key through
+ * a validated, not deferrable foreign key constraint.  Then no child can
+ * reference a key before its parent row is committed, nor write one whose
+ * row is not there: a new parent row has no children but those of its own
+ * transaction, and nothing pending (what stays pending for a key without a
+ * row is what its children add up to).  When this transaction has no
+ * deltas for the counter still to come, the row must hold 0, and nothing
+ * needs to be read or locked to know that.
+ */
+static bool
+ChildKeyGuarded(DenormRegistry *r)
+{
+	Relation	child = table_open(r->child, AccessShareLock);
+	AttrNumber	fkattno = get_attnum(r->child, r->foreign_key);
+	AttrNumber	keyattno = get_attnum(r->parent, r->parent_key);
+	ListCell   *lc;
+	bool		guarded = false;
+
+	foreach(lc, RelationGetFKeyList(child))
+	{
+		ForeignKeyCacheInfo *fk = (ForeignKeyCacheInfo *) lfirst(lc);
+		HeapTuple	tup;
+
+		if (fk->confrelid != r->parent || fk->nkeys != 1 ||
+			fk->conkey[0] != fkattno || fk->confkey[0] != keyattno)
+			continue;
+		tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_constraint) GETSTRUCT(tup))->convalidated &&
+			!((Form_pg_constraint) GETSTRUCT(tup))->condeferrable)
+			guarded = true;
+		ReleaseSysCache(tup);
+	}
+	table_close(child, AccessShareLock);
+	return guarded;
+}
+
+void
+DenormInvalidateParentCounters(Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	ParentCounter *e;
+
+	if (ParentCounters == NULL)
+		return;
+	hash_seq_init(&seq, ParentCounters);
+	while ((e = (ParentCounter *) hash_seq_search(&seq)) != NULL)
+		if (e->valid && (relid == InvalidOid || e->r.parent == relid || e->r.child == relid))
+			e->valid = false;
+}
+
+/*
+ * The registry row and names of counter id, for a trigger on rel; NULL when
+ * the registry has no such counter of rel's tree.
+ */
+static ParentCounter *
+GetParentCounter(Oid nsp, int32 id, Relation rel)
+{
+	ParentCounter *e;
+	bool		found;
+
+	if (ParentCounters == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(ParentCounter);
+		ctl.hcxt = TopMemoryContext;
+		ParentCounters = hash_create("denorm parent counters", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = (ParentCounter *) hash_search(ParentCounters, &id, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->valid = false;
+		e->cxt = NULL;
+		e->oldcxt = NULL;
+	}
+	if (!e->valid || e->nsp != nsp)
+	{
+		MemoryContext old;
+		bool		exists;
+
+		/*
+		 * A new context: a caller further up the stack (a trigger whose
+		 * statement fired this one) may still use the last one, which goes
+		 * at the rebuild after this.
+		 */
+		if (e->oldcxt != NULL)
+			MemoryContextDelete(e->oldcxt);
+		e->oldcxt = e->cxt;
+		e->cxt = AllocSetContextCreate(TopMemoryContext, "denorm parent counter",
+									   ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(e->cxt);
+		PG_TRY();
+		{
+			exists = DenormReadRegistry(nsp, id, &e->r);
+			if (exists && DenormInChildTree(RelationGetRelid(rel), e->r.parent))
+			{
+				DenormResolveNames(nsp, &e->r, &e->n);
+				e->fk_guarded = ChildKeyGuarded(&e->r);
+			}
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			e->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+		if (!exists)
+			return NULL;
+		e->nsp = nsp;
+		e->valid = true;
+	}
+	if (!DenormInChildTree(RelationGetRelid(rel), e->r.parent))
+		return NULL;
+	return e;
+}
+
 PG_FUNCTION_INFO_V1(denorm_parent_trigger);
 
 /*
@@ -126,6 +568,7 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	Relation	rel;
 	DenormRegistry r;
 	DenormNames n;
+	ParentCounter *pc;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	int32		id;
 	AttrNumber	keyattno;
@@ -140,33 +583,46 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 				 errhint("Create counters with denorm_create_counter().")));
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
-	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1 ||
-		!((TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+	if (trigdata->tg_trigger->tgnargs != 1 ||
+		!((TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) && TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+		   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && trigdata->tg_newtable != NULL) ||
+		  (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+		 ((TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
 		   (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))) ||
 		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
-		   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))
+		   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE, or AFTER DELETE or UPDATE, FOR EACH ROW with a counter id",
+				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE or AFTER DELETE or UPDATE FOR EACH ROW, or AFTER INSERT FOR EACH STATEMENT with a new table, with a counter id",
 						"denorm_parent_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
-	if (!DenormReadRegistry(nsp, id, &r) || !DenormInChildTree(RelationGetRelid(rel), r.parent))
+	pc = GetParentCounter(nsp, id, rel);
+	if (pc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
 						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
 				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+	r = pc->r;
+	n = pc->n;
+	/* every call: role memberships change without an invalidation */
 	DenormCheckAuthority(&r, id);
 
 	keyattno = get_attnum(RelationGetRelid(rel), r.parent_key);
 	if (keyattno == InvalidAttrNumber)
 		elog(ERROR, "parent key \"%s\" of denorm counter %d not found", r.parent_key, id);
 	keytype = TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->atttypid;
-	DenormResolveNames(nsp, &r, &n);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+	{
+		ParentRowsInserted(trigdata, &r, &n, pc->fk_guarded);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 
 	if (TRIGGER_FIRED_AFTER(trigdata->tg_event))
 	{

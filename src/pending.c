@@ -699,8 +699,9 @@ DenormForgetCounterPending(int32 counter_id)
 }
 
 /*
- * DenormLocalDelta: what this transaction's commit-time entries of a
- * counter add to the parent row whose key prints as keytext (numeric).
+ * DenormLocalDelta: what this transaction's entries of a counter not yet
+ * applied (commit-time ones, and those of statements still running) will
+ * add to the parent row whose key prints as keytext (numeric).
  */
 Datum
 DenormLocalDelta(int32 counter_id, const char *keytext)
@@ -717,7 +718,7 @@ DenormLocalDelta(int32 counter_id, const char *keytext)
 		Oid			typoutput;
 		bool		typisvarlena;
 
-		if (e->k.level != LEVEL_COMMIT ||
+		if (e->k.level == LEVEL_TAKEN ||
 			e->k.target->counter_ids[e->k.colidx] != counter_id)
 			continue;
 		getTypeOutputInfo(e->k.target->keytype, &typoutput, &typisvarlena);
@@ -726,4 +727,27 @@ DenormLocalDelta(int32 counter_id, const char *keytext)
 		sum = DirectFunctionCall2(numeric_add, sum, DenormEntryNumeric(e));
 	}
 	return sum;
+}
+
+/*
+ * DenormEachLocalDelta calls fn for each of this transaction's entries of a
+ * counter not yet applied (as DenormLocalDelta counts them), with the
+ * entry's key type, key and delta (numeric).
+ */
+void
+DenormEachLocalDelta(int32 counter_id, DenormLocalDeltaFn fn, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+
+	if (!DenormHavePending())
+		return;
+	hash_seq_init(&seq, PendingHash);
+	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		if (e->k.level == LEVEL_TAKEN ||
+			e->k.target->counter_ids[e->k.colidx] != counter_id)
+			continue;
+		fn(arg, e->k.target->keytype, e->k.key, DenormEntryNumeric(e));
+	}
 }

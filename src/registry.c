@@ -97,10 +97,9 @@ DenormReadRegistry(Oid nsp, int32 id, DenormRegistry *r)
 	 * transaction older than a counter already sees its triggers (catalog
 	 * access is not snapshot-bound) and must see its registry row too.
 	 */
-	PushActiveSnapshot(GetLatestSnapshot());
-	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_snapshot(DenormPrepare(sql, 1, argtypes), values, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read denorm_counters");
-	PopActiveSnapshot();
 	found = SPI_processed == 1;
 	if (found)
 	{

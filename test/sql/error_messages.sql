@@ -147,6 +147,9 @@ SELECT denorm_create_counter('em_sums', 'total', 'em_items', 'sum_id', 'sum', 'a
 INSERT INTO em_items VALUES (1, 7, 20000), (2, 7, 20000);
 UPDATE em_sums SET id = 7 WHERE id = 2;
 \echo :SQLSTATE
+-- or a new parent row of that key
+INSERT INTO em_sums (id) VALUES (7);
+\echo :SQLSTATE
 SELECT id, total FROM em_sums ORDER BY id;
 SELECT denorm_drop_counter(:total_id);
 DROP TABLE em_items, em_sums, em_child, em_parent;

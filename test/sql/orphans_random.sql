@@ -23,7 +23,7 @@ SET client_min_messages = warning;
 \endif
 \if :{?txns}
 \else
-\set txns 2000
+\set txns 3000
 \endif
 
 CREATE TABLE fz_runs (config text, mode text, txns int, writes int, refused int, mismatch text);
