@@ -31,6 +31,16 @@ int			denorm_reconcile_batch_size = 10000;
 int			DenormQueryLevel = 0;
 double		denorm_drift_alert_ratio = 0.001;
 
+/* What a write to a counter column by anything but denorm does */
+int			denorm_counter_writes = DENORM_WRITES_IGNORE;
+
+static const struct config_enum_entry counter_writes_options[] = {
+	{"ignore", DENORM_WRITES_IGNORE, false},
+	{"error", DENORM_WRITES_ERROR, false},
+	{"allow", DENORM_WRITES_ALLOW, false},
+	{NULL, 0, false}
+};
+
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -122,6 +132,7 @@ DenormXactCallback(XactEvent event, void *arg)
 			DenormDiscardPending(InvalidSubTransactionId, InvalidSubTransactionId, true);
 			DenormForgetDroppedPartitions();
 			DenormForgetRenames();
+			DenormResetCounterWrites();
 			DenormQueryLevel = 0;
 			break;
 	}
@@ -180,6 +191,14 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
+	DefineCustomEnumVariable("denorm.counter_writes",
+							 "What a write to a counter column by anything but denorm does: ignore (the counter keeps its value), error, or allow (the write is drift).",
+							 NULL,
+							 &denorm_counter_writes,
+							 DENORM_WRITES_IGNORE,
+							 counter_writes_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("denorm.apply_at_commit",
 							 "Applies the deltas of immediate counters when the transaction commits, as mode 'commit' does.",
 							 NULL,
