@@ -701,13 +701,6 @@ BEGIN
             USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
                   HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
-                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
-                    WHERE d.adrelid = parent AND a.attname = counter_column) THEN
-        RAISE NOTICE 'counter column "%" of table "%" has no default', counter_column, parent
-            USING HINT = format('New parent rows start at NULL, which denorm_reconcile() reports as drift; consider ALTER TABLE %s ALTER COLUMN %I SET DEFAULT 0.',
-                                parent, counter_column);
-    END IF;
     RETURN c.id;
 END
 $$;
@@ -1920,6 +1913,147 @@ COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
     'Folds pending deltas of deferred counters (all, or one) into their parent columns, locking those parent rows FOR NO KEY UPDATE (table by table, in key order) until the transaction ends; returns the pending rows folded';
 COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
     'Closes reconcile runs that can no longer finish (locking the runs still marked running), then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
+
+
+------------------------------------------------------------------------
+-- Counter columns guarded
+------------------------------------------------------------------------
+
+-- Each counter gets denorm_<id>_guard on its parent: a write to its column
+-- by anything but denorm (an ORM saving a stale whole row, an upsert's DO
+-- UPDATE SET) is ignored, refused or allowed as denorm.counter_writes says.
+-- Parent triggers are now told apart by their function as well.
+-- The guard of a counter column: a write to it by anything but denorm is
+-- ignored (the default), refused, or let through, as denorm.counter_writes
+-- says; denorm's own writes pass.
+CREATE FUNCTION @extschema@.denorm_counter_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_counter_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_counter_guard() IS
+    'Parent-table trigger of a denorm counter: keeps its column as it was when anything but denorm writes it (denorm.counter_writes = ignore), or refuses the write (error); takes no locks';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_guard() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_is_counter_trigger(t pg_catalog.pg_trigger, counter_id integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                        '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                        '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                        '@extschema@.denorm_parent_trigger()'::regprocedure,
+                        '@extschema@.denorm_counter_guard()'::regprocedure)
+       AND t.tgnargs > 0
+       AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = counter_id::text
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        -- (naming no column, so that the column's type can still change)
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_counter_guard(%L)',
+                       format('denorm_%s_guard', c.id), c.parent, c.id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
+                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 16) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
+                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_key', c.id), c.parent_key, c.parent,
+                       c.parent_key, c.parent_key, c.id);
+    END IF;
+    -- (a statement trigger with the inserted rows as its new table, one
+    -- read per statement; a partitioned parent, whose partitions may be
+    -- written directly, has a row trigger, which they inherit)
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
+                      AND (t.tgtype::integer & 4) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                           'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                           format('denorm_%s_insert', c.id), c.parent, c.id);
+        ELSE
+            EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                           format('denorm_%s_insert', c.id), c.parent, c.id);
+        END IF;
+    END IF;
+    IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
+                      AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
+                      AND (t.tgtype::integer & 8) <> 0
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname,
+                             format('%I.%I', n.nspname, k.relname),
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.rel::oid, e.tgname)
+      FROM (SELECT rel, 'denorm_' || kind AS tgname,
+                   (@extschema@.denorm_child_trigger(rel, fn, rel = c.child)).tgenabled AS enabled
+              FROM @extschema@.denorm_child_tables(c.child) AS rel,
+                   (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
+                           ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
+                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure)) AS f(kind, fn)
+            UNION ALL
+            SELECT c.parent, format('denorm_%s_%s', c.id, kind),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
+                       AND CASE kind WHEN 'guard' THEN t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure
+                                     WHEN 'key' THEN (t.tgtype::integer & 18) = 18
+                                     WHEN 'insert' THEN (t.tgtype::integer & 4) <> 0
+                                     ELSE (t.tgtype::integer & 8) <> 0 END
+                       AND (kind = 'guard') = (t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure)
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['guard', 'key', 'insert', 'delete']
+                               ELSE ARRAY['guard', 'key', 'insert'] END) AS kind) e
+      JOIN pg_class k ON k.oid = e.rel
+      JOIN pg_namespace n ON n.oid = k.relnamespace
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
+$$;
+
+-- Counters made before get their guard, enabled as their key trigger is.
+DO $$
+DECLARE
+    c @extschema@.denorm_counters;
+    keystate "char";
+BEGIN
+    FOR c IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+        SELECT t.tgenabled INTO keystate FROM pg_catalog.pg_trigger t
+         WHERE t.tgrelid OPERATOR(pg_catalog.=) c.parent
+           AND t.tgname OPERATOR(pg_catalog.=) pg_catalog.format('denorm_%s_key', c.id);
+        IF keystate IS NOT NULL AND keystate OPERATOR(pg_catalog.<>) 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', c.parent,
+                                      CASE keystate WHEN 'D' THEN 'DISABLE'
+                                                    WHEN 'A' THEN 'ENABLE ALWAYS'
+                                                    ELSE 'ENABLE REPLICA' END,
+                                      pg_catalog.format('denorm_%s_guard', c.id));
+        END IF;
+    END LOOP;
+END
+$$;
 
 ------------------------------------------------------------------------
 -- Errors that say what went wrong

@@ -293,6 +293,17 @@ COMMENT ON FUNCTION @extschema@.denorm_parent_trigger() IS
     'Parent-table trigger of a denorm counter: a row inserted or given a new key starts with what the children of its key add up to, after locking the key against child writers that find no row for it; a deferred counter''s row giving up its key leaves it a pending delta';
 REVOKE ALL ON FUNCTION @extschema@.denorm_parent_trigger() FROM PUBLIC;
 
+-- The guard of a counter column: a write to it by anything but denorm is
+-- ignored (the default), refused, or let through, as denorm.counter_writes
+-- says; denorm's own writes pass.
+CREATE FUNCTION @extschema@.denorm_counter_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_counter_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_counter_guard() IS
+    'Parent-table trigger of a denorm counter: keeps its column as it was when anything but denorm writes it (denorm.counter_writes = ignore), or refuses the write (error); takes no locks';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_guard() FROM PUBLIC;
+
 -- Whether a trigger is one of counter id's own: its parent triggers, and
 -- the child triggers of 1.1 and before (one set per counter), which carry
 -- the counter id as their first argument.  PUBLIC cannot create triggers on
@@ -305,7 +316,8 @@ AS $$
     SELECT t.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
                         '@extschema@.denorm_stmt_trigger()'::regprocedure,
                         '@extschema@.denorm_truncate_trigger()'::regprocedure,
-                        '@extschema@.denorm_parent_trigger()'::regprocedure)
+                        '@extschema@.denorm_parent_trigger()'::regprocedure,
+                        '@extschema@.denorm_counter_guard()'::regprocedure)
        AND t.tgnargs > 0
        AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = counter_id::text
 $$;
@@ -314,7 +326,8 @@ COMMENT ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger,
 REVOKE ALL ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigger, integer) FROM PUBLIC;
 
 -- Creates the counter's triggers on its parent where they are missing:
--- the key trigger (BEFORE UPDATE of the key), the insert trigger (AFTER
+-- the guard of its column (BEFORE UPDATE), the key
+-- trigger (BEFORE UPDATE of the key), the insert trigger (AFTER
 -- INSERT FOR EACH STATEMENT, or BEFORE INSERT FOR EACH ROW on a partitioned
 -- parent) and, for a deferred counter, the trigger for a parent row giving
 -- up its key (AFTER DELETE or UPDATE).  They are told apart by their
@@ -326,6 +339,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure
+                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
+        -- (naming no column, so that the column's type can still change)
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_counter_guard(%L)',
+                       format('denorm_%s_guard', c.id), c.parent, c.id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
                       AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 16) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
@@ -338,6 +360,7 @@ BEGIN
     -- read per statement; a partitioned parent, whose partitions may be
     -- written directly, has a row trigger, which they inherit)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
                       AND (t.tgtype::integer & 4) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
         IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
@@ -351,7 +374,9 @@ BEGIN
         END IF;
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
-                      AND t.tgparentid = 0 AND (t.tgtype::integer & 8) <> 0
+                      AND t.tgparentid = 0
+                      AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
+                      AND (t.tgtype::integer & 8) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
         EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
@@ -444,12 +469,14 @@ AS $$
             SELECT c.parent, format('denorm_%s_%s', c.id, kind),
                    (SELECT t.tgenabled FROM pg_trigger t
                      WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
-                       AND CASE kind WHEN 'key' THEN (t.tgtype::integer & 18) = 18
+                       AND CASE kind WHEN 'guard' THEN t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure
+                                     WHEN 'key' THEN (t.tgtype::integer & 18) = 18
                                      WHEN 'insert' THEN (t.tgtype::integer & 4) <> 0
                                      ELSE (t.tgtype::integer & 8) <> 0 END
+                       AND (kind = 'guard') = (t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure)
                      ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
-              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'insert', 'delete']
-                               ELSE ARRAY['key', 'insert'] END) AS kind) e
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['guard', 'key', 'insert', 'delete']
+                               ELSE ARRAY['guard', 'key', 'insert'] END) AS kind) e
       JOIN pg_class k ON k.oid = e.rel
       JOIN pg_namespace n ON n.oid = k.relnamespace
      WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
@@ -1402,13 +1429,6 @@ BEGIN
         RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
             USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
                   HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
-                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
-                    WHERE d.adrelid = parent AND a.attname = counter_column) THEN
-        RAISE NOTICE 'counter column "%" of table "%" has no default', counter_column, parent
-            USING HINT = format('New parent rows start at NULL, which denorm_reconcile() reports as drift; consider ALTER TABLE %s ALTER COLUMN %I SET DEFAULT 0.',
-                                parent, counter_column);
     END IF;
     RETURN c.id;
 END

@@ -550,12 +550,14 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	 */
 	sql = UpdateSql(t, columns, numeric, argtypes, &nargs);
 	updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-								  argtypes, values, nulls, snap, crosscheck, false, 0);
+								  argtypes, values, nulls, snap, crosscheck, false,
+								  DENORM_COUNTER_WRITE);
 	/* none: no such row, or a value that would not fit (reported) */
 	if (updated == 0 &&
 		RowOverflow(t, columns, argtypes, nargs, values, nulls, snap, crosscheck))
 		updated = DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-									  argtypes, values, nulls, snap, crosscheck, false, 0);
+									  argtypes, values, nulls, snap, crosscheck, false,
+									  DENORM_COUNTER_WRITE);
 	return (int64) updated;
 }
 
@@ -571,20 +573,34 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
  * row drops its delta: a row that takes the key later counts the children
  * itself (parent.c).
  */
+static int
+CompareHashes(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 static void
 ApplyMissing(PendingEntry **entries, BatchRow *rows, int *missing, int nmissing)
 {
 	DenormTarget *t = entries[rows[missing[0]].start]->k.target;
 	int			i;
 
+	uint32	   *hashes = palloc(sizeof(uint32) * nmissing);
+
 	if (!t->valid)
 		RefreshTarget(t);
+	/* in ascending hash order, as parent rows' statements take them */
 	for (i = 0; i < nmissing; i++)
-		DenormLockKey(t->parentrel,
-					  DenormKeyLockHash(t->keytype, t->keycollation,
-										t->parentkeytype, t->parentkeycoll,
-										entries[rows[missing[i]].start]->k.key),
-					  false);
+		hashes[i] = DenormKeyLockHash(t->keytype, t->keycollation,
+									  t->parentkeytype, t->parentkeycoll,
+									  entries[rows[missing[i]].start]->k.key);
+	qsort(hashes, nmissing, sizeof(uint32), CompareHashes);
+	for (i = 0; i < nmissing; i++)
+		if (i == 0 || hashes[i] != hashes[i - 1])
+			DenormLockKey(t->parentrel, hashes[i], false);
 	for (i = 0; i < nmissing; i++)
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -809,8 +825,9 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 					   " ORDER BY p.%4$s LIMIT 1) END",
 					   t->parent_sql, sets.data, from.data, t->key_sql, fits.data,
 					   which.data, value.data);
-		(void) DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-							argtypes, values, NULL, NULL, false);
+		(void) DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
+								   argtypes, values, NULL, NULL, InvalidSnapshot, false,
+								   DENORM_COUNTER_WRITE);
 		if (SPI_processed == 1)
 		{
 			bool		isnull;

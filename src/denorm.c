@@ -33,6 +33,9 @@ bool		denorm_apply_at_commit = false;
  */
 int			DenormQueryLevel = 0;
 
+/* What a write to a counter column by anything but denorm does */
+int			denorm_counter_writes = DENORM_WRITES_IGNORE;
+
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -124,6 +127,7 @@ DenormXactCallback(XactEvent event, void *arg)
 			DenormDiscardPending(InvalidSubTransactionId, InvalidSubTransactionId, true);
 			DenormForgetDroppedPartitions();
 			DenormForgetRenames();
+			DenormResetCounterWrites();
 			DenormQueryLevel = 0;
 			break;
 	}
@@ -186,14 +190,15 @@ typedef enum SettingKind
 {
 	SETTING_INT,
 	SETTING_REAL,
-	SETTING_BOOL
+	SETTING_BOOL,
+	SETTING_ENUM
 } SettingKind;
 
 /* A parsed value, kept by the GUC machinery as the value's "extra" */
 typedef struct SettingValue
 {
 	bool		valid;
-	int			ival;
+	int			ival;			/* an integer's value, or an enum's */
 	double		rval;
 	bool		bval;
 } SettingValue;
@@ -206,6 +211,7 @@ typedef struct DenormSetting
 	int			imax;
 	double		rmin;
 	double		rmax;
+	const char *const *names;	/* an enum's values, NULL-terminated, in order */
 	char	   *text;			/* the value in force, as text */
 	bool		valid;			/* it parsed */
 } DenormSetting;
@@ -221,11 +227,30 @@ static DenormSetting AlertRatioSetting = {
 static DenormSetting AtCommitSetting = {
 	.name = "denorm.apply_at_commit", .kind = SETTING_BOOL, .valid = true
 };
+/* in the order of DENORM_WRITES_IGNORE, _ERROR and _ALLOW */
+static const char *const CounterWritesNames[] = {"ignore", "error", "allow", NULL};
+static DenormSetting CounterWritesSetting = {
+	.name = "denorm.counter_writes", .kind = SETTING_ENUM, .names = CounterWritesNames,
+	.valid = true
+};
 
 bool		denorm_apply_at_commit_valid = true;
 
 /* True while _PG_init defines the settings */
 static bool DefiningSettings = false;
+
+/* An enum setting's values, as a list to show */
+static char *
+EnumNames(const DenormSetting *s)
+{
+	StringInfoData names;
+	int			i;
+
+	initStringInfo(&names);
+	for (i = 0; s->names[i] != NULL; i++)
+		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", s->names[i]);
+	return names.data;
+}
 
 /*
  * Parses value for setting s into v.  On failure returns false with the
@@ -282,6 +307,21 @@ ParseSetting(const DenormSetting *s, const char *value, SettingValue *v,
 				return false;
 			}
 			break;
+		case SETTING_ENUM:
+			{
+				int			i;
+
+				for (i = 0; s->names[i] != NULL; i++)
+					if (pg_strcasecmp(value, s->names[i]) == 0)
+						break;
+				if (s->names[i] == NULL)
+				{
+					*why = psprintf(_("It is none of %s."), EnumNames(s));
+					return false;
+				}
+				v->ival = i;
+			}
+			break;
 	}
 	v->valid = true;
 	return true;
@@ -311,6 +351,8 @@ CheckSetting(DenormSetting *s, char **newval, void **extra)
 			snprintf(buf, sizeof(buf), "%d", v.ival);
 		else if (s->kind == SETTING_REAL)
 			snprintf(buf, sizeof(buf), "%g", v.rval);
+		else if (s->kind == SETTING_ENUM)
+			snprintf(buf, sizeof(buf), "%s", s->names[v.ival]);
 		else
 			snprintf(buf, sizeof(buf), "%s", v.bval ? "on" : "off");
 		if (strcmp(buf, *newval) != 0)
@@ -326,6 +368,8 @@ CheckSetting(DenormSetting *s, char **newval, void **extra)
 	{
 		if (msg != NULL)
 			GUC_check_errmsg("%s", msg);
+		if (s->kind == SETTING_ENUM)
+			GUC_check_errhint("Available values: %s.", EnumNames(s));
 		return false;
 	}
 	kept = (SettingValue *) malloc(sizeof(SettingValue));
@@ -352,6 +396,12 @@ static bool
 CheckAtCommit(char **newval, void **extra, GucSource source)
 {
 	return CheckSetting(&AtCommitSetting, newval, extra);
+}
+
+static bool
+CheckCounterWrites(char **newval, void **extra, GucSource source)
+{
+	return CheckSetting(&CounterWritesSetting, newval, extra);
 }
 
 static void
@@ -385,6 +435,16 @@ AssignAtCommit(const char *newval, void *extra)
 		denorm_apply_at_commit = v->bval;
 }
 
+static void
+AssignCounterWrites(const char *newval, void *extra)
+{
+	SettingValue *v = (SettingValue *) extra;
+
+	CounterWritesSetting.valid = v->valid;
+	if (v->valid)
+		denorm_counter_writes = v->ival;
+}
+
 /*
  * DenormSettingError reports that setting name holds a value that was
  * taken before the library could check it, for whatever depends on that
@@ -394,7 +454,8 @@ void
 DenormSettingError(const char *name)
 {
 	DenormSetting *s = strcmp(name, BatchSizeSetting.name) == 0 ? &BatchSizeSetting :
-		strcmp(name, AlertRatioSetting.name) == 0 ? &AlertRatioSetting : &AtCommitSetting;
+		strcmp(name, AlertRatioSetting.name) == 0 ? &AlertRatioSetting :
+		strcmp(name, CounterWritesSetting.name) == 0 ? &CounterWritesSetting : &AtCommitSetting;
 	const char *value = s->text ? s->text : "";
 	SettingValue v;
 	char	   *msg;
@@ -429,6 +490,21 @@ DenormDriftAlertRatio(void)
 	return denorm_drift_alert_ratio;
 }
 
+/* Whether denorm.counter_writes holds a valid value (then denorm_counter_writes) */
+bool
+DenormCounterWritesValid(void)
+{
+	return CounterWritesSetting.valid;
+}
+
+int
+DenormCounterWrites(void)
+{
+	if (!CounterWritesSetting.valid)
+		DenormSettingError(CounterWritesSetting.name);
+	return denorm_counter_writes;
+}
+
 void
 _PG_init(void)
 {
@@ -448,6 +524,13 @@ _PG_init(void)
 							   PGC_USERSET, 0,
 							   CheckAlertRatio, AssignAlertRatio, NULL);
 #if PG_VERSION_NUM >= 150000
+	DefineCustomStringVariable("denorm.counter_writes",
+							   "What a write to a counter column by anything but denorm does: ignore (the counter keeps its value), error, or allow (the write is drift).",
+							   NULL,
+							   &CounterWritesSetting.text,
+							   "ignore",
+							   PGC_USERSET, 0,
+							   CheckCounterWrites, AssignCounterWrites, NULL);
 	DefineCustomStringVariable("denorm.apply_at_commit",
 							   "Applies the deltas of immediate counters when the transaction commits, as mode 'commit' does.",
 							   NULL,

@@ -163,6 +163,16 @@ extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
 extern void DenormCheckTable(Oid relid, int32 counter_id, const char *what);
 extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
 extern SPIPlanPtr DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options);
+
+/*
+ * An option of DenormExecAsChecked, beside the cursor options: the
+ * statement writes counter columns as denorm keeps them, which their
+ * guard triggers let through (DenormWritingCounters).
+ */
+#define DENORM_COUNTER_WRITE (1 << 30)
+extern bool DenormWritingCounters(void);
+extern bool DenormCounterWritesInXact(void);
+extern void DenormResetCounterWrites(void);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);
@@ -224,9 +234,20 @@ extern int	denorm_reconcile_batch_size;
 extern double denorm_drift_alert_ratio;
 extern bool denorm_apply_at_commit;
 extern bool denorm_apply_at_commit_valid;
+extern int	denorm_counter_writes;
+
+#define DENORM_WRITES_IGNORE 0
+#define DENORM_WRITES_ERROR 1
+#define DENORM_WRITES_ALLOW 2
+
+/* the settings in force, or an error for one whose value is invalid */
 extern void DenormSettingError(const char *name) pg_attribute_noreturn();
 extern int	DenormReconcileBatchSize(void);
 extern double DenormDriftAlertRatio(void);
+extern bool DenormCounterWritesValid(void);
+extern int	DenormCounterWrites(void);
+extern int	DenormSetSafeSearchPath(void);
+extern void DenormRestoreSearchPath(int nestlevel);
 
 /* denorm.apply_at_commit, or an error while its value is invalid */
 static inline bool
@@ -236,7 +257,5 @@ DenormApplyAtCommit(void)
 		DenormSettingError("denorm.apply_at_commit");
 	return denorm_apply_at_commit;
 }
-extern int	DenormSetSafeSearchPath(void);
-extern void DenormRestoreSearchPath(int nestlevel);
 
 #endif							/* DENORM_H */

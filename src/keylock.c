@@ -28,20 +28,21 @@
  * their own (field4 DENORM_LOCK_KEY), so they cannot collide with the
  * application's pg_advisory_lock keys.  A transaction that takes many keys
  * of one parent (a bulk load) would fill the lock table, so after
- * DENORM_KEYLOCKS_MAX keys of one parent and side it locks the whole parent
- * instead: one tag per parent (field4 DENORM_LOCK_ALL), taken by both sides
- * in every case in an intention mode, so that a whole-parent lock of one
- * side conflicts with any key lock of the other:
+ * DENORM_KEYLOCKS_MAX keys of one parent and side it locks all the keys of
+ * the parent at once instead, with one tag per side (field4
+ * DENORM_LOCK_PARENTS for the parent side's, DENORM_LOCK_CHILDREN for the
+ * child side's); every key lock of one side also takes the other side's
+ * whole-parent tag in a mode that conflicts with it:
  *
- *                     key lock         whole-parent lock
- *   parent side       SHARE            ACCESS SHARE, or SHARE for all keys
- *   child side        EXCLUSIVE        ROW EXCLUSIVE, or ACCESS EXCLUSIVE
+ *                  key lock   parent side's tag   child side's tag
+ *   parent side    SHARE      SHARE (all keys)    ROW EXCLUSIVE
+ *   child side     EXCLUSIVE  ROW EXCLUSIVE       SHARE (all keys)
  *
- * Every mode pair of opposite sides conflicts unless both are key locks of
- * different keys; same-side pairs conflict only as child-side key locks of
- * the same key (and the child side's whole-parent lock, which waits for
- * other child writers of orphans).  The locks are held to the end of the
- * transaction, as row locks are.
+ * So a whole-parent lock of one side waits for every key lock of the other
+ * side and none of its own, locks of one side never wait for each other
+ * (but child-side locks of one key), and escalating never upgrades a lock
+ * others of the same side hold.  Keys are locked in ascending hash order.
+ * The locks are held to the end of the transaction, as row locks are.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,7 +56,8 @@
 #include "utils/memutils.h"
 
 #define DENORM_LOCK_KEY 0x444b	/* field4 of a key lock */
-#define DENORM_LOCK_ALL 0x4441	/* field4 of a whole-parent lock */
+#define DENORM_LOCK_PARENTS 0x4450	/* field4 of the parent side's whole-parent lock */
+#define DENORM_LOCK_CHILDREN 0x4443 /* field4 of the child side's whole-parent lock */
 
 /* keys of one parent and side a transaction locks before it locks them all */
 #define DENORM_KEYLOCKS_MAX 64
@@ -148,10 +150,10 @@ DenormLockKey(Oid parentrel, uint32 hash, bool parent_side)
 
 	if (c->n >= DENORM_KEYLOCKS_MAX)
 	{
-		Lock(parentrel, 0, DENORM_LOCK_ALL, parent_side ? ShareLock : AccessExclusiveLock);
+		Lock(parentrel, 0, parent_side ? DENORM_LOCK_PARENTS : DENORM_LOCK_CHILDREN, ShareLock);
 		return;
 	}
-	Lock(parentrel, 0, DENORM_LOCK_ALL, parent_side ? AccessShareLock : RowExclusiveLock);
+	Lock(parentrel, 0, parent_side ? DENORM_LOCK_CHILDREN : DENORM_LOCK_PARENTS, RowExclusiveLock);
 	Lock(parentrel, hash, DENORM_LOCK_KEY, parent_side ? ShareLock : ExclusiveLock);
 	c->n++;
 }

@@ -449,19 +449,52 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
  * but which crosscheck does not see, is a serialization failure; and with
  * the cursor options the statement is prepared with (DenormPrepareWith).
  */
+/* How many statements writing counter columns are running (DENORM_COUNTER_WRITE) */
+static int	CounterWrites = 0;
+
+/* Whether this transaction ran one */
+static bool CounterWritten = false;
+
+bool
+DenormCounterWritesInXact(void)
+{
+	return CounterWritten;
+}
+
+bool
+DenormWritingCounters(void)
+{
+	return CounterWrites > 0;
+}
+
+/* at transaction end, whatever was running is over */
+void
+DenormResetCounterWrites(void)
+{
+	CounterWrites = 0;
+	CounterWritten = false;
+}
+
 uint64
 DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 					Oid *argtypes, Datum *values, const char *nulls, Snapshot snap,
 					Snapshot crosscheck, bool read_only, int options)
 {
+	volatile bool writes = (options & DENORM_COUNTER_WRITE) != 0;
+	int			cursor_options = options & ~DENORM_COUNTER_WRITE;
 	DenormOwnerState st;
 	MemoryContext here = CurrentMemoryContext;
 	Oid			viewer = GetUserId();
 
 	DenormBecomeOwner(owner, path, &st);
+	if (writes)
+	{
+		CounterWrites++;
+		CounterWritten = true;
+	}
 	PG_TRY();
 	{
-		SPIPlanPtr	plan = DenormPrepareWith(sql, nargs, argtypes, options);
+		SPIPlanPtr	plan = DenormPrepareWith(sql, nargs, argtypes, cursor_options);
 		int			rc;
 
 		if (snap != NULL)
@@ -474,9 +507,13 @@ DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int 
 	}
 	PG_CATCH();
 	{
+		if (writes)
+			CounterWrites--;
 		DenormRethrowRedacted(here, viewer, relid);
 	}
 	PG_END_TRY();
+	if (writes)
+		CounterWrites--;
 	DenormRevertOwner(&st);
 	return SPI_processed;
 }

@@ -23,6 +23,8 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "access/xact.h"
+#include "executor/executor.h"
 #include "access/table.h"
 #include "catalog/pg_constraint.h"
 #include "utils/syscache.h"
@@ -117,128 +119,95 @@ ColumnNumeric(TupleDesc desc, AttrNumber attno, Datum value)
 	return NumericGetDatum(int64_to_numeric(ColumnInt64(desc, attno, value)));
 }
 
-/*
- * What the new parent rows of one statement must hold: per key (by its
- * text, in the parent key's type), what its children add up to, less what
- * is pending for it and this transaction's commit-time deltas for it.
- * Keys with nothing of either are not kept: they must hold 0.
- */
-typedef struct ExpectedKey
+/* Lock hashes in ascending order, the order both sides take key locks in */
+static int
+CompareHash(const void *a, const void *b)
 {
-	char	   *text;
-	Datum		value;			/* numeric */
-	struct ExpectedKey *next;
-} ExpectedKey;
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
 
-typedef struct Expected
-{
-	ExpectedKey **buckets;
-	int			nbuckets;
-	int			nkeys;
-} Expected;
-
-/*
- * A key's text for matching: its output, with a numeric's trailing zeros
- * after the point dropped, so that 1, 1.0 and 1.00 (equal keys) match.
- */
-static char *
-NormalKeyText(Oid type, char *text)
-{
-	if (type == NUMERICOID && strchr(text, '.') != NULL && strchr(text, 'e') == NULL)
-	{
-		char	   *end = text + strlen(text) - 1;
-
-		while (*end == '0')
-			*end-- = '\0';
-		if (*end == '.')
-			*end = '\0';
-	}
-	return text;
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static char *
-KeyText(Oid type, Datum key)
+/* The new rows' keys and what each must hold, for ExpectedTakeLocal */
+typedef struct NewKeys
 {
-	Oid			typoutput;
-	bool		typisvarlena;
+	int			n;
+	Datum	   *keys;			/* in the parent key's type */
+	uint32	   *hashes;			/* DenormKeyLockHash of each, from the parent side */
+	Datum	   *want;			/* numeric */
+	Oid			keytype;
+	Oid			keycoll;
+	Oid			fktype;
+	Oid			fkcoll;
+	int			nlocal;			/* this transaction's deltas not yet applied */
+	int			maxlocal;
+	Datum	   *localkeys;		/* in the foreign key's type */
+	Datum	   *localdeltas;	/* numeric */
+} NewKeys;
 
-	getTypeOutputInfo(type, &typoutput, &typisvarlena);
-	return NormalKeyText(type, OidOutputFunctionCall(typoutput, key));
-}
-
-static ExpectedKey *
-ExpectedFind(Expected *x, const char *text, bool create)
-{
-	uint32		h = hash_bytes((const unsigned char *) text, (int) strlen(text)) % x->nbuckets;
-	ExpectedKey *e;
-
-	for (e = x->buckets[h]; e != NULL; e = e->next)
-		if (strcmp(e->text, text) == 0)
-			return e;
-	if (!create)
-		return NULL;
-	e = palloc(sizeof(ExpectedKey));
-	x->nkeys++;
-	e->text = pstrdup(text);
-	e->value = NumericGetDatum(int64_to_numeric(0));
-	e->next = x->buckets[h];
-	x->buckets[h] = e;
-	return e;
-}
-
-/* Adds (sign +1) or takes off (-1) SPI result rows (key text, numeric) */
+/* Adds (sign +1) or takes off (-1) SPI result rows (key ordinal, numeric) */
 static void
-ExpectedAddRows(Expected *x, Oid keytype, int sign)
+WantAddRows(NewKeys *k, int sign)
 {
 	uint64		i;
 
 	for (i = 0; i < SPI_processed; i++)
 	{
+		bool		inull;
 		bool		vnull;
-		char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &inull));
 		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &vnull);
-		ExpectedKey *e;
 
-		if (text == NULL || vnull)
+		if (inull || vnull || ord < 1 || ord > k->n)
 			continue;
-		e = ExpectedFind(x, NormalKeyText(keytype, text), true);
-		e->value = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, e->value, v);
+		k->want[ord - 1] = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
+											   k->want[ord - 1], v);
 	}
 }
 
-/* Takes this transaction's commit-time deltas off (DenormEachLocalDelta) */
+/* Collects this transaction's deltas for the counter (DenormEachLocalDelta) */
 static void
-ExpectedTakeLocal(void *arg, Oid keytype, Datum key, Datum delta)
+WantCollectLocal(void *arg, Oid keytype, Datum key, Datum delta)
 {
-	Expected   *x = (Expected *) arg;
-	ExpectedKey *e = ExpectedFind(x, KeyText(keytype, key), true);
+	NewKeys    *k = (NewKeys *) arg;
 
-	e->value = DirectFunctionCall2(numeric_sub, e->value, delta);
+	if (k->nlocal == k->maxlocal)
+	{
+		k->maxlocal = Max(16, k->maxlocal * 2);
+		k->localkeys = k->localkeys ? repalloc(k->localkeys, sizeof(Datum) * k->maxlocal) :
+			palloc(sizeof(Datum) * k->maxlocal);
+		k->localdeltas = k->localdeltas ? repalloc(k->localdeltas, sizeof(Datum) * k->maxlocal) :
+			palloc(sizeof(Datum) * k->maxlocal);
+	}
+	k->localkeys[k->nlocal] = key;
+	k->localdeltas[k->nlocal] = delta;
+	k->nlocal++;
 }
 
 /*
  * The rows one statement inserted into a counter's parent (the AFTER
- * INSERT statement trigger, its transition table): each must start with
- * what its key's children add up to, less what is pending for the key and
- * what this transaction's commit-time deltas will still add.  The keys
- * are locked against child writers that find no row for them (keylock.c),
- * then read in one snapshot taken after that:
- *   SELECT x.fk::text, agg FROM child x
- *    WHERE x.fk = ANY ($1::keytype[]) AND (filter) GROUP BY x.fk
+ * INSERT statement trigger, its transition table): each must hold what its
+ * key's children add up to, less what is pending for the key and what this
+ * transaction's deltas not yet applied will still add.  The keys are locked
+ * (in lock-hash order) against child writers that find no row for them
+ * (keylock.c), then read in one snapshot taken after that, which sees this
+ * statement's own writes:
+ *   SELECT n.i, agg FROM unnest($1::keytype[]) WITH ORDINALITY n(k, i)
+ *     JOIN child x ON x.fk = n.k WHERE (filter) GROUP BY n.i
  * as the child's owner, and for a deferred counter
- *   SELECT q.parent_key, sum(q.delta) FROM denorm_pending q
- *    WHERE q.counter_id = $2 AND q.parent_key::keytype = ANY ($1) GROUP BY 1
- * as the owner of denorm_pending (one plan each, whatever the number of
- * keys); keys are matched by text (KeyText: pending keys are kept as the
- * foreign key prints).  Only the rows whose column differs
- * (children that came first, a value written by the INSERT) are updated,
- * as the parent's owner:
+ *   SELECT n.i, sum(q.delta) FROM unnest($1) WITH ORDINALITY n(k, i)
+ *     JOIN denorm_pending q ON q.counter_id = $2 AND q.parent_key::keytype = n.k
+ *    GROUP BY n.i
+ * as the owner of denorm_pending, keys matched by their ordinal.  The rows
+ * whose column differs are then set, as the parent's owner:
  *   UPDATE parent p SET col = f.v FROM ROWS FROM (unnest($1), unnest($2)) f(k, v)
- *    WHERE p.key = f.k
+ *    WHERE p.key = f.k AND p.col IS DISTINCT FROM f.v
+ * When this transaction has written no counter column yet, the rows still
+ * hold what the INSERT gave them, and only those that differ are sent.
+ * Under a foreign key (ChildKeyGuarded), with no deltas of this transaction
+ * for the counter, the rows have no children: nothing is read or locked.
  * A value the column cannot hold is reported first (DenormOverflowError).
- * A statement inserting parents before their children, the usual order,
- * pays one lookup of the children per statement and writes nothing; under
- * a foreign key (ChildKeyGuarded) it reads and locks nothing at all.
  */
 static void
 ParentRowsInserted(TriggerData *trigdata, DenormRegistry *r, DenormNames *n, bool guarded)
@@ -249,39 +218,43 @@ ParentRowsInserted(TriggerData *trigdata, DenormRegistry *r, DenormNames *n, boo
 	AttrNumber	keyattno = get_attnum(RelationGetRelid(rel), r->parent_key);
 	AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r->counter_column);
 	Form_pg_attribute keyattr;
-	Oid			fktype;
 	int32		fktypmod;
-	Oid			fkcoll;
 	TupleTableSlot *slot;
 	int			readptr;
 	int64		ntuples;
-	Datum	   *keys;
-	int			nkeys = 0;
+	NewKeys		k;
 	Datum	   *fixkeys;
 	Datum	   *fixvalues;
 	int			nfix = 0;
-	Expected	x;
-	Snapshot	snap;
+	bool		written = DenormCounterWritesInXact();
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
 	Datum		keyarray;
 	Oid			argtypes[2];
 	Datum		values[2];
+	int			i;
 
 	if (ts == NULL || (ntuples = tuplestore_tuple_count(ts)) == 0)
 		return;
 	if (keyattno == InvalidAttrNumber || colattno == InvalidAttrNumber)
 		elog(ERROR, "columns of denorm counter %d not found", r->id);
 	keyattr = TupleDescAttr(desc, keyattno - 1);
+	memset(&k, 0, sizeof(k));
+	k.keytype = keyattr->atttypid;
+	k.keycoll = keyattr->attcollation;
 	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->foreign_key),
-						  &fktype, &fktypmod, &fkcoll);
-	get_typlenbyvalalign(keyattr->atttypid, &typlen, &typbyval, &typalign);
+						  &k.fktype, &fktypmod, &k.fkcoll);
+	get_typlenbyvalalign(k.keytype, &typlen, &typbyval, &typalign);
 
-	/* the keys, locked */
-	keys = palloc(sizeof(Datum) * ntuples);
+	/* the keys */
+	k.keys = palloc(sizeof(Datum) * ntuples);
+	k.hashes = palloc(sizeof(uint32) * ntuples);
+	k.want = palloc(sizeof(Datum) * ntuples);
+	fixkeys = palloc(sizeof(Datum) * ntuples);
+	fixvalues = palloc(sizeof(Datum) * ntuples);
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	readptr = tuplestore_alloc_read_pointer(ts, 0);
+	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(ts, readptr);
 	tuplestore_rescan(ts);
 	while (tuplestore_gettupleslot(ts, true, false, slot))
@@ -291,79 +264,123 @@ ParentRowsInserted(TriggerData *trigdata, DenormRegistry *r, DenormNames *n, boo
 
 		if (isnull)
 			continue;
-		keys[nkeys++] = datumCopy(key, typbyval, typlen);
-		if (!guarded)
-			DenormLockKey(r->parent, DenormKeyLockHash(keyattr->atttypid, keyattr->attcollation,
-													   fktype, fkcoll, key),
-						  true);
+		k.keys[k.n] = datumCopy(key, typbyval, typlen);
+		k.hashes[k.n] = DenormKeyLockHash(k.keytype, k.keycoll, k.fktype, k.fkcoll, key);
+		k.want[k.n] = NumericGetDatum(int64_to_numeric(0));
+		k.n++;
 	}
-	if (nkeys == 0)
+	if (k.n == 0)
 	{
 		tuplestore_select_read_pointer(ts, 0);
 		ExecDropSingleTupleTableSlot(slot);
 		return;
 	}
-	keyarray = PointerGetDatum(construct_array(keys, nkeys, keyattr->atttypid,
-											   typlen, typbyval, typalign));
-
-	/* what they must hold */
-	x.nbuckets = Max(64, nkeys);
-	x.buckets = palloc0(sizeof(ExpectedKey *) * x.nbuckets);
-	x.nkeys = 0;
-	argtypes[0] = get_array_type(keyattr->atttypid);
-	DenormEachLocalDelta(r->id, ExpectedTakeLocal, &x);
-	/* under a foreign key, children only of this transaction's own writes */
-	if (guarded && x.nkeys == 0)
-		goto compare;
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	keyarray = PointerGetDatum(construct_array(k.keys, k.n, k.keytype, typlen, typbyval, typalign));
+	argtypes[0] = get_array_type(k.keytype);
 	argtypes[1] = INT4OID;
 	values[0] = keyarray;
 	values[1] = Int32GetDatum(r->id);
-	(void) DenormExecAsChecked(DenormRelationOwner(r->child), DENORM_PATH_SAFE, r->child,
-							   psprintf("SELECT x.%3$s::pg_catalog.text, (%1$s)::pg_catalog.numeric "
-										"FROM %2$s x WHERE x.%3$s OPERATOR(pg_catalog.=) ANY ($1) "
-										"AND (%4$s) GROUP BY x.%3$s",
-										n->agg, n->child, n->fk, n->filter),
-							   1, argtypes, values, NULL, snap, InvalidSnapshot, true,
-							   CURSOR_OPT_GENERIC_PLAN);
-	ExpectedAddRows(&x, fktype, 1);
-	if (strcmp(r->mode, "deferred") == 0)
+
+	/* this transaction's deltas for the counter, not yet applied */
+	DenormEachLocalDelta(r->id, WantCollectLocal, &k);
+	if (guarded && k.nlocal == 0 && !written)
+		goto compare;
+
+	/* locked, then read with this statement's writes in view */
+	if (!guarded)
 	{
-		(void) DenormExecAsChecked(n->pending_owner, DENORM_PATH_SAFE, InvalidOid,
-								   psprintf("SELECT q.parent_key, pg_catalog.sum(q.delta) FROM %s q "
-											"WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
-											"AND q.parent_key::%s OPERATOR(pg_catalog.=) ANY ($1) "
-											"GROUP BY q.parent_key",
-											n->pending, format_type_be_qualified(keyattr->atttypid)),
-								   2, argtypes, values, NULL, snap, InvalidSnapshot, true,
-								   CURSOR_OPT_GENERIC_PLAN);
-		ExpectedAddRows(&x, fktype, -1);
+		uint32	   *sorted = palloc(sizeof(uint32) * k.n);
+
+		memcpy(sorted, k.hashes, sizeof(uint32) * k.n);
+		qsort(sorted, k.n, sizeof(uint32), CompareHash);
+		for (i = 0; i < k.n; i++)
+			if (i == 0 || sorted[i] != sorted[i - 1])
+				DenormLockKey(r->parent, sorted[i], true);
 	}
-	UnregisterSnapshot(snap);
+	CommandCounterIncrement();
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+		(void) DenormExecAsChecked(DenormRelationOwner(r->child), DENORM_PATH_SAFE, r->child,
+								   psprintf("SELECT n.i, (%1$s)::pg_catalog.numeric "
+											"FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
+											"JOIN %2$s x ON x.%3$s OPERATOR(pg_catalog.=) n.k "
+											"WHERE (%4$s) GROUP BY n.i",
+											n->agg, n->child, n->fk, n->filter),
+								   1, argtypes, values, NULL, snap, InvalidSnapshot, true,
+								   CURSOR_OPT_GENERIC_PLAN);
+		WantAddRows(&k, 1);
+		if (strcmp(r->mode, "deferred") == 0)
+		{
+			(void) DenormExecAsChecked(n->pending_owner, DENORM_PATH_SAFE, InvalidOid,
+									   psprintf("SELECT n.i, pg_catalog.sum(q.delta) "
+												"FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
+												"JOIN %s q ON q.counter_id OPERATOR(pg_catalog.=) $2 "
+												"AND q.parent_key::%s OPERATOR(pg_catalog.=) n.k GROUP BY n.i",
+												n->pending, format_type_be_qualified(k.keytype)),
+									   2, argtypes, values, NULL, snap, InvalidSnapshot, true,
+									   CURSOR_OPT_GENERIC_PLAN);
+			WantAddRows(&k, -1);
+		}
+		UnregisterSnapshot(snap);
+	}
+	if (k.nlocal > 0)
+	{
+		/* matched by the same = as the children's keys */
+		Oid			largtypes[3] = {argtypes[0], get_array_type(k.fktype), NUMERICARRAYOID};
+		Datum		lvalues[3];
+		int16		flen;
+		bool		fbyval;
+		char		falign;
+
+		get_typlenbyvalalign(k.fktype, &flen, &fbyval, &falign);
+		lvalues[0] = keyarray;
+		lvalues[1] = PointerGetDatum(construct_array(k.localkeys, k.nlocal, k.fktype,
+													 flen, fbyval, falign));
+		lvalues[2] = PointerGetDatum(construct_array(k.localdeltas, k.nlocal, NUMERICOID,
+													 -1, false, TYPALIGN_INT));
+		(void) DenormExecAsChecked(GetUserId(), DENORM_PATH_SAFE, InvalidOid,
+								   "SELECT n.i, pg_catalog.sum(l.d) "
+								   "FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
+								   "JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS l(k, d) "
+								   "ON l.k OPERATOR(pg_catalog.=) n.k GROUP BY n.i",
+								   3, largtypes, lvalues, NULL, NULL, InvalidSnapshot, true,
+								   CURSOR_OPT_GENERIC_PLAN);
+		WantAddRows(&k, -1);
+	}
+
 	/* the rows that differ */
 compare:
-	fixkeys = palloc(sizeof(Datum) * nkeys);
-	fixvalues = palloc(sizeof(Datum) * nkeys);
-	tuplestore_rescan(ts);
-	while (tuplestore_gettupleslot(ts, true, false, slot))
+	if (written)
 	{
-		bool		isnull;
-		bool		colnull;
-		Datum		key = slot_getattr(slot, keyattno, &isnull);
-		Datum		col = slot_getattr(slot, colattno, &colnull);
-		ExpectedKey *e;
-		Datum		want;
+		/* the rows may have changed since the INSERT: compared in the UPDATE */
+		memcpy(fixkeys, k.keys, sizeof(Datum) * k.n);
+		memcpy(fixvalues, k.want, sizeof(Datum) * k.n);
+		nfix = k.n;
+	}
+	else
+	{
+		i = 0;
+		tuplestore_rescan(ts);
+		while (tuplestore_gettupleslot(ts, true, false, slot))
+		{
+			bool		isnull;
+			bool		colnull;
+			Datum		col;
 
-		if (isnull)
-			continue;
-		e = ExpectedFind(&x, KeyText(keyattr->atttypid, key), false);
-		want = e != NULL ? e->value : NumericGetDatum(int64_to_numeric(0));
-		if (!colnull &&
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp, want,
-											  ColumnNumeric(desc, colattno, col))) == 0)
-			continue;
-		fixkeys[nfix] = datumCopy(key, typbyval, typlen);
-		fixvalues[nfix++] = want;
+			(void) slot_getattr(slot, keyattno, &isnull);
+			if (isnull)
+				continue;
+			col = slot_getattr(slot, colattno, &colnull);
+			if (colnull ||
+				DatumGetInt32(DirectFunctionCall2(numeric_cmp, k.want[i],
+												  ColumnNumeric(desc, colattno, col))) != 0)
+			{
+				fixkeys[nfix] = k.keys[i];
+				fixvalues[nfix++] = k.want[i];
+			}
+			i++;
+		}
 	}
 	tuplestore_select_read_pointer(ts, 0);
 	ExecDropSingleTupleTableSlot(slot);
@@ -378,21 +395,28 @@ compare:
 		DenormColumnType(RelationGetRelid(rel), r->counter_column, &coltype, &coltypmod);
 		for (i = 0; i < nfix; i++)
 			if (!DenormNumericFits(fixvalues[i], coltype, coltypmod))
+			{
+				Oid			typoutput;
+				bool		typisvarlena;
+
+				getTypeOutputInfo(k.keytype, &typoutput, &typisvarlena);
 				DenormOverflowError(r->id, r->parent, r->counter_column, r->parent_key,
-									KeyText(keyattr->atttypid, fixkeys[i]),
+									OidOutputFunctionCall(typoutput, fixkeys[i]),
 									DatumGetCString(DirectFunctionCall1(numeric_out, fixvalues[i])),
 									false);
+			}
 	}
 
 	argtypes[1] = NUMERICARRAYOID;
-	values[0] = PointerGetDatum(construct_array(fixkeys, nfix, keyattr->atttypid,
-												typlen, typbyval, typalign));
+	values[0] = PointerGetDatum(construct_array(fixkeys, nfix, k.keytype, typlen, typbyval, typalign));
 	values[1] = PointerGetDatum(construct_array(fixvalues, nfix, NUMERICOID, -1, false, TYPALIGN_INT));
-	(void) DenormExecAs(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent,
-						psprintf("UPDATE %1$s p SET %2$s = f.v FROM ROWS FROM (pg_catalog.unnest($1), "
-								 "pg_catalog.unnest($2)) AS f(k, v) WHERE p.%3$s OPERATOR(pg_catalog.=) f.k",
-								 n->parent, n->col, n->key),
-						2, argtypes, values, NULL, NULL, false);
+	(void) DenormExecAsChecked(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent,
+							   psprintf("UPDATE %1$s p SET %2$s = f.v FROM ROWS FROM (pg_catalog.unnest($1), "
+										"pg_catalog.unnest($2)) AS f(k, v) WHERE p.%3$s OPERATOR(pg_catalog.=) f.k "
+										"AND p.%2$s IS DISTINCT FROM f.v",
+										n->parent, n->col, n->key),
+							   2, argtypes, values, NULL, NULL, InvalidSnapshot, false,
+							   DENORM_COUNTER_WRITE);
 }
 
 /*
@@ -530,7 +554,8 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
-		if (!exists)
+		/* (names resolved only for a trigger of the counter's own tree) */
+		if (!exists || !DenormInChildTree(RelationGetRelid(rel), e->r.parent))
 			return NULL;
 		e->nsp = nsp;
 		e->valid = true;
@@ -759,3 +784,94 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	}
 }
 
+
+PG_FUNCTION_INFO_V1(denorm_counter_guard);
+
+/*
+ * denorm_counter_guard, BEFORE UPDATE FOR EACH ROW on a counter's parent
+ * (naming no column, so that ALTER COLUMN ... TYPE of the counter column
+ * stays possible), argument the counter id: a write
+ * to the column by anything but denorm (an ORM saving a whole row it read
+ * earlier, an upsert's DO UPDATE SET, a hand-written UPDATE) would make the
+ * counter drift.  Under denorm.counter_writes = 'ignore' (the default) the
+ * row keeps the column's value and the rest of the write goes through;
+ * 'error' refuses the statement; 'allow' lets it through (drift, for
+ * reconcile).  denorm's own writes (deltas, flushes, heals, backfills,
+ * corrections) pass: they run with DenormWritingCounters set.
+ */
+Datum
+denorm_counter_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	Relation	rel;
+	ParentCounter *pc;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	int32		id;
+	AttrNumber	colattno;
+	TupleDesc	desc;
+	Datum		oldvalue;
+	bool		oldnull;
+	int			colnum;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", "denorm_counter_guard"),
+				 errhint("Create counters with denorm_create_counter().")));
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE UPDATE FOR EACH ROW with a counter id",
+						"denorm_counter_guard"),
+				 errhint("Create counters with denorm_create_counter().")));
+	if (DenormWritingCounters() ||
+		(DenormCounterWritesValid() && denorm_counter_writes == DENORM_WRITES_ALLOW))
+		return PointerGetDatum(trigdata->tg_newtuple);
+
+	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
+	pc = GetParentCounter(nsp, id, rel);
+	if (pc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
+				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+	desc = RelationGetDescr(rel);
+	colattno = get_attnum(RelationGetRelid(rel), pc->r.counter_column);
+	if (colattno == InvalidAttrNumber)
+		return PointerGetDatum(trigdata->tg_newtuple);
+	oldvalue = heap_getattr(trigdata->tg_trigtuple, colattno, desc, &oldnull);
+	{
+		bool		newnull;
+		Datum		newvalue = heap_getattr(trigdata->tg_newtuple, colattno, desc, &newnull);
+		Form_pg_attribute att = TupleDescAttr(desc, colattno - 1);
+
+		if (oldnull == newnull &&
+			(oldnull || datumIsEqual(oldvalue, newvalue, att->attbyval, att->attlen)))
+			return PointerGetDatum(trigdata->tg_newtuple);
+	}
+	/*
+	 * The column changes: what to do depends on denorm.counter_writes, so a
+	 * value of it that could not be checked (given before the library was
+	 * loaded) is an error here, not a reason to ignore the write.
+	 */
+	if (DenormCounterWrites() == DENORM_WRITES_ALLOW)
+		return PointerGetDatum(trigdata->tg_newtuple);
+	if (denorm_counter_writes == DENORM_WRITES_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("column \"%s\" of table \"%s\" is kept by denorm counter %d",
+						pc->r.counter_column, RelationGetRelationName(rel), id),
+				 errdetail("Its value is what the rows of table \"%s\" referencing the row add up to.",
+						   get_rel_name(pc->r.child)),
+				 errhint("Leave the column out of the UPDATE, or SET denorm.counter_writes = 'ignore' to have such writes ignored.")));
+	ereport(DEBUG1,
+			(errmsg("denorm counter %d kept column \"%s\" of table \"%s\" as it was",
+					id, pc->r.counter_column, RelationGetRelationName(rel))));
+	colnum = colattno;
+	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, desc, 1, &colnum,
+													 &oldvalue, &oldnull));
+}

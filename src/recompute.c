@@ -159,8 +159,9 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
 				   "WHERE p.%4$s OPERATOR(pg_catalog.=) p2.%4$s "
 				   "AND p.%2$s IS DISTINCT FROM COALESCE(a.v, 0)",
 				   n.parent, n.col, n.fktype, n.key);
-	(void) DenormExecAs(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent, sql, 2,
-						argtypes, values, nulls, NULL, false);
+	(void) DenormExecAsChecked(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent, sql, 2,
+							   argtypes, values, nulls, NULL, InvalidSnapshot, false,
+							   DENORM_COUNTER_WRITE);
 	SPI_finish();
 }
 

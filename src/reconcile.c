@@ -121,15 +121,16 @@ static Oid	RangeTypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
  * copies its columns into cxt (NULL where the statement returned no row).
  */
 static void
-RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
-	  int nargs, Oid *argtypes, Datum *values, const char *nulls,
-	  Snapshot snap, bool read_only, int nout, Datum *out, bool *outnull,
-	  MemoryContext cxt)
+RunAsWith(Oid owner, bool owner_path, Oid relid, const char *sql,
+		  int nargs, Oid *argtypes, Datum *values, const char *nulls,
+		  Snapshot snap, bool read_only, int nout, Datum *out, bool *outnull,
+		  MemoryContext cxt, int options)
 {
 	int			i;
 
-	(void) DenormExecAs(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, relid, sql,
-						nargs, argtypes, values, nulls, snap, read_only);
+	(void) DenormExecAsChecked(owner, owner_path ? DENORM_PATH_OWNER : DENORM_PATH_SAFE, relid, sql,
+							   nargs, argtypes, values, nulls, snap, InvalidSnapshot, read_only,
+							   options);
 
 	for (i = 0; i < nout; i++)
 	{
@@ -150,6 +151,16 @@ RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
 			}
 		}
 	}
+}
+
+static void
+RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
+	  int nargs, Oid *argtypes, Datum *values, const char *nulls,
+	  Snapshot snap, bool read_only, int nout, Datum *out, bool *outnull,
+	  MemoryContext cxt)
+{
+	RunAsWith(owner, owner_path, relid, sql, nargs, argtypes, values, nulls, snap, read_only,
+			  nout, out, outnull, cxt, 0);
 }
 
 /*
@@ -533,8 +544,8 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 								 n.parent, n.key, n.keytype),
 						1, argtypes, values, NULL, NULL, false);
 	/* the parent's triggers run: with the owner's own search path */
-	RunAs(owner, true, r->parent, sql, 3, argtypes, values, NULL, NULL, false,
-		  2, result, isnull, cxt);
+	RunAsWith(owner, true, r->parent, sql, 3, argtypes, values, NULL, NULL, false,
+			  2, result, isnull, cxt, DENORM_COUNTER_WRITE);
 	if (!isnull[1])
 	{
 		Datum	   *fields;

@@ -3,6 +3,9 @@
 -- its WARNING and NOTIFY; NULLs in sums and filters; text keys; a counter
 -- that fails while the others are still checked.
 -- CONTEXT lines would pin line numbers of the install script
+-- Drift is made here by writing counter columns by hand, which the guard
+-- of counter columns would otherwise ignore.
+SET denorm.counter_writes = 'allow';
 \set SHOW_CONTEXT never
 
 -- WARNINGs, NOTICEs and the NOTIFY payload name counter and run ids, so this

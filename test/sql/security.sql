@@ -1,5 +1,8 @@
 -- Counters are maintained like foreign keys: with the parent owner's rights
 -- and immune to objects planted on the search_path.
+-- Drift is made here by writing counter columns by hand, which the guard
+-- of counter columns would otherwise ignore.
+SET denorm.counter_writes = 'allow';
 \set SHOW_CONTEXT never
 -- messages below name counter and run ids: pin them whatever ran before
 SELECT setval('denorm_counters_id_seq', 8100) AS pinned_counter_ids,
