@@ -14,8 +14,8 @@ SELECT throws_ok('DROP EXTENSION denorm', '2BP01', NULL,
                  'DROP EXTENSION without CASCADE is refused while counters exist');
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgname LIKE 'denorm%'
               AND tgrelid IN ('tap_dx_parent'::regclass, 'tap_dx_child'::regclass,
-                              'tap_dx_child_1'::regclass)), 8,
-          'the refused drop left the triggers (3 on the child, 3 on its partition, 2 on the parent: key and insert)');
+                              'tap_dx_child_1'::regclass)), 9,
+          'the refused drop left the triggers (3 on the child, 3 on its partition, 3 on the parent: guard, key and insert)');
 
 DROP EXTENSION denorm CASCADE;
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgname LIKE 'denorm%'
