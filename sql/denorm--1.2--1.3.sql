@@ -1344,12 +1344,10 @@ COMMENT ON EVENT TRIGGER denorm_guard_column_rename_end IS
 
 -- A parent row inserted starts with what the existing children of its key
 -- add up to (less what is pending for the key), in every mode: the new
--- insert trigger, denorm_<id>_insert (AFTER INSERT FOR EACH STATEMENT with
--- the inserted rows; BEFORE INSERT FOR EACH ROW on a partitioned parent),
--- does what the key trigger does for a row whose key changes.  Triggers
--- are told apart by their event: the key trigger is BEFORE UPDATE, the
--- insert trigger INSERT, the deferred counters' trigger AFTER DELETE OR
--- UPDATE.
+-- BEFORE INSERT trigger, denorm_<id>_insert, does what the key trigger
+-- does for a row whose key changes.  Triggers are told apart by their
+-- event: the key trigger is BEFORE UPDATE, the insert trigger BEFORE
+-- INSERT, the deferred counters' trigger AFTER DELETE OR UPDATE.
 CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
 RETURNS void
 LANGUAGE plpgsql
@@ -1365,21 +1363,12 @@ BEGIN
                        format('denorm_%s_key', c.id), c.parent_key, c.parent,
                        c.parent_key, c.parent_key, c.id);
     END IF;
-    -- (a statement trigger with the inserted rows as its new table, one
-    -- read per statement; a partitioned parent, whose partitions may be
-    -- written directly, has a row trigger, which they inherit)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
                       AND (t.tgtype::integer & 4) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                           'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        ELSE
-            EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        END IF;
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_insert', c.id), c.parent, c.id);
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
                       AND t.tgparentid = 0 AND (t.tgtype::integer & 8) <> 0
@@ -1972,22 +1961,13 @@ BEGIN
                        format('denorm_%s_key', c.id), c.parent_key, c.parent,
                        c.parent_key, c.parent_key, c.id);
     END IF;
-    -- (a statement trigger with the inserted rows as its new table, one
-    -- read per statement; a partitioned parent, whose partitions may be
-    -- written directly, has a row trigger, which they inherit)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
                       AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
                       AND (t.tgtype::integer & 4) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                           'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        ELSE
-            EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        END IF;
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_insert', c.id), c.parent, c.id);
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
                       AND t.tgparentid = 0

@@ -327,9 +327,8 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_is_counter_trigger(pg_catalog.pg_trigg
 
 -- Creates the counter's triggers on its parent where they are missing:
 -- the guard of its column (BEFORE UPDATE), the key
--- trigger (BEFORE UPDATE of the key), the insert trigger (AFTER
--- INSERT FOR EACH STATEMENT, or BEFORE INSERT FOR EACH ROW on a partitioned
--- parent) and, for a deferred counter, the trigger for a parent row giving
+-- trigger (BEFORE UPDATE of the key), the insert trigger (BEFORE
+-- INSERT) and, for a deferred counter, the trigger for a parent row giving
 -- up its key (AFTER DELETE or UPDATE).  They are told apart by their
 -- events.
 CREATE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
@@ -356,22 +355,13 @@ BEGIN
                        format('denorm_%s_key', c.id), c.parent_key, c.parent,
                        c.parent_key, c.parent_key, c.id);
     END IF;
-    -- (a statement trigger with the inserted rows as its new table, one
-    -- read per statement; a partitioned parent, whose partitions may be
-    -- written directly, has a row trigger, which they inherit)
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
                       AND t.tgfoid = '@extschema@.denorm_parent_trigger()'::regprocedure
                       AND (t.tgtype::integer & 4) <> 0
                       AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        IF (SELECT k.relkind FROM pg_class k WHERE k.oid = c.parent) = 'p' THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                           'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        ELSE
-            EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS denorm_new '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                           format('denorm_%s_insert', c.id), c.parent, c.id);
-        END IF;
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
+                       format('denorm_%s_insert', c.id), c.parent, c.id);
     END IF;
     IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
                       AND t.tgparentid = 0

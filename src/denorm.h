@@ -96,8 +96,7 @@ extern void DenormDiscardPending(SubTransactionId subxid, SubTransactionId paren
 extern void DenormReassignPending(SubTransactionId from, SubTransactionId to);
 extern void DenormForgetCounterPending(int32 counter_id);
 extern Datum DenormLocalDelta(int32 counter_id, const char *keytext);
-typedef void (*DenormLocalDeltaFn) (void *arg, Oid keytype, Datum key, Datum delta);
-extern void DenormEachLocalDelta(int32 counter_id, DenormLocalDeltaFn fn, void *arg);
+
 extern void DenormInvalidateTargets(Oid relid);
 
 /* registry.c: a row of denorm_counters, as text */
@@ -171,7 +170,6 @@ extern SPIPlanPtr DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, i
  */
 #define DENORM_COUNTER_WRITE (1 << 30)
 extern bool DenormWritingCounters(void);
-extern bool DenormCounterWritesInXact(void);
 extern void DenormResetCounterWrites(void);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,

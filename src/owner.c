@@ -452,15 +452,6 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 /* How many statements writing counter columns are running (DENORM_COUNTER_WRITE) */
 static int	CounterWrites = 0;
 
-/* Whether this transaction ran one */
-static bool CounterWritten = false;
-
-bool
-DenormCounterWritesInXact(void)
-{
-	return CounterWritten;
-}
-
 bool
 DenormWritingCounters(void)
 {
@@ -472,7 +463,6 @@ void
 DenormResetCounterWrites(void)
 {
 	CounterWrites = 0;
-	CounterWritten = false;
 }
 
 uint64
@@ -488,10 +478,7 @@ DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int 
 
 	DenormBecomeOwner(owner, path, &st);
 	if (writes)
-	{
 		CounterWrites++;
-		CounterWritten = true;
-	}
 	PG_TRY();
 	{
 		SPIPlanPtr	plan = DenormPrepareWith(sql, nargs, argtypes, cursor_options);

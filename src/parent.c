@@ -30,7 +30,6 @@
 #include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/hsearch.h"
-#include "utils/tuplestore.h"
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "utils/array.h"
@@ -81,8 +80,9 @@ ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key, Snapsh
 									 "WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
 									 n->agg, n->child, n->fk, n->filter),
 							1, argtypes, values, snap);
-	if (strcmp(r->mode, "deferred") == 0)
+	if (strcmp(r->mode, "deferred") == 0 && keytype == NUMERICOID)
 	{
+		/* equal numerics print differently (1.0, 1.00): compared as numeric */
 		values[1] = Int32GetDatum(r->id);
 		actual = DirectFunctionCall2(numeric_sub, actual,
 									 QueryNumericAs(n->pending_owner, InvalidOid,
@@ -91,6 +91,28 @@ ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key, Snapsh
 															 "AND q.parent_key::%s OPERATOR(pg_catalog.=) $1",
 															 n->pending, format_type_be_qualified(keytype)),
 													2, argtypes, values, snap));
+	}
+	else if (strcmp(r->mode, "deferred") == 0)
+	{
+		/*
+		 * The other key types a deferred counter takes (integers, text,
+		 * varchar, uuid) print alike when equal: the key's text finds its
+		 * pending rows through denorm_pending's index.
+		 */
+		Oid			targtypes[2] = {TEXTOID, INT4OID};
+		Oid			typoutput;
+		bool		typisvarlena;
+
+		getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
+		values[0] = CStringGetTextDatum(OidOutputFunctionCall(typoutput, key));
+		values[1] = Int32GetDatum(r->id);
+		actual = DirectFunctionCall2(numeric_sub, actual,
+									 QueryNumericAs(n->pending_owner, InvalidOid,
+													psprintf("SELECT pg_catalog.sum(q.delta) FROM %s q "
+															 "WHERE q.counter_id OPERATOR(pg_catalog.=) $2 "
+															 "AND q.parent_key OPERATOR(pg_catalog.=) $1",
+															 n->pending),
+													2, targtypes, values, snap));
 	}
 	return actual;
 }
@@ -110,314 +132,6 @@ ColumnInt64(TupleDesc desc, AttrNumber attno, Datum value)
 	}
 }
 
-/* An integer or numeric column's value as numeric */
-static Datum
-ColumnNumeric(TupleDesc desc, AttrNumber attno, Datum value)
-{
-	if (TupleDescAttr(desc, attno - 1)->atttypid == NUMERICOID)
-		return value;
-	return NumericGetDatum(int64_to_numeric(ColumnInt64(desc, attno, value)));
-}
-
-/* Lock hashes in ascending order, the order both sides take key locks in */
-static int
-CompareHash(const void *a, const void *b)
-{
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* The new rows' keys and what each must hold, for ExpectedTakeLocal */
-typedef struct NewKeys
-{
-	int			n;
-	Datum	   *keys;			/* in the parent key's type */
-	uint32	   *hashes;			/* DenormKeyLockHash of each, from the parent side */
-	Datum	   *want;			/* numeric */
-	Oid			keytype;
-	Oid			keycoll;
-	Oid			fktype;
-	Oid			fkcoll;
-	int			nlocal;			/* this transaction's deltas not yet applied */
-	int			maxlocal;
-	Datum	   *localkeys;		/* in the foreign key's type */
-	Datum	   *localdeltas;	/* numeric */
-} NewKeys;
-
-/* Adds (sign +1) or takes off (-1) SPI result rows (key ordinal, numeric) */
-static void
-WantAddRows(NewKeys *k, int sign)
-{
-	uint64		i;
-
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		inull;
-		bool		vnull;
-		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &inull));
-		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &vnull);
-
-		if (inull || vnull || ord < 1 || ord > k->n)
-			continue;
-		k->want[ord - 1] = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
-											   k->want[ord - 1], v);
-	}
-}
-
-/* Collects this transaction's deltas for the counter (DenormEachLocalDelta) */
-static void
-WantCollectLocal(void *arg, Oid keytype, Datum key, Datum delta)
-{
-	NewKeys    *k = (NewKeys *) arg;
-
-	if (k->nlocal == k->maxlocal)
-	{
-		k->maxlocal = Max(16, k->maxlocal * 2);
-		k->localkeys = k->localkeys ? repalloc(k->localkeys, sizeof(Datum) * k->maxlocal) :
-			palloc(sizeof(Datum) * k->maxlocal);
-		k->localdeltas = k->localdeltas ? repalloc(k->localdeltas, sizeof(Datum) * k->maxlocal) :
-			palloc(sizeof(Datum) * k->maxlocal);
-	}
-	k->localkeys[k->nlocal] = key;
-	k->localdeltas[k->nlocal] = delta;
-	k->nlocal++;
-}
-
-/*
- * The rows one statement inserted into a counter's parent (the AFTER
- * INSERT statement trigger, its transition table): each must hold what its
- * key's children add up to, less what is pending for the key and what this
- * transaction's deltas not yet applied will still add.  The keys are locked
- * (in lock-hash order) against child writers that find no row for them
- * (keylock.c), then read in one snapshot taken after that, which sees this
- * statement's own writes:
- *   SELECT n.i, agg FROM unnest($1::keytype[]) WITH ORDINALITY n(k, i)
- *     JOIN child x ON x.fk = n.k WHERE (filter) GROUP BY n.i
- * as the child's owner, and for a deferred counter
- *   SELECT n.i, sum(q.delta) FROM unnest($1) WITH ORDINALITY n(k, i)
- *     JOIN denorm_pending q ON q.counter_id = $2 AND q.parent_key::keytype = n.k
- *    GROUP BY n.i
- * as the owner of denorm_pending, keys matched by their ordinal.  The rows
- * whose column differs are then set, as the parent's owner:
- *   UPDATE parent p SET col = f.v FROM ROWS FROM (unnest($1), unnest($2)) f(k, v)
- *    WHERE p.key = f.k AND p.col IS DISTINCT FROM f.v
- * When this transaction has written no counter column yet, the rows still
- * hold what the INSERT gave them, and only those that differ are sent.
- * Under a foreign key (ChildKeyGuarded), with no deltas of this transaction
- * for the counter, the rows have no children: nothing is read or locked.
- * A value the column cannot hold is reported first (DenormOverflowError).
- */
-static void
-ParentRowsInserted(TriggerData *trigdata, DenormRegistry *r, DenormNames *n, bool guarded)
-{
-	Relation	rel = trigdata->tg_relation;
-	TupleDesc	desc = RelationGetDescr(rel);
-	Tuplestorestate *ts = trigdata->tg_newtable;
-	AttrNumber	keyattno = get_attnum(RelationGetRelid(rel), r->parent_key);
-	AttrNumber	colattno = get_attnum(RelationGetRelid(rel), r->counter_column);
-	Form_pg_attribute keyattr;
-	int32		fktypmod;
-	TupleTableSlot *slot;
-	int			readptr;
-	int64		ntuples;
-	NewKeys		k;
-	Datum	   *fixkeys;
-	Datum	   *fixvalues;
-	int			nfix = 0;
-	bool		written = DenormCounterWritesInXact();
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Datum		keyarray;
-	Oid			argtypes[2];
-	Datum		values[2];
-	int			i;
-
-	if (ts == NULL || (ntuples = tuplestore_tuple_count(ts)) == 0)
-		return;
-	if (keyattno == InvalidAttrNumber || colattno == InvalidAttrNumber)
-		elog(ERROR, "columns of denorm counter %d not found", r->id);
-	keyattr = TupleDescAttr(desc, keyattno - 1);
-	memset(&k, 0, sizeof(k));
-	k.keytype = keyattr->atttypid;
-	k.keycoll = keyattr->attcollation;
-	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->foreign_key),
-						  &k.fktype, &fktypmod, &k.fkcoll);
-	get_typlenbyvalalign(k.keytype, &typlen, &typbyval, &typalign);
-
-	/* the keys */
-	k.keys = palloc(sizeof(Datum) * ntuples);
-	k.hashes = palloc(sizeof(uint32) * ntuples);
-	k.want = palloc(sizeof(Datum) * ntuples);
-	fixkeys = palloc(sizeof(Datum) * ntuples);
-	fixvalues = palloc(sizeof(Datum) * ntuples);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-	tuplestore_select_read_pointer(ts, readptr);
-	tuplestore_rescan(ts);
-	while (tuplestore_gettupleslot(ts, true, false, slot))
-	{
-		bool		isnull;
-		Datum		key = slot_getattr(slot, keyattno, &isnull);
-
-		if (isnull)
-			continue;
-		k.keys[k.n] = datumCopy(key, typbyval, typlen);
-		k.hashes[k.n] = DenormKeyLockHash(k.keytype, k.keycoll, k.fktype, k.fkcoll, key);
-		k.want[k.n] = NumericGetDatum(int64_to_numeric(0));
-		k.n++;
-	}
-	if (k.n == 0)
-	{
-		tuplestore_select_read_pointer(ts, 0);
-		ExecDropSingleTupleTableSlot(slot);
-		return;
-	}
-	keyarray = PointerGetDatum(construct_array(k.keys, k.n, k.keytype, typlen, typbyval, typalign));
-	argtypes[0] = get_array_type(k.keytype);
-	argtypes[1] = INT4OID;
-	values[0] = keyarray;
-	values[1] = Int32GetDatum(r->id);
-
-	/* this transaction's deltas for the counter, not yet applied */
-	DenormEachLocalDelta(r->id, WantCollectLocal, &k);
-	if (guarded && k.nlocal == 0 && !written)
-		goto compare;
-
-	/* locked, then read with this statement's writes in view */
-	if (!guarded)
-	{
-		uint32	   *sorted = palloc(sizeof(uint32) * k.n);
-
-		memcpy(sorted, k.hashes, sizeof(uint32) * k.n);
-		qsort(sorted, k.n, sizeof(uint32), CompareHash);
-		for (i = 0; i < k.n; i++)
-			if (i == 0 || sorted[i] != sorted[i - 1])
-				DenormLockKey(r->parent, sorted[i], true);
-	}
-	CommandCounterIncrement();
-	{
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-
-		(void) DenormExecAsChecked(DenormRelationOwner(r->child), DENORM_PATH_SAFE, r->child,
-								   psprintf("SELECT n.i, (%1$s)::pg_catalog.numeric "
-											"FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
-											"JOIN %2$s x ON x.%3$s OPERATOR(pg_catalog.=) n.k "
-											"WHERE (%4$s) GROUP BY n.i",
-											n->agg, n->child, n->fk, n->filter),
-								   1, argtypes, values, NULL, snap, InvalidSnapshot, true,
-								   CURSOR_OPT_GENERIC_PLAN);
-		WantAddRows(&k, 1);
-		if (strcmp(r->mode, "deferred") == 0)
-		{
-			(void) DenormExecAsChecked(n->pending_owner, DENORM_PATH_SAFE, InvalidOid,
-									   psprintf("SELECT n.i, pg_catalog.sum(q.delta) "
-												"FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
-												"JOIN %s q ON q.counter_id OPERATOR(pg_catalog.=) $2 "
-												"AND q.parent_key::%s OPERATOR(pg_catalog.=) n.k GROUP BY n.i",
-												n->pending, format_type_be_qualified(k.keytype)),
-									   2, argtypes, values, NULL, snap, InvalidSnapshot, true,
-									   CURSOR_OPT_GENERIC_PLAN);
-			WantAddRows(&k, -1);
-		}
-		UnregisterSnapshot(snap);
-	}
-	if (k.nlocal > 0)
-	{
-		/* matched by the same = as the children's keys */
-		Oid			largtypes[3] = {argtypes[0], get_array_type(k.fktype), NUMERICARRAYOID};
-		Datum		lvalues[3];
-		int16		flen;
-		bool		fbyval;
-		char		falign;
-
-		get_typlenbyvalalign(k.fktype, &flen, &fbyval, &falign);
-		lvalues[0] = keyarray;
-		lvalues[1] = PointerGetDatum(construct_array(k.localkeys, k.nlocal, k.fktype,
-													 flen, fbyval, falign));
-		lvalues[2] = PointerGetDatum(construct_array(k.localdeltas, k.nlocal, NUMERICOID,
-													 -1, false, TYPALIGN_INT));
-		(void) DenormExecAsChecked(GetUserId(), DENORM_PATH_SAFE, InvalidOid,
-								   "SELECT n.i, pg_catalog.sum(l.d) "
-								   "FROM pg_catalog.unnest($1) WITH ORDINALITY AS n(k, i) "
-								   "JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS l(k, d) "
-								   "ON l.k OPERATOR(pg_catalog.=) n.k GROUP BY n.i",
-								   3, largtypes, lvalues, NULL, NULL, InvalidSnapshot, true,
-								   CURSOR_OPT_GENERIC_PLAN);
-		WantAddRows(&k, -1);
-	}
-
-	/* the rows that differ */
-compare:
-	if (written)
-	{
-		/* the rows may have changed since the INSERT: compared in the UPDATE */
-		memcpy(fixkeys, k.keys, sizeof(Datum) * k.n);
-		memcpy(fixvalues, k.want, sizeof(Datum) * k.n);
-		nfix = k.n;
-	}
-	else
-	{
-		i = 0;
-		tuplestore_rescan(ts);
-		while (tuplestore_gettupleslot(ts, true, false, slot))
-		{
-			bool		isnull;
-			bool		colnull;
-			Datum		col;
-
-			(void) slot_getattr(slot, keyattno, &isnull);
-			if (isnull)
-				continue;
-			col = slot_getattr(slot, colattno, &colnull);
-			if (colnull ||
-				DatumGetInt32(DirectFunctionCall2(numeric_cmp, k.want[i],
-												  ColumnNumeric(desc, colattno, col))) != 0)
-			{
-				fixkeys[nfix] = k.keys[i];
-				fixvalues[nfix++] = k.want[i];
-			}
-			i++;
-		}
-	}
-	tuplestore_select_read_pointer(ts, 0);
-	ExecDropSingleTupleTableSlot(slot);
-	if (nfix == 0)
-		return;
-	/* a value the column cannot hold is reported as the counter's */
-	{
-		Oid			coltype;
-		int32		coltypmod;
-		int			i;
-
-		DenormColumnType(RelationGetRelid(rel), r->counter_column, &coltype, &coltypmod);
-		for (i = 0; i < nfix; i++)
-			if (!DenormNumericFits(fixvalues[i], coltype, coltypmod))
-			{
-				Oid			typoutput;
-				bool		typisvarlena;
-
-				getTypeOutputInfo(k.keytype, &typoutput, &typisvarlena);
-				DenormOverflowError(r->id, r->parent, r->counter_column, r->parent_key,
-									OidOutputFunctionCall(typoutput, fixkeys[i]),
-									DatumGetCString(DirectFunctionCall1(numeric_out, fixvalues[i])),
-									false);
-			}
-	}
-
-	argtypes[1] = NUMERICARRAYOID;
-	values[0] = PointerGetDatum(construct_array(fixkeys, nfix, k.keytype, typlen, typbyval, typalign));
-	values[1] = PointerGetDatum(construct_array(fixvalues, nfix, NUMERICOID, -1, false, TYPALIGN_INT));
-	(void) DenormExecAsChecked(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent,
-							   psprintf("UPDATE %1$s p SET %2$s = f.v FROM ROWS FROM (pg_catalog.unnest($1), "
-										"pg_catalog.unnest($2)) AS f(k, v) WHERE p.%3$s OPERATOR(pg_catalog.=) f.k "
-										"AND p.%2$s IS DISTINCT FROM f.v",
-										n->parent, n->col, n->key),
-							   2, argtypes, values, NULL, NULL, InvalidSnapshot, false,
-							   DENORM_COUNTER_WRITE);
-}
 
 /*
  * What a parent trigger reads of its counter, kept per counter id for the
@@ -609,16 +323,14 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
 	if (trigdata->tg_trigger->tgnargs != 1 ||
-		!((TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) && TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
-		   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && trigdata->tg_newtable != NULL) ||
-		  (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+		!((TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
 		 ((TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
 		   (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))) ||
 		  (TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
 		   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE or AFTER DELETE or UPDATE FOR EACH ROW, or AFTER INSERT FOR EACH STATEMENT with a new table, with a counter id",
+				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE, or AFTER DELETE or UPDATE, FOR EACH ROW with a counter id",
 						"denorm_parent_trigger"),
 				 errhint("Create counters with denorm_create_counter().")));
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
@@ -641,13 +353,6 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-	{
-		ParentRowsInserted(trigdata, &r, &n, pc->fk_guarded);
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
 
 	if (TRIGGER_FIRED_AFTER(trigdata->tg_event))
 	{
@@ -722,6 +427,25 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		key = heap_getattr(newtuple, keyattno, RelationGetDescr(rel), &isnull);
 		if (isnull)
 			actual = NumericGetDatum(int64_to_numeric(0));
+		else if (pc->fk_guarded)
+		{
+			Oid			typoutput;
+			bool		typisvarlena;
+
+			/*
+			 * Under the foreign key the key has no children yet, nothing
+			 * pending, and no child writer can be in flight for it: only
+			 * this transaction's deltas still to come for it (those of a
+			 * row with the key it deleted before) are taken off.
+			 */
+			actual = NumericGetDatum(int64_to_numeric(0));
+			if (DenormHavePending())
+			{
+				getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
+				actual = DirectFunctionCall2(numeric_sub, actual,
+											 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));
+			}
+		}
 		else
 		{
 			Oid			typoutput;
@@ -746,9 +470,12 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 			 */
 			actual = ChildAggregate(&r, &n, keytype, key, snap);
 			UnregisterSnapshot(snap);
-			getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
-			actual = DirectFunctionCall2(numeric_sub, actual,
-										 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));
+			if (DenormHavePending())
+			{
+				getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
+				actual = DirectFunctionCall2(numeric_sub, actual,
+											 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));
+			}
 		}
 		/* out of SPI's memory, which SPI_finish frees */
 		actual = SPI_datumTransfer(actual, false, -1);

@@ -728,26 +728,3 @@ DenormLocalDelta(int32 counter_id, const char *keytext)
 	}
 	return sum;
 }
-
-/*
- * DenormEachLocalDelta calls fn for each of this transaction's entries of a
- * counter not yet applied (as DenormLocalDelta counts them), with the
- * entry's key type, key and delta (numeric).
- */
-void
-DenormEachLocalDelta(int32 counter_id, DenormLocalDeltaFn fn, void *arg)
-{
-	HASH_SEQ_STATUS seq;
-	PendingEntry *e;
-
-	if (!DenormHavePending())
-		return;
-	hash_seq_init(&seq, PendingHash);
-	while ((e = (PendingEntry *) hash_seq_search(&seq)) != NULL)
-	{
-		if (e->k.level == LEVEL_TAKEN ||
-			e->k.target->counter_ids[e->k.colidx] != counter_id)
-			continue;
-		fn(arg, e->k.target->keytype, e->k.key, DenormEntryNumeric(e));
-	}
-}

@@ -145,6 +145,97 @@ INSERT INTO orph_fc (pid) VALUES (1), (1), (2);
 UPDATE orph_fp SET id = 3 WHERE id = 1;
 SELECT p.id, p.n, (SELECT count(*) FROM orph_fc c WHERE c.pid = p.id) AS n_true FROM orph_fp p ORDER BY id;
 
+-- 6. Children written by the statement that inserts their parent, or by
+--    a trigger it fires, in each mode, with and without a foreign key; and
+--    keys of types whose equal values print differently.
+CREATE TABLE orph_sp (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE orph_sc (id serial PRIMARY KEY, pid int);
+CREATE INDEX ON orph_sc (pid);
+CREATE TABLE orph_tree (id int PRIMARY KEY, up int, n int NOT NULL DEFAULT 0);
+CREATE INDEX ON orph_tree (up);
+CREATE FUNCTION orph_sp_child() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id >= 100 THEN
+        INSERT INTO orph_sc (pid) VALUES (NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER orph_sp_child AFTER INSERT ON orph_sp FOR EACH ROW EXECUTE FUNCTION orph_sp_child();
+CREATE PROCEDURE orph_same_statement(m text, fk boolean) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM denorm_drop_counter(id) FROM denorm_counters
+      WHERE parent IN ('orph_sp'::regclass, 'orph_tree'::regclass);
+    ALTER TABLE orph_sc DROP CONSTRAINT IF EXISTS orph_sc_pid_fkey;
+    ALTER TABLE orph_tree DROP CONSTRAINT IF EXISTS orph_tree_up_fkey;
+    TRUNCATE orph_sp, orph_sc, orph_tree;
+    IF fk THEN
+        ALTER TABLE orph_sc ADD FOREIGN KEY (pid) REFERENCES orph_sp;
+        ALTER TABLE orph_tree ADD FOREIGN KEY (up) REFERENCES orph_tree;
+    END IF;
+    PERFORM denorm_create_counter('orph_sp', 'n', 'orph_sc', 'pid', mode => m);
+    PERFORM denorm_create_counter('orph_tree', 'n', 'orph_tree', 'up', mode => m);
+    COMMIT;
+    WITH x AS (INSERT INTO orph_sp VALUES (1, 7) RETURNING id)
+    INSERT INTO orph_sc (pid) SELECT id FROM x UNION ALL SELECT id FROM x;
+    INSERT INTO orph_sp VALUES (100, 5);
+    INSERT INTO orph_tree (id, up) VALUES (1, NULL), (2, 1), (3, 1), (4, 2);
+    IF NOT fk THEN
+        WITH x AS (INSERT INTO orph_sc (pid) VALUES (2), (2) RETURNING pid)
+        INSERT INTO orph_sp SELECT DISTINCT pid, 2 FROM x;
+        INSERT INTO orph_tree (id, up) VALUES (6, 5), (5, NULL);
+    END IF;
+    COMMIT;
+    PERFORM denorm_flush();
+END $$;
+CREATE FUNCTION orph_same_show(m text, fk boolean) RETURNS TABLE (mode text, fk boolean, wrong bigint)
+LANGUAGE sql AS $$
+    SELECT m, fk, (SELECT count(*) FROM orph_sp p WHERE p.n <> (SELECT count(*) FROM orph_sc c WHERE c.pid = p.id))
+                + (SELECT count(*) FROM orph_tree t WHERE t.n <> (SELECT count(*) FROM orph_tree r WHERE r.up = t.id))
+$$;
+CALL orph_same_statement('immediate', false);
+SELECT * FROM orph_same_show('immediate', false);
+CALL orph_same_statement('commit', false);
+SELECT * FROM orph_same_show('commit', false);
+CALL orph_same_statement('deferred', false);
+SELECT * FROM orph_same_show('deferred', false);
+CALL orph_same_statement('immediate', true);
+SELECT * FROM orph_same_show('immediate', true);
+CALL orph_same_statement('commit', true);
+SELECT * FROM orph_same_show('commit', true);
+CALL orph_same_statement('deferred', true);
+SELECT * FROM orph_same_show('deferred', true);
+SELECT count(*) AS parents FROM orph_sp;
+
+CREATE TABLE orph_kc (id char(4) PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE orph_kcc (id serial, pid char(4));
+CREATE TABLE orph_ki (id interval PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE orph_kic (id serial, pid interval);
+CREATE TABLE orph_kf (id float4 PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE orph_kfc (id serial, pid float8);
+CREATE INDEX ON orph_kcc (pid);
+CREATE INDEX ON orph_kic (pid);
+CREATE INDEX ON orph_kfc (pid);
+SELECT denorm_create_counter('orph_kc', 'n', 'orph_kcc', 'pid') > 0 AS created;
+SELECT denorm_create_counter('orph_ki', 'n', 'orph_kic', 'pid') > 0 AS created;
+SELECT denorm_create_counter('orph_kf', 'n', 'orph_kfc', 'pid') > 0 AS created;
+INSERT INTO orph_kcc (pid) VALUES ('a'), ('a '), ('bb');
+INSERT INTO orph_kic (pid) VALUES ('24 hours'), ('1 day');
+INSERT INTO orph_kfc (pid) VALUES (0.5), (0.5::float4);
+INSERT INTO orph_kc VALUES ('a'), ('bb');
+INSERT INTO orph_ki VALUES ('1 day');
+INSERT INTO orph_kf VALUES (0.5);
+SELECT 'char' AS key, p.id::text, p.n, (SELECT count(*) FROM orph_kcc c WHERE c.pid = p.id) AS n_true FROM orph_kc p
+UNION ALL
+SELECT 'interval', p.id::text, p.n, (SELECT count(*) FROM orph_kic c WHERE c.pid = p.id) FROM orph_ki p
+UNION ALL
+SELECT 'float', p.id::text, p.n, (SELECT count(*) FROM orph_kfc c WHERE c.pid = p.id) FROM orph_kf p
+ORDER BY 1, 2;
+
+DROP TABLE orph_kcc, orph_kc, orph_kic, orph_ki, orph_kfc, orph_kf;
+DROP PROCEDURE orph_same_statement;
+DROP FUNCTION orph_same_show;
+DROP TABLE orph_sc, orph_sp, orph_tree;
+DROP FUNCTION orph_sp_child;
 DROP TABLE orph_fc, orph_fp;
 DROP VIEW orph_state;
 DROP FUNCTION orph_show;
