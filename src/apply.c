@@ -723,9 +723,17 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			if (!isnull && k >= 1 && k <= nkeys)
 				found[k - 1] = true;
 		}
+		/*
+		 * Keys without a row are left to ApplyMissing alone: a row
+		 * committed between this look and the UPDATE would otherwise get
+		 * the delta from both.
+		 */
 		for (r = 0; r < nkeys; r++)
 			if (!found[r])
+			{
 				missing[nmissing++] = keyrow[r];
+				done[keyrow[r]] = true;
+			}
 	}
 
 	/* one UPDATE per set of columns (and how their deltas are passed) */
