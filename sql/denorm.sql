@@ -1057,17 +1057,16 @@ BEGIN
                     PERFORM @extschema@.denorm_flush(c.id);
                 EXCEPTION WHEN OTHERS THEN
                     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-                    RAISE EXCEPTION 'cannot drop extension denorm: the pending deltas of denorm counter % on %.% could not be flushed',
-                                    c.id, c.parent, c.counter_column
-                        USING ERRCODE = st,
-                              DETAIL = format('denorm_flush(%s) failed: %s', c.id, msg),
-                              HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+                    PERFORM @extschema@.denorm_error(st,
+                        format('cannot drop extension denorm: the pending deltas of denorm counter %s on %s.%s could not be flushed',
+                               c.id, c.parent, c.counter_column),
+                        format('denorm_flush(%s) failed: %s', c.id, msg),
+                        'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.');
                 END;
             END LOOP;
-            RAISE EXCEPTION 'cannot drop extension denorm: pending deltas could not be flushed'
-                USING ERRCODE = st,
-                      DETAIL = format('denorm_flush() failed: %s', msg),
-                      HINT = 'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.';
+            PERFORM @extschema@.denorm_error(st, 'cannot drop extension denorm: pending deltas could not be flushed',
+                format('denorm_flush() failed: %s', msg),
+                'DROP EXTENSION folds pending deltas into their columns first, so that they are not lost. Fix what the error names and drop again.');
         END;
         RAISE NOTICE 'denorm: folded % pending deltas into their columns before the drop (deferred counters %)',
                      folded, counters;
@@ -1956,11 +1955,11 @@ BEGIN
     EXECUTE format('SELECT ($1::%1$s%2$s) OPERATOR(pg_catalog.>) $2::%1$s', keytype, coalesce(coll, ''))
        INTO reversed USING key_from, key_to;
     IF reversed THEN
-        RAISE EXCEPTION 'key_from % is after key_to % for denorm counter % on %.%',
-                        quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
-                  HINT = format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from);
+        PERFORM @extschema@.denorm_error('22023',
+            format('key_from %s is after key_to %s for denorm counter %s on %s.%s',
+                   quote_literal(key_from), quote_literal(key_to), c.id, c.parent, c.counter_column),
+            format('Keys are compared as values of the key type %s; no key lies in this range.', keytype),
+            format('Swap the bounds: denorm_reconcile_range(%s, %L, %L).', c.id, key_to, key_from));
     END IF;
 END
 $$;
@@ -1998,9 +1997,8 @@ BEGIN
     IF p_range THEN
         PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
         IF p_from IS NULL AND p_to IS NULL THEN
-            RAISE EXCEPTION 'key_from and key_to cannot both be null'
-                USING ERRCODE = 'null_value_not_allowed',
-                      HINT = 'Use denorm_reconcile() for a whole counter.';
+            PERFORM @extschema@.denorm_error('22004', 'key_from and key_to cannot both be null', NULL,
+                                             'Use denorm_reconcile() for a whole counter.');
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
             PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
@@ -2122,10 +2120,9 @@ DECLARE
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF NOT @extschema@.denorm_commit_allowed() THEN
-        RAISE EXCEPTION 'denorm_reconcile_batched() cannot run inside a transaction block'
-            USING ERRCODE = 'invalid_transaction_termination',
-                  DETAIL = 'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
-                  HINT = 'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.';
+        PERFORM @extschema@.denorm_error('2D000', 'denorm_reconcile_batched() cannot run inside a transaction block',
+            'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+            'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.');
     END IF;
     PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
     alert := false;
@@ -2198,22 +2195,21 @@ BEGIN
     COMMIT;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF failed IS NOT NULL THEN
-        RAISE EXCEPTION 'denorm reconcile run % failed for denorm counter %',
-                        run, pg_catalog.array_to_string(failed_counters, ', counter ')
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = pg_catalog.format('%s.', failed),
-                  HINT = pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run);
+        PERFORM @extschema@.denorm_error('55000',
+            pg_catalog.format('denorm reconcile run %s failed for denorm counter %s',
+                              run, pg_catalog.array_to_string(failed_counters, ', counter ')),
+            pg_catalog.format('%s.', failed),
+            pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run));
     END IF;
     IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
         SELECT k.rows_checked, k.rows_drifted INTO totals
           FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
-        RAISE EXCEPTION 'denorm reconcile run % ended with status "%": % of % rows drifted',
-                        run, run_status, totals.rows_drifted, totals.rows_checked
-            USING ERRCODE = 'integrity_constraint_violation',
-                  DETAIL = pg_catalog.format('Counter %s.',
-                                             pg_catalog.array_to_string(drift_counters, '; counter ')),
-                  HINT = pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
-                                           run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END);
+        PERFORM @extschema@.denorm_error('23000',
+            pg_catalog.format('denorm reconcile run %s ended with status "%s": %s of %s rows drifted',
+                              run, run_status, totals.rows_drifted, totals.rows_checked),
+            pg_catalog.format('Counter %s.', pg_catalog.array_to_string(drift_counters, '; counter ')),
+            pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                              run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END));
     END IF;
     -- an empty transaction, so the pinned path ends here and a caller's
     -- next statement resolves names with its own
