@@ -161,12 +161,11 @@ extern void DenormRethrowRedacted(MemoryContext cxt, Oid viewer, Oid relid) pg_a
 extern bool DenormMayAccess(Oid role, Oid relid, AclMode mode);
 extern void DenormCheckTable(Oid relid, int32 counter_id, const char *what);
 extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
-extern SPIPlanPtr DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options);
 
 /*
- * An option of DenormExecAsChecked, beside the cursor options: the
- * statement writes counter columns as denorm keeps them, which their
- * guard triggers let through (DenormWritingCounters).
+ * An option of DenormExecAsChecked: the statement writes counter columns
+ * as denorm keeps them, which their guard triggers let through
+ * (DenormWritingCounters).
  */
 #define DENORM_COUNTER_WRITE (1 << 30)
 extern bool DenormWritingCounters(void);

@@ -342,7 +342,6 @@ typedef struct KeptPlan
 {
 	char	   *sql;
 	int			nargs;
-	int			options;		/* cursor options it was prepared with */
 	Oid		   *argtypes;		/* the same text may take other parameter types */
 	SPIPlanPtr	plan;
 } KeptPlan;
@@ -362,17 +361,6 @@ static HTAB *Plans = NULL;
  */
 SPIPlanPtr
 DenormPrepare(const char *sql, int nargs, Oid *argtypes)
-{
-	return DenormPrepareWith(sql, nargs, argtypes, 0);
-}
-
-/*
- * The same with cursor options: CURSOR_OPT_GENERIC_PLAN for a statement
- * whose one plan serves every call (a lookup by an array of keys, which
- * custom plans would replan on every call for its length).
- */
-SPIPlanPtr
-DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options)
 {
 	PlanCacheEntry *e;
 	uint32		h = hash_bytes((const unsigned char *) sql, (int) strlen(sql));
@@ -398,14 +386,14 @@ DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options)
 	foreach(lc, e->plans)
 	{
 		kept = (KeptPlan *) lfirst(lc);
-		if (strcmp(kept->sql, sql) == 0 && kept->nargs == nargs && kept->options == options &&
+		if (strcmp(kept->sql, sql) == 0 && kept->nargs == nargs &&
 			(nargs == 0 || memcmp(kept->argtypes, argtypes, sizeof(Oid) * nargs) == 0))
 			return kept->plan;
 	}
 
 	if (list_length(raw_parser(sql, RAW_PARSE_DEFAULT)) != 1)
 		elog(ERROR, "denorm statement is not exactly one statement");
-	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
+	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare denorm statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -415,7 +403,6 @@ DenormPrepareWith(const char *sql, int nargs, Oid *argtypes, int options)
 	kept = palloc(sizeof(KeptPlan));
 	kept->sql = pstrdup(sql);
 	kept->nargs = nargs;
-	kept->options = options;
 	kept->argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
 	if (nargs > 0)
 		memcpy(kept->argtypes, argtypes, sizeof(Oid) * nargs);
@@ -446,8 +433,8 @@ DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql, int nargs,
 /*
  * The same, with a crosscheck snapshot (as foreign-key checks use at
  * REPEATABLE READ): a row the statement finds in snap and would change,
- * but which crosscheck does not see, is a serialization failure; and with
- * the cursor options the statement is prepared with (DenormPrepareWith).
+ * but which crosscheck does not see, is a serialization failure; options
+ * DENORM_COUNTER_WRITE marks a statement that writes counter columns.
  */
 /* How many statements writing counter columns are running (DENORM_COUNTER_WRITE) */
 static int	CounterWrites = 0;
@@ -471,7 +458,6 @@ DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int 
 					Snapshot crosscheck, bool read_only, int options)
 {
 	volatile bool writes = (options & DENORM_COUNTER_WRITE) != 0;
-	int			cursor_options = options & ~DENORM_COUNTER_WRITE;
 	DenormOwnerState st;
 	MemoryContext here = CurrentMemoryContext;
 	Oid			viewer = GetUserId();
@@ -481,7 +467,7 @@ DenormExecAsChecked(Oid owner, DenormPath path, Oid relid, const char *sql, int 
 		CounterWrites++;
 	PG_TRY();
 	{
-		SPIPlanPtr	plan = DenormPrepareWith(sql, nargs, argtypes, cursor_options);
+		SPIPlanPtr	plan = DenormPrepare(sql, nargs, argtypes);
 		int			rc;
 
 		if (snap != NULL)

@@ -253,8 +253,10 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 		old = MemoryContextSwitchTo(e->cxt);
 		PG_TRY();
 		{
-			exists = DenormReadRegistry(nsp, id, &e->r);
-			if (exists && DenormInChildTree(RelationGetRelid(rel), e->r.parent))
+			/* (names resolved only for a trigger of the counter's own tree) */
+			exists = DenormReadRegistry(nsp, id, &e->r) &&
+				DenormInChildTree(RelationGetRelid(rel), e->r.parent);
+			if (exists)
 			{
 				DenormResolveNames(nsp, &e->r, &e->n);
 				e->fk_guarded = ChildKeyGuarded(&e->r);
@@ -268,11 +270,11 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
-		/* (names resolved only for a trigger of the counter's own tree) */
-		if (!exists || !DenormInChildTree(RelationGetRelid(rel), e->r.parent))
+		if (!exists)
 			return NULL;
 		e->nsp = nsp;
 		e->valid = true;
+		return e;
 	}
 	if (!DenormInChildTree(RelationGetRelid(rel), e->r.parent))
 		return NULL;
@@ -427,49 +429,43 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		key = heap_getattr(newtuple, keyattno, RelationGetDescr(rel), &isnull);
 		if (isnull)
 			actual = NumericGetDatum(int64_to_numeric(0));
-		else if (pc->fk_guarded)
-		{
-			Oid			typoutput;
-			bool		typisvarlena;
-
-			/*
-			 * Under the foreign key the key has no children yet, nothing
-			 * pending, and no child writer can be in flight for it: only
-			 * this transaction's deltas still to come for it (those of a
-			 * row with the key it deleted before) are taken off.
-			 */
-			actual = NumericGetDatum(int64_to_numeric(0));
-			if (DenormHavePending())
-			{
-				getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
-				actual = DirectFunctionCall2(numeric_sub, actual,
-											 DenormLocalDelta(id, OidOutputFunctionCall(typoutput, key)));
-			}
-		}
 		else
 		{
 			Oid			typoutput;
 			bool		typisvarlena;
-			Oid			fktype;
-			int32		fktypmod;
-			Oid			fkcoll;
-			Snapshot	snap;
 
-			get_atttypetypmodcoll(r.child, get_attnum(r.child, r.foreign_key),
-								  &fktype, &fktypmod, &fkcoll);
-			DenormLockKey(r.parent,
-						  DenormKeyLockHash(keytype,
-											TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->attcollation,
-											fktype, fkcoll, key),
-						  true);
-			snap = RegisterSnapshot(GetLatestSnapshot());
+			if (pc->fk_guarded)
+			{
+				/*
+				 * Under the foreign key the key has no children yet, nothing
+				 * pending, and no child writer can be in flight for it.
+				 */
+				actual = NumericGetDatum(int64_to_numeric(0));
+			}
+			else
+			{
+				Oid			fktype;
+				int32		fktypmod;
+				Oid			fkcoll;
+				Snapshot	snap;
+
+				get_atttypetypmodcoll(r.child, get_attnum(r.child, r.foreign_key),
+									  &fktype, &fktypmod, &fkcoll);
+				DenormLockKey(r.parent,
+							  DenormKeyLockHash(keytype,
+												TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->attcollation,
+												fktype, fkcoll, key),
+							  true);
+				snap = RegisterSnapshot(GetLatestSnapshot());
+				actual = ChildAggregate(&r, &n, keytype, key, snap);
+				UnregisterSnapshot(snap);
+			}
 
 			/*
-			 * Less what this transaction's commit-time deltas will still add
-			 * to the key: they are already among the children read.
+			 * Less what this transaction's deltas not yet applied will still
+			 * add to the key: they are among the children read (or, under
+			 * the foreign key, those of a row with the key deleted before).
 			 */
-			actual = ChildAggregate(&r, &n, keytype, key, snap);
-			UnregisterSnapshot(snap);
 			if (DenormHavePending())
 			{
 				getTypeOutputInfo(keytype, &typoutput, &typisvarlena);
