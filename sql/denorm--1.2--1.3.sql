@@ -1335,102 +1335,6 @@ COMMENT ON EVENT TRIGGER denorm_guard_column_rename_end IS
 
 
 ------------------------------------------------------------------------
--- Parent rows that appear after their children
-------------------------------------------------------------------------
-
--- A parent row inserted starts with what the existing children of its key
--- add up to (less what is pending for the key), in every mode: the new
--- BEFORE INSERT trigger, denorm_<id>_insert, does what the key trigger
--- does for a row whose key changes.  Triggers are told apart by their
--- event: the key trigger is BEFORE UPDATE, the insert trigger BEFORE
--- INSERT, the deferred counters' trigger AFTER DELETE OR UPDATE.
-CREATE OR REPLACE FUNCTION @extschema@.denorm_install_parent_triggers(c @extschema@.denorm_counters)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
-                      AND (t.tgtype::integer & 2) <> 0 AND (t.tgtype::integer & 16) <> 0
-                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %s FOR EACH ROW '
-                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
-                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                       format('denorm_%s_key', c.id), c.parent_key, c.parent,
-                       c.parent_key, c.parent_key, c.id);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent AND t.tgparentid = 0
-                      AND (t.tgtype::integer & 4) <> 0
-                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                       'EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                       format('denorm_%s_insert', c.id), c.parent, c.id);
-    END IF;
-    IF c.mode = 'deferred' AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.parent
-                      AND t.tgparentid = 0 AND (t.tgtype::integer & 8) <> 0
-                      AND @extschema@.denorm_is_counter_trigger(t, c.id)) THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER DELETE OR UPDATE OF %I ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_parent_trigger(%L)',
-                       format('denorm_%s_delete', c.id), c.parent_key, c.parent, c.id);
-    END IF;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname,
-                             format('%I.%I', n.nspname, k.relname),
-                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
-                      '; ' ORDER BY e.rel::oid, e.tgname)
-      FROM (SELECT rel, 'denorm_' || kind AS tgname,
-                   (@extschema@.denorm_child_trigger(rel, fn, rel = c.child)).tgenabled AS enabled
-              FROM @extschema@.denorm_child_tables(c.child) AS rel,
-                   (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
-                           ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
-                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure)) AS f(kind, fn)
-            UNION ALL
-            SELECT c.parent, format('denorm_%s_%s', c.id, kind),
-                   (SELECT t.tgenabled FROM pg_trigger t
-                     WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
-                       AND CASE kind WHEN 'key' THEN (t.tgtype::integer & 18) = 18
-                                     WHEN 'insert' THEN (t.tgtype::integer & 4) <> 0
-                                     ELSE (t.tgtype::integer & 8) <> 0 END
-                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
-              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['key', 'insert', 'delete']
-                               ELSE ARRAY['key', 'insert'] END) AS kind) e
-      JOIN pg_class k ON k.oid = e.rel
-      JOIN pg_namespace n ON n.oid = k.relnamespace
-     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
-$$;
-
--- Counters made before 1.3 get their insert trigger, enabled as their key
--- trigger is (a counter kept on a logical replication subscriber has its
--- triggers enabled ALWAYS).
-DO $$
-DECLARE
-    c @extschema@.denorm_counters;
-    keystate "char";
-BEGIN
-    FOR c IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
-        PERFORM @extschema@.denorm_install_parent_triggers(c);
-        SELECT t.tgenabled INTO keystate FROM pg_catalog.pg_trigger t
-         WHERE t.tgrelid OPERATOR(pg_catalog.=) c.parent
-           AND t.tgname OPERATOR(pg_catalog.=) pg_catalog.format('denorm_%s_key', c.id);
-        IF keystate IS NOT NULL AND keystate OPERATOR(pg_catalog.<>) 'O' THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', c.parent,
-                                      CASE keystate WHEN 'D' THEN 'DISABLE'
-                                                    WHEN 'A' THEN 'ENABLE ALWAYS'
-                                                    ELSE 'ENABLE REPLICA' END,
-                                      pg_catalog.format('denorm_%s_insert', c.id));
-        END IF;
-    END LOOP;
-END
-$$;
-
-------------------------------------------------------------------------
 -- Names and comments: the reconcile steps named after what they do, and
 -- what every function locks
 ------------------------------------------------------------------------
@@ -1898,13 +1802,17 @@ COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
 
 
 ------------------------------------------------------------------------
--- Counter columns guarded
+-- Parent rows that appear after their children; counter columns guarded
 ------------------------------------------------------------------------
 
--- Each counter gets denorm_<id>_guard on its parent: a write to its column
--- by anything but denorm (an ORM saving a stale whole row, an upsert's DO
--- UPDATE SET) is ignored, refused or allowed as denorm.counter_writes says.
--- Parent triggers are now told apart by their function as well.
+-- A parent row inserted starts with what the existing children of its key
+-- add up to (less what is pending for the key), in every mode: the new
+-- BEFORE INSERT trigger, denorm_<id>_insert, does what the key trigger
+-- does for a row whose key changes.  And each counter gets
+-- denorm_<id>_guard on its parent: a write to its column by anything but
+-- denorm (an ORM saving a stale whole row, an upsert's DO UPDATE SET) is
+-- ignored, refused or allowed as denorm.counter_writes says.  Parent
+-- triggers are told apart by their function and their events.
 -- The guard of a counter column: a write to it by anything but denorm is
 -- ignored (the default), refused, or let through, as denorm.counter_writes
 -- says; denorm's own writes pass.
@@ -2006,11 +1914,14 @@ AS $$
      WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
 $$;
 
--- Counters made before get their guard, enabled as their key trigger is.
+-- Counters made before 1.3 get their insert trigger and their guard,
+-- enabled as their key trigger is (a counter kept on a logical replication
+-- subscriber has its triggers enabled ALWAYS).
 DO $$
 DECLARE
     c @extschema@.denorm_counters;
     keystate "char";
+    kind text;
 BEGIN
     FOR c IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
         PERFORM @extschema@.denorm_install_parent_triggers(c);
@@ -2018,11 +1929,13 @@ BEGIN
          WHERE t.tgrelid OPERATOR(pg_catalog.=) c.parent
            AND t.tgname OPERATOR(pg_catalog.=) pg_catalog.format('denorm_%s_key', c.id);
         IF keystate IS NOT NULL AND keystate OPERATOR(pg_catalog.<>) 'O' THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', c.parent,
-                                      CASE keystate WHEN 'D' THEN 'DISABLE'
-                                                    WHEN 'A' THEN 'ENABLE ALWAYS'
-                                                    ELSE 'ENABLE REPLICA' END,
-                                      pg_catalog.format('denorm_%s_guard', c.id));
+            FOREACH kind IN ARRAY ARRAY['insert', 'guard'] LOOP
+                EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', c.parent,
+                                          CASE keystate WHEN 'D' THEN 'DISABLE'
+                                                        WHEN 'A' THEN 'ENABLE ALWAYS'
+                                                        ELSE 'ENABLE REPLICA' END,
+                                          pg_catalog.format('denorm_%s_%s', c.id, kind));
+            END LOOP;
         END IF;
     END LOOP;
 END
