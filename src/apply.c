@@ -20,10 +20,12 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -561,6 +563,125 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	return (int64) updated;
 }
 
+/* A key array of target t's key type */
+static Datum
+KeyArray(DenormTarget *t, Datum *keys, int n)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(t->keytype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(keys, n, t->keytype, typlen, typbyval, typalign));
+}
+
+/*
+ * Commit-time deltas under a transaction snapshot (REPEATABLE READ and
+ * SERIALIZABLE) go to the latest version of the parent row, not to the one
+ * the snapshot sees.  An UPDATE in that snapshot meets every parent row
+ * another transaction changed since it was taken (another writer's counter
+ * delta, or the application's own UPDATE of the row) and fails with a
+ * serialization error, although deltas commute: the increment is right on
+ * top of any version.  So, as a READ COMMITTED update would after waiting,
+ * the rows are first locked at their latest version (waiting for a
+ * transaction that is changing one, following its update), then updated
+ * under a snapshot taken after the locks were granted, which sees those
+ * versions; nothing can change them in between.  This happens at commit,
+ * once the transaction's own statements have run (or in denorm_apply(),
+ * after which the transaction sees the rows it updated as they are now).
+ * Immediate deltas keep the transaction snapshot: the statement that made
+ * them must not see a newer parent row than the rest of it does.
+ */
+static bool
+ApplyToLatest(void)
+{
+	return IsolationUsesXactSnapshot() && DenormInCommitApply();
+}
+
+/*
+ * Locks the rows of t's parent with the given keys (as its owner finds
+ * them in a new snapshot), in ascending key order, at their latest
+ * versions, FOR NO KEY UPDATE as the UPDATE would.  A row deleted (or
+ * given another key) meanwhile is not locked; the UPDATE then finds no row
+ * for its key, as it would at READ COMMITTED.
+ */
+static void
+LockLatestRows(DenormTarget *t, Datum *keys, int n)
+{
+	Oid			argtypes[1] = {get_array_type(t->keytype)};
+	Datum		values[1] = {KeyArray(t, keys, n)};
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	uint64		nfound;
+	uint64		i;
+	Oid		   *relids;
+	ItemPointerData *tids;
+
+	nfound = DenormExecAs(t->owner, DENORM_PATH_OWNER, t->parentrel,
+						  psprintf("SELECT p.tableoid, p.ctid FROM pg_catalog.unnest($1) AS d(k) "
+								   "JOIN %1$s p ON p.%2$s OPERATOR(pg_catalog.=) d.k "
+								   "ORDER BY p.%2$s",
+								   t->parent_sql, t->key_sql),
+						  1, argtypes, values, NULL, snap, true);
+	relids = palloc(sizeof(Oid) * Max(nfound, 1));
+	tids = palloc(sizeof(ItemPointerData) * Max(nfound, 1));
+	for (i = 0; i < nfound; i++)
+	{
+		bool		isnull1;
+		bool		isnull2;
+
+		relids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull1));
+		tids[i] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 2, &isnull2));
+		if (isnull1 || isnull2)
+			relids[i] = InvalidOid;
+	}
+	for (i = 0; i < nfound; i++)
+	{
+		Relation	rel;
+		TupleTableSlot *slot;
+		TM_FailureData tmfd;
+
+		if (!OidIsValid(relids[i]))
+			continue;
+		/* the UPDATE takes this lock on every partition anyway */
+		rel = table_open(relids[i], RowExclusiveLock);
+		if (rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_tableam != NULL)
+		{
+			slot = table_slot_create(rel, NULL);
+			(void) table_tuple_lock(rel, &tids[i], snap, slot, GetCurrentCommandId(false),
+									LockTupleNoKeyExclusive, LockWaitBlock,
+									TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		table_close(rel, NoLock);
+	}
+	UnregisterSnapshot(snap);
+}
+
+/*
+ * UpdateRow at the latest version of the row (see ApplyToLatest).
+ */
+static int64
+UpdateLatestRow(PendingEntry **entries, int n)
+{
+	DenormTarget *t = entries[0]->k.target;
+	Snapshot	snap;
+	int64		updated;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!t->deferred[entries[i]->k.colidx])
+			break;
+	if (i == n || !LockTarget(t))
+		return -1;
+	LockLatestRows(t, &entries[0]->k.key, 1);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	updated = UpdateRow(entries, n, snap, InvalidSnapshot);
+	UnregisterSnapshot(snap);
+	return updated;
+}
+
 /*
  * Parent rows a delta found missing (entries [rows[i].start, + rows[i].n)
  * for each i in missing, ascending by key): the key is locked against
@@ -603,9 +724,16 @@ ApplyMissing(PendingEntry **entries, BatchRow *rows, int *missing, int nmissing)
 			DenormLockKey(t->parentrel, hashes[i], false);
 	for (i = 0; i < nmissing; i++)
 	{
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-		Snapshot	crosscheck = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : InvalidSnapshot;
+		Snapshot	snap;
+		Snapshot	crosscheck;
 
+		if (ApplyToLatest())
+		{
+			(void) UpdateLatestRow(&entries[rows[missing[i]].start], rows[missing[i]].n);
+			continue;
+		}
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		crosscheck = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : InvalidSnapshot;
 		(void) UpdateRow(&entries[rows[missing[i]].start], rows[missing[i]].n, snap, crosscheck);
 		UnregisterSnapshot(snap);
 	}
@@ -624,7 +752,8 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 	for (i = 0; i < n; i++)
 		if (t->deferred[entries[i]->k.colidx])
 			InsertPendingRow(w, t, entries[i]);
-	if (UpdateRow(entries, n, NULL, InvalidSnapshot) == 0)
+	if ((ApplyToLatest() ? UpdateLatestRow(entries, n) :
+		 UpdateRow(entries, n, NULL, InvalidSnapshot)) == 0)
 	{
 		BatchRow	row = {0, n, 0, 0};
 		int			missing = 0;
@@ -637,18 +766,6 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 #define APPLY_BATCH_MIN 8
 
 
-
-/* A key array of target t's key type */
-static Datum
-KeyArray(DenormTarget *t, Datum *keys, int n)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(t->keytype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(keys, n, t->keytype, typlen, typbyval, typalign));
-}
 
 /*
  * Applies many parent rows of one target (entries sorted by key, then
@@ -683,6 +800,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 	int			r;
 	uint64		i;
 	bool	   *done = palloc0(sizeof(bool) * nrows);
+	Snapshot	snap = NULL;
 
 	/* deferred columns, and the rows that update the parent at all */
 	for (r = 0; r < nrows; r++)
@@ -702,6 +820,11 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 	}
 	if (nkeys == 0 || !LockTarget(t))
 		return;
+	if (ApplyToLatest())
+	{
+		LockLatestRows(t, keys, nkeys);
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	}
 
 	{
 		Oid			argtypes[1] = {keyarray};
@@ -713,7 +836,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 									   "JOIN %1$s p ON p.%2$s OPERATOR(pg_catalog.=) d.k "
 									   "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
 									   t->parent_sql, t->key_sql),
-							  1, argtypes, values, NULL, NULL, false);
+							  1, argtypes, values, NULL, snap, false);
 		for (i = 0; i < nfound; i++)
 		{
 			bool		isnull;
@@ -834,7 +957,7 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 					   t->parent_sql, sets.data, from.data, t->key_sql, fits.data,
 					   which.data, value.data);
 		(void) DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql, nargs,
-								   argtypes, values, NULL, NULL, InvalidSnapshot, false,
+								   argtypes, values, NULL, snap, InvalidSnapshot, false,
 								   DENORM_COUNTER_WRITE);
 		if (SPI_processed == 1)
 		{
@@ -854,6 +977,8 @@ ApplyBatch(PendingWriter *w, PendingEntry **entries, BatchRow *rows, int nrows)
 			}
 		}
 	}
+	if (snap != NULL)
+		UnregisterSnapshot(snap);
 	if (nmissing > 0)
 		ApplyMissing(entries, rows, missing, nmissing);
 }

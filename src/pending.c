@@ -687,6 +687,13 @@ DenormApplyCommit(void)
 	PG_END_TRY();
 }
 
+/* Whether commit-time entries are being applied now */
+bool
+DenormInCommitApply(void)
+{
+	return InCommitApply;
+}
+
 /*
  * DenormForgetCounterPending drops this transaction's commit-time entries
  * of one counter: a recompute has set the counter from what its children

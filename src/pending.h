@@ -41,5 +41,6 @@ extern Oid	DenormPendingNamespace(void);
 
 /* apply.c */
 extern void DenormApplyEntries(List *taken);
+extern bool DenormInCommitApply(void);
 
 #endif							/* DENORM_PENDING_H */
