@@ -1761,9 +1761,43 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_co
     'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
+-- Each counter's level in the tree counters make when one sums (or
+-- filters on) a column another maintains: 0 for a counter no other feeds,
+-- else one more than the highest counter that feeds it (x feeds y when y's
+-- child is x's parent and y reads x's column: products.review_count over
+-- reviews feeds categories.review_total over products).  Creation refuses
+-- cycles; the depth is bounded all the same.
+CREATE FUNCTION @extschema@.denorm_counter_levels()
+RETURNS TABLE (counter_id integer, level integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE cs AS (
+        SELECT d.id, d.parent, d.child, d.counter_column,
+               @extschema@.denorm_counter_reads(d) AS reads
+          FROM @extschema@.denorm_counters d),
+    feeds AS (
+        SELECT x.id AS x, y.id AS y
+          FROM cs x JOIN cs y ON y.child OPERATOR(pg_catalog.=) x.parent
+                             AND x.counter_column OPERATOR(pg_catalog.=) ANY (y.reads)
+         WHERE x.id OPERATOR(pg_catalog.<>) y.id),
+    lv (id, level) AS (
+        SELECT cs.id, 0 FROM cs
+        UNION
+        SELECT f.y, lv.level OPERATOR(pg_catalog.+) 1
+          FROM lv JOIN feeds f ON f.x OPERATOR(pg_catalog.=) lv.id
+         WHERE lv.level OPERATOR(pg_catalog.<) 64)
+    SELECT lv.id, pg_catalog.max(lv.level)::integer FROM lv GROUP BY lv.id
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_levels() IS
+    'Internal: each counter''s level among counters that sum or filter on another''s column (0: fed by none)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_levels() FROM PUBLIC;
+
 -- The counters a run covers; rejects unknown ids and bad arguments, and
 -- (reconcile uses both settings) a setting whose value is invalid, before
--- any counter is checked.
+-- any counter is checked.  Lower levels come first (denorm_counter_levels):
+-- a heal there reaches the counters above through their triggers, which are
+-- checked after it.
 CREATE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
 RETURNS SETOF @extschema@.denorm_counters
 LANGUAGE plpgsql STABLE
@@ -1779,8 +1813,10 @@ BEGIN
             NULL,
             'The denorm_status view lists the counters there are.');
     END IF;
-    RETURN QUERY SELECT * FROM @extschema@.denorm_counters d
-                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+    RETURN QUERY SELECT d.* FROM @extschema@.denorm_counters d
+                   LEFT JOIN @extschema@.denorm_counter_levels() l ON l.counter_id = d.id
+                  WHERE counter_id IS NULL OR d.id = counter_id
+                  ORDER BY coalesce(l.level, 0), d.id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
