@@ -12,7 +12,8 @@
 -- run, checking the levels from the bottom up.
 SET jit = off;
 -- counter ids of this file's own, so that its messages do not depend on the others
-SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids;
+SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids,
+       setval('denorm_reconcile_runs_run_id_seq', 9700) AS pinned_run_ids;
 
 CREATE TABLE ml_departments (id int PRIMARY KEY, review_total bigint NOT NULL DEFAULT 0);
 CREATE TABLE ml_categories (id int PRIMARY KEY,
