@@ -2410,3 +2410,362 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
     'Internal: the counters a reconcile run covers';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) FROM PUBLIC;
+
+-- Counters dropped with their tables: a WARNING, a record, one call to
+-- recreate them
+------------------------------------------------------------------------
+
+-- A counter whose parent or child table is dropped (DROP TABLE, DROP
+-- SCHEMA ... CASCADE, DROP OWNED, an ORM dropping and creating its tables)
+-- goes with it; denorm_on_drop records its definition here, under the
+-- schema-qualified, quoted names its tables had (their OIDs are gone), and
+-- denorm_recreate_counter declares it again on the tables that have those
+-- names now.  A recreated row stays, with the id of the new counter.  Kept
+-- with the database; an administrator deletes rows no longer wanted.
+CREATE TABLE @extschema@.denorm_dropped_counters (
+    counter_id      integer     PRIMARY KEY,
+    parent          text        NOT NULL,
+    parent_was      text[]      NOT NULL DEFAULT '{}',
+    counter_column  name        NOT NULL,
+    child           text        NOT NULL,
+    child_was       text[]      NOT NULL DEFAULT '{}',
+    foreign_key     name        NOT NULL,
+    parent_key      name        NOT NULL,
+    aggregate       text        NOT NULL,
+    value_column    name,
+    filter          text,
+    mode            text        NOT NULL,
+    created_at      timestamptz,
+    dropped_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    dropped_by      name,
+    dropped_with    text        NOT NULL,
+    drop_command    text,
+    recreated_as    integer,
+    recreated_at    timestamptz
+);
+COMMENT ON TABLE @extschema@.denorm_dropped_counters IS
+    'Counters dropped with their parent or child table: their definitions by table name, who dropped them, and what recreated them';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_dropped_counters', '');
+REVOKE ALL ON TABLE @extschema@.denorm_dropped_counters FROM PUBLIC;
+
+-- The names a counted table had before it was renamed or moved to another
+-- schema, latest first (src/dropped.c): a table rebuilt by renaming it,
+-- creating its successor under the old name and dropping the renamed one
+-- takes its counters along, and they are recreated under the old name.
+-- Forgotten when the table is dropped.
+CREATE TABLE @extschema@.denorm_renamed_tables (
+    tbl             regclass    PRIMARY KEY,
+    former_names    text[]      NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_renamed_tables IS
+    'The names counted tables had before they were renamed, latest first, for recording counters dropped with them';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_renamed_tables', '');
+REVOKE ALL ON TABLE @extschema@.denorm_renamed_tables FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_table_rename()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_table_rename'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_table_rename() IS
+    'Event trigger: notes the name a counted table is about to give up (RENAME TO, SET SCHEMA), taking the ACCESS EXCLUSIVE lock the command takes first';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_table_rename() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_table_rename ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_table_rename();
+COMMENT ON EVENT TRIGGER denorm_guard_table_rename IS
+    'Notes the name a counted table had before it is renamed or moved, for recreating counters dropped with it';
+
+-- The role that runs the command, as SET ROLE left it: denorm_on_drop runs
+-- as the extension's owner, so current_user would name that.
+CREATE FUNCTION @extschema@.denorm_outer_role()
+RETURNS name
+AS 'MODULE_PATHNAME', 'denorm_outer_role'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_outer_role() IS
+    'Internal: the current role outside any SECURITY DEFINER function';
+REVOKE ALL ON FUNCTION @extschema@.denorm_outer_role() FROM PUBLIC;
+
+-- The table a dropped counter's parent or child is now: the first of the
+-- names it had (the one it was dropped under, then those it had before it
+-- was renamed, latest first) that an ordinary or partitioned table has now,
+-- or NULL.  Found in the catalogs, without a schema's USAGE: the status
+-- readers call it through denorm_dropped.
+CREATE FUNCTION @extschema@.denorm_dropped_table(name text, former_names text[])
+RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT k.oid::regclass
+      FROM unnest(ARRAY[name] || former_names) WITH ORDINALITY AS u(n, i)
+     CROSS JOIN LATERAL parse_ident(u.n) AS p(parts)
+      JOIN pg_namespace s ON s.nspname OPERATOR(pg_catalog.=) p.parts[1]
+      JOIN pg_class k ON k.relnamespace OPERATOR(pg_catalog.=) s.oid
+                     AND k.relname OPERATOR(pg_catalog.=) p.parts[2]
+                     AND k.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])
+     WHERE cardinality(p.parts) OPERATOR(pg_catalog.=) 2
+     ORDER BY u.i
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_dropped_table(text, text[]) IS
+    'Internal: the table that has one of the names of a dropped counter''s table now (the name it was dropped under first), or NULL';
+
+-- What denorm_on_drop records of counter c, dropped with table dropped_with
+-- by command: its tables by name (a dropped table's from the dropped
+-- objects, for its OID no longer leads to a name), with the names they had
+-- before they were renamed.  Only callable from a sql_drop event trigger.
+CREATE FUNCTION @extschema@.denorm_dropped_record(c @extschema@.denorm_counters, dropped_with text,
+                                                  command text)
+RETURNS @extschema@.denorm_dropped_counters
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH names AS (
+        SELECT t.tbl,
+               coalesce((SELECT x.object_identity FROM pg_event_trigger_dropped_objects() x
+                          WHERE x.objid OPERATOR(pg_catalog.=) t.tbl AND x.object_type OPERATOR(pg_catalog.=) 'table'
+                          LIMIT 1),
+                        (SELECT format('%I.%I', s.nspname, k.relname)
+                           FROM pg_class k JOIN pg_namespace s ON s.oid OPERATOR(pg_catalog.=) k.relnamespace
+                          WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)) AS name,
+               coalesce((SELECT r.former_names FROM @extschema@.denorm_renamed_tables r
+                          WHERE r.tbl::oid OPERATOR(pg_catalog.=) t.tbl), '{}') AS was
+          FROM (VALUES (c.parent::oid), (c.child::oid)) AS t(tbl)
+    )
+    SELECT ROW(c.id, p.name, p.was, c.counter_column, k.name, k.was, c.foreign_key,
+               c.parent_key, c.aggregate, c.value_column, c.filter, c.mode, c.created_at,
+               now(), @extschema@.denorm_outer_role(), dropped_with, command,
+               NULL, NULL)::@extschema@.denorm_dropped_counters
+      FROM names p, names k
+     WHERE p.tbl OPERATOR(pg_catalog.=) c.parent::oid AND k.tbl OPERATOR(pg_catalog.=) c.child::oid
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_dropped_record(@extschema@.denorm_counters, text, text) IS
+    'Internal: the record of a counter being dropped with its table, from a sql_drop event trigger';
+REVOKE ALL ON FUNCTION @extschema@.denorm_dropped_record(@extschema@.denorm_counters, text, text) FROM PUBLIC;
+
+-- Declares a dropped counter again, through denorm_create_counter with the
+-- recorded definition, so every check, the backfill and the ownership rule
+-- of creation apply; parent and child, when given, replace the tables the
+-- recorded names lead to.  The record is locked (a concurrent recreation
+-- waits, then finds it done) and marked with the new counter's id.
+CREATE FUNCTION @extschema@.denorm_recreate_counter(dropped_id integer,
+                                                    parent regclass DEFAULT NULL,
+                                                    child regclass DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r @extschema@.denorm_dropped_counters;
+    new_id integer;
+BEGIN
+    IF NOT has_table_privilege('@extschema@.denorm_dropped_counters', 'SELECT')
+       OR NOT has_column_privilege('@extschema@.denorm_dropped_counters', 'recreated_as', 'UPDATE') THEN
+        PERFORM @extschema@.denorm_error('42501', 'permission denied to recreate denorm counters',
+            'Recreating a counter takes what creating one takes: the rights denorm_grant_admin gives, and ownership of both tables.',
+            NULL);
+    END IF;
+    PERFORM @extschema@.denorm_require(dropped_id, 'dropped_id');
+    SELECT * INTO r FROM @extschema@.denorm_dropped_counters x
+     WHERE x.counter_id = dropped_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('dropped denorm counter %s does not exist', dropped_id),
+            NULL,
+            'The denorm_dropped view lists the counters dropped with their tables.');
+    END IF;
+    IF r.recreated_as IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42710', format('dropped denorm counter %s was already recreated as counter %s', dropped_id, r.recreated_as),
+            NULL,
+            'The denorm_status view shows the counters there are.');
+    END IF;
+    parent := coalesce(parent, @extschema@.denorm_dropped_table(r.parent, r.parent_was));
+    IF parent IS NULL THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.parent_was[1], r.parent), dropped_id),
+            CASE WHEN cardinality(r.parent_was) > 0
+                 THEN format('The counter was dropped with table "%s", named "%s" before; no table has either name now.', r.parent, r.parent_was[1])
+            END,
+            format('Create the table first, or name the table to put the counter on: SELECT denorm_recreate_counter(%s, parent => ''...'');', dropped_id));
+    END IF;
+    child := coalesce(child, @extschema@.denorm_dropped_table(r.child, r.child_was));
+    IF child IS NULL THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.child_was[1], r.child), dropped_id),
+            CASE WHEN cardinality(r.child_was) > 0
+                 THEN format('The counter was dropped with table "%s", named "%s" before; no table has either name now.', r.child, r.child_was[1])
+            END,
+            format('Create the table first, or name the table whose rows the counter counts: SELECT denorm_recreate_counter(%s, child => ''...'');', dropped_id));
+    END IF;
+    new_id := @extschema@.denorm_create_counter(parent => parent, counter_column => r.counter_column,
+                                                child => child, foreign_key => r.foreign_key,
+                                                aggregate => r.aggregate, value_column => r.value_column,
+                                                filter => r.filter, parent_key => r.parent_key,
+                                                mode => r.mode);
+    UPDATE @extschema@.denorm_dropped_counters x
+       SET recreated_as = new_id, recreated_at = now()
+     WHERE x.counter_id = dropped_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_recreate_counter(integer, regclass, regclass) IS
+    'Declares a counter dropped with its table again, as denorm_create_counter would, on the tables that have its tables'' names now (or those given); returns the new counter id. Locks its record FOR UPDATE and, as creation does, the child table SHARE ROW EXCLUSIVE until commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recreate_counter(integer, regclass, regclass) FROM PUBLIC;
+
+-- Dropping a counter's table names each counter dropped with it in a
+-- WARNING, with the call that recreates it, and records its definition
+-- (see the install script).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+    kept @extschema@.denorm_dropped_counters;
+    dropped oid[];
+    parent_now regclass;
+    child_now regclass;
+    hint text;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
+            END IF;
+            CONTINUE;
+        END IF;
+        dropped := dropped || o.objid;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid ORDER BY d.id LOOP
+            kept := @extschema@.denorm_dropped_record(c, o.object_identity, tg_tag);
+            -- (a counter id is used once, unless its sequence was set back:
+            -- then the record of the earlier counter of that id gives way)
+            DELETE FROM @extschema@.denorm_dropped_counters x WHERE x.counter_id = c.id;
+            INSERT INTO @extschema@.denorm_dropped_counters VALUES (kept.*);
+            -- the triggers on the table that went went with it; those on
+            -- the other table must go too
+            PERFORM @extschema@.denorm_remove_triggers(c);
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+
+            parent_now := @extschema@.denorm_dropped_table(kept.parent, kept.parent_was);
+            child_now := @extschema@.denorm_dropped_table(kept.child, kept.child_was);
+            IF parent_now IS NOT NULL AND child_now IS NOT NULL THEN
+                hint := format('Recreate it on table "%s", counting table "%s", with: SELECT denorm_recreate_counter(%s);',
+                               parent_now, child_now, c.id);
+            ELSE
+                hint := format('Once table "%s" exists again, recreate it with: SELECT denorm_recreate_counter(%s);',
+                               CASE WHEN parent_now IS NULL
+                                    THEN coalesce(kept.parent_was[1], kept.parent)
+                                    ELSE coalesce(kept.child_was[1], kept.child) END,
+                               c.id);
+            END IF;
+            RAISE WARNING USING
+                MESSAGE = format('denorm counter %s in column "%s" of table "%s" was dropped with table "%s"',
+                                 c.id, c.counter_column, kept.parent, o.object_identity),
+                DETAIL = format('It counted the rows of table "%s" by column "%s".', kept.child, kept.foreign_key)
+                         || CASE WHEN cardinality(kept.parent_was) > 0
+                                 THEN format(' Table "%s" was named "%s" before it was renamed.', kept.parent, kept.parent_was[1])
+                                 ELSE '' END
+                         || CASE WHEN cardinality(kept.child_was) > 0 AND kept.child <> kept.parent
+                                 THEN format(' Table "%s" was named "%s" before it was renamed.', kept.child, kept.child_was[1])
+                                 ELSE '' END
+                         || ' The view denorm_dropped keeps its definition.',
+                HINT = hint;
+        END LOOP;
+    END LOOP;
+    -- renames noted for tables that are gone are forgotten
+    IF dropped IS NOT NULL THEN
+        DELETE FROM @extschema@.denorm_renamed_tables r WHERE r.tbl::oid = ANY (dropped);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop() IS
+    'Event trigger: drops counters with their tables (dropping their triggers on the other table), recording each in denorm_dropped_counters with a WARNING, and refuses to drop the columns they use';
+COMMENT ON EVENT TRIGGER denorm_guard_drops IS
+    'Drops denorm counters with their tables, recording and naming each, and refuses to drop the columns they use';
+
+-- Per counter dropped with its table: its definition, who dropped it
+-- with which table, and the tables denorm_recreate_counter would put it on
+-- now (NULL once it was recreated, or when no table has the names).  Shown
+-- to whoever may read denorm_status.
+CREATE VIEW @extschema@.denorm_dropped WITH (security_barrier) AS
+SELECT d.counter_id,
+       d.parent,
+       d.counter_column,
+       d.child,
+       d.foreign_key,
+       d.parent_key,
+       d.aggregate,
+       d.value_column,
+       d.filter,
+       d.mode,
+       d.parent_was,
+       d.child_was,
+       d.created_at,
+       d.dropped_at,
+       d.dropped_by,
+       d.dropped_with,
+       d.drop_command,
+       d.recreated_as,
+       d.recreated_at,
+       CASE WHEN d.recreated_as IS NULL
+            THEN @extschema@.denorm_dropped_table(d.parent, d.parent_was) END AS recreate_parent,
+       CASE WHEN d.recreated_as IS NULL
+            THEN @extschema@.denorm_dropped_table(d.child, d.child_was) END AS recreate_child
+  FROM @extschema@.denorm_dropped_counters d
+ WHERE pg_catalog.has_table_privilege('@extschema@.denorm_status'::pg_catalog.regclass, 'SELECT');
+COMMENT ON VIEW @extschema@.denorm_dropped IS
+    'Counters dropped with their tables: their definitions, the drop, and where denorm_recreate_counter would recreate them';
+GRANT SELECT ON @extschema@.denorm_dropped TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_dropped_table(text, text[]) TO PUBLIC;
+
+-- Administrators also read and delete the records of dropped counters, and
+-- mark them recreated.  Roles given administration under 1.2 get this when
+-- denorm_grant_admin is run for them again.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_grant_admin(admin regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+BEGIN
+    PERFORM @extschema@.denorm_require(admin, 'admin');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = admin::oid) THEN
+        PERFORM @extschema@.denorm_error('42704', format('role with OID %s does not exist', admin::oid),
+            NULL,
+            'Name the role to grant administration to, for example SELECT denorm_grant_admin(''app_admin'').');
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure AS proc, p.prokind
+               FROM pg_proc p
+               JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                               AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+               JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'denorm'
+              WHERE p.prorettype <> 'event_trigger'::regtype LOOP
+        EXECUTE format('GRANT EXECUTE ON %s %s TO %s',
+                       CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.proc, admin);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON @extschema@.denorm_counters, @extschema@.denorm_pending, '
+                   '@extschema@.denorm_drift_log, @extschema@.denorm_reconcile_runs, '
+                   '@extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON @extschema@.denorm_drift_log, '
+                   '@extschema@.denorm_reconcile_runs, @extschema@.denorm_reconcile_checks TO %s', admin);
+    EXECUTE format('GRANT USAGE ON SEQUENCE @extschema@.denorm_drift_log_log_id_seq, '
+                   '@extschema@.denorm_reconcile_runs_run_id_seq TO %s', admin);
+    -- recreating a dropped counter marks its record; deleting records purges them
+    EXECUTE format('GRANT SELECT, DELETE ON @extschema@.denorm_dropped_counters TO %s', admin);
+    EXECUTE format('GRANT UPDATE (recreated_as, recreated_at) ON @extschema@.denorm_dropped_counters TO %s', admin);
+END
+$$;

@@ -18,6 +18,7 @@
  *   overflow.c   counter values that would not fit their column
  *   extension.c  what DROP EXTENSION denorm does first
  *   rename.c     following renames of the columns counters use
+ *   dropped.c    what recreating a counter dropped with its table needs
  *
  *-------------------------------------------------------------------------
  */

@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(180);
+SELECT plan(188);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -24,6 +24,7 @@ SELECT has_function(f, args::name[], format('function %s(%s) exists', f, transla
     ('denorm_purge_history', '{interval}'),
     ('denorm_schedule_purge', '{text,interval}'),
     ('denorm_unschedule_purge', '{}'),
+    ('denorm_recreate_counter', '{integer,regclass,regclass}'),
     ('denorm_row_trigger', '{}'),
     ('denorm_stmt_trigger', '{}')
   ) AS v(f, args);
@@ -44,6 +45,7 @@ SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s
     ('denorm_purge_history', '{interval}', 'setof record'),
     ('denorm_schedule_purge', '{text,interval}', 'bigint'),
     ('denorm_unschedule_purge', '{}', 'boolean'),
+    ('denorm_recreate_counter', '{integer,regclass,regclass}', 'integer'),
     ('denorm_row_trigger', '{}', 'trigger'),
     ('denorm_stmt_trigger', '{}', 'trigger')
   ) AS v(f, args, ret);
@@ -78,7 +80,9 @@ SELECT is(pg_get_function_arguments(p), args, format('arguments of %s', p))
     ('denorm_value(integer,anyelement)'::regprocedure, 'counter_id integer, parent_key anyelement'),
     ('denorm_purge_history(interval)'::regprocedure, 'keep interval DEFAULT ''90 days''::interval'),
     ('denorm_schedule_purge(text,interval)'::regprocedure,
-     'schedule text DEFAULT ''30 3 * * *''::text, keep interval DEFAULT ''90 days''::interval')
+     'schedule text DEFAULT ''30 3 * * *''::text, keep interval DEFAULT ''90 days''::interval'),
+    ('denorm_recreate_counter(integer,regclass,regclass)'::regprocedure,
+     'dropped_id integer, parent regclass DEFAULT NULL::regclass, child regclass DEFAULT NULL::regclass')
   ) AS v(p, args);
 
 -- the rows a reconcile returns
@@ -99,7 +103,8 @@ SELECT is(pg_get_function_result('denorm_purge_history(interval)'::regprocedure)
 ------------------------------------------------------------------------
 SELECT has_table(t::name, format('table %s exists', t))
   FROM (VALUES ('denorm_counters'), ('denorm_drift_log'), ('denorm_reconcile_runs'),
-               ('denorm_reconcile_checks'), ('denorm_pending')) AS v(t);
+               ('denorm_reconcile_checks'), ('denorm_pending'),
+               ('denorm_dropped_counters')) AS v(t);
 
 CREATE TEMP TABLE tap_api_columns (t name, c name, ty text);
 INSERT INTO tap_api_columns VALUES
@@ -150,6 +155,7 @@ SELECT col_is_unique('denorm_counters', ARRAY['parent', 'counter_column']::name[
                      'a parent column has at most one counter');
 
 SELECT has_view('denorm_status', 'view denorm_status exists');
+SELECT has_view('denorm_dropped', 'view denorm_dropped exists');
 SELECT has_column('denorm_status', c::name, format('denorm_status.%s exists', c))
   FROM unnest(ARRAY['counter_id', 'parent', 'counter_column', 'child', 'aggregate', 'mode',
                     'triggers_ok', 'trigger_problems', 'last_run_id', 'last_checked_at',
@@ -177,6 +183,7 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_purge_history', '{interval}'),
     ('denorm_schedule_purge', '{text,interval}'),
     ('denorm_unschedule_purge', '{}'),
+    ('denorm_recreate_counter', '{integer,regclass,regclass}'),
     -- internals that write parent tables or the logs
     ('denorm_recompute', '{denorm_counters}'),
     ('denorm_reconcile_key_batch', '{denorm_counters,text,text,text,boolean,bigint}'),
@@ -194,6 +201,8 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
 SELECT table_privs_are(t::name, 'public', privs::name[], CASE privs WHEN '{}' THEN format('PUBLIC has no rights on %s', t) ELSE format('PUBLIC may only %s %s', translate(privs, '{}', ''), t) END)
   FROM (VALUES ('denorm_counters', '{SELECT}'),
                ('denorm_status', '{SELECT}'),
+               ('denorm_dropped', '{SELECT}'),
+               ('denorm_dropped_counters', '{}'),
                ('denorm_drift_log', '{}'),
                ('denorm_reconcile_runs', '{}'),
                ('denorm_reconcile_checks', '{}'),
@@ -276,7 +285,7 @@ SELECT is((SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[
                'denorm_parent_trigger',
                'denorm_install_triggers', 'denorm_install_parent_triggers', 'denorm_remove_triggers',
                'denorm_on_drop_start', 'denorm_shift_attached', 'denorm_before_drop_extension',
-               'denorm_purge_history']) f
+               'denorm_purge_history', 'denorm_recreate_counter', 'denorm_on_table_rename']) f
             WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = f
                                  AND obj_description(p.oid, 'pg_proc') ~* 'lock')),
           NULL, 'the functions that take locks say which in their COMMENT');

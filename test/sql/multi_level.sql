@@ -12,8 +12,9 @@
 -- run, checking the levels from the bottom up.
 SET jit = off;
 -- counter ids of this file's own, so that its messages do not depend on the others
-SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids,
-       setval('denorm_reconcile_runs_run_id_seq', 9700) AS pinned_run_ids;
+-- (put back at the end, for the files after this one)
+SELECT last_value AS ids_last, is_called AS ids_called FROM denorm_counters_id_seq \gset
+SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids;
 
 CREATE TABLE ml_departments (id int PRIMARY KEY, review_total bigint NOT NULL DEFAULT 0);
 CREATE TABLE ml_categories (id int PRIMARY KEY,
@@ -171,9 +172,11 @@ UPDATE ml_products SET review_count = review_count + 5 WHERE id = 3;
 UPDATE ml_categories SET review_total = review_total - 2 WHERE id = 10;
 RESET session_replication_role;
 SELECT level, id, stored - actual AS off FROM ml_wrong ORDER BY 1, 2;
+\set VERBOSITY terse
 SELECT d.counter_column, d.parent::text, r.rows_drifted, r.rows_healed, r.status
   FROM denorm_reconcile() WITH ORDINALITY r JOIN denorm_counters d ON d.id = r.counter_id
  ORDER BY r.ordinality;
+\set VERBOSITY default
 SELECT * FROM ml_wrong;
 SELECT counter_id, rows_drifted FROM denorm_reconcile() WHERE rows_drifted <> 0;
 
@@ -187,3 +190,4 @@ SELECT denorm_create_counter('ml_reviews', 'rating', 'ml_categories', 'review_id
 DROP VIEW ml_wrong;
 DROP TABLE ml_reviews, ml_products, ml_categories, ml_departments;
 DROP FUNCTION ml_set_mode(text), ml_settle();
+SELECT setval('denorm_counters_id_seq', :ids_last, :'ids_called') IS NOT NULL AS ids_put_back;
