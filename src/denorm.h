@@ -18,6 +18,7 @@
  *   overflow.c   counter values that would not fit their column
  *   extension.c  what DROP EXTENSION denorm does first
  *   rename.c     following renames of the columns counters use
+ *   reads.c      exact counter values for roles that may read the parent
  *
  *-------------------------------------------------------------------------
  */
