@@ -354,7 +354,7 @@ AddPending(ReadPlan *rp, int n, Datum *keytexts, Datum *values, MemoryContext cx
  * caller would show it, without denorm's statement.
  */
 static void
-ReadParentRows(ReadPlan *rp, bool one, Datum *args, MemoryContext cxt)
+ReadParentRows(ReadPlan *rp, bool one, Datum *args, const char *nulls, MemoryContext cxt)
 {
 	Oid			argtypes[1] = {one ? TEXTOID : TEXTARRAYOID};
 
@@ -362,7 +362,7 @@ ReadParentRows(ReadPlan *rp, bool one, Datum *args, MemoryContext cxt)
 	{
 		int			rc = SPI_execute_plan(DenormPrepare(one ? rp->row_sql : rp->rows_sql,
 														1, argtypes),
-										  args, NULL, true, 0);
+										  args, nulls, true, 0);
 
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "denorm parent read failed: %s", SPI_result_code_string(rc));
@@ -396,17 +396,18 @@ ExactValues(ReadPlan *rp, int n, Datum *keys, bool *keynulls, Datum *values, boo
 
 	for (i = 0; i < n; i++)
 		isnull[i] = true;
-	if (n == 0)
-		return;
+
 	/*
 	 * One key takes a statement of its own: PostgreSQL keeps a generic plan
 	 * for it, where the array's plan, whose row estimate depends on the
-	 * array, would be planned anew for each call.
+	 * array, would be planned anew for each call.  No key at all, or a NULL
+	 * one, is still read: the caller's rights are checked as a SELECT
+	 * finding no row would check them.
 	 */
-	if (n == 1 && keynulls[0])
-		return;
 	if (n == 1)
 		args[0] = keys[0];
+	else if (n == 0)
+		args[0] = PointerGetDatum(construct_empty_array(TEXTOID));
 	else
 		args[0] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs,
 													 TEXTOID, -1, false, TYPALIGN_INT));
@@ -414,7 +415,7 @@ ExactValues(ReadPlan *rp, int n, Datum *keys, bool *keynulls, Datum *values, boo
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	ReadParentRows(rp, n == 1, args, cxt);
+	ReadParentRows(rp, n == 1, args, n == 1 && keynulls[0] ? "n" : NULL, cxt);
 
 	found_keys = MemoryContextAlloc(cxt, sizeof(Datum) * Max(SPI_processed, 1));
 	found_values = MemoryContextAlloc(cxt, sizeof(Datum) * Max(SPI_processed, 1));
@@ -498,11 +499,17 @@ denorm_value(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	if (PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	if (!OidIsValid(argtype))
-		elog(ERROR, "could not determine the type of the parent key");
-	getTypeOutputInfo(argtype, &typoutput, &typisvarlena);
-	key = KeyText(typoutput, PG_GETARG_DATUM(1));
+	{
+		key = (Datum) 0;
+		keynull = true;
+	}
+	else
+	{
+		if (!OidIsValid(argtype))
+			elog(ERROR, "could not determine the type of the parent key");
+		getTypeOutputInfo(argtype, &typoutput, &typisvarlena);
+		key = KeyText(typoutput, PG_GETARG_DATUM(1));
+	}
 	ExactValues(rp, 1, &key, &keynull, &value, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
@@ -517,8 +524,8 @@ PG_FUNCTION_INFO_V1(denorm_values);
  *
  * denorm_value for many keys in one read: a row per element of
  * parent_keys, in their order, value NULL where the caller sees no row
- * with that key (as denorm_value would return for it).  No rows for a
- * NULL array.
+ * with that key (as denorm_value would return for it).  No rows for an
+ * empty or NULL array.
  */
 Datum
 denorm_values(PG_FUNCTION_ARGS)
@@ -543,12 +550,20 @@ denorm_values(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(1))
-		return (Datum) 0;
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	elemtype = ARR_ELEMTYPE(arr);
-	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign, &elems, &elemnulls, &n);
-	getTypeOutputInfo(elemtype, &typoutput, &typisvarlena);
+	{
+		/* read as an empty array would be: no rows, the rights checked */
+		elems = NULL;
+		elemnulls = NULL;
+		n = 0;
+	}
+	else
+	{
+		arr = PG_GETARG_ARRAYTYPE_P(1);
+		elemtype = ARR_ELEMTYPE(arr);
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign, &elems, &elemnulls, &n);
+		getTypeOutputInfo(elemtype, &typoutput, &typisvarlena);
+	}
 
 	keys = palloc(sizeof(Datum) * Max(n, 1));
 	values = palloc(sizeof(Datum) * Max(n, 1));
