@@ -276,7 +276,8 @@ GetReadPlan(FunctionCallInfo fcinfo, int32 id)
 	rp->pending1_sql = psprintf("SELECT 1::pg_catalog.int8, pg_catalog.sum(q.delta)"
 								" FROM %1$s.denorm_pending q"
 								" WHERE q.counter_id OPERATOR(pg_catalog.=) $1 AND %2$s",
-								quote_identifier(get_namespace_name(nsp)), PendingMatch(by_text, keytype_sql, collation_sql, "$2"));
+								quote_identifier(get_namespace_name(nsp)),
+								PendingMatch(by_text, keytype_sql, collation_sql, "$2"));
 	rp->pending_relid = get_relname_relid("denorm_pending", nsp);
 	rp->pending_owner = DenormRelationOwner(rp->pending_relid);
 	rp->lxid = MyProc->lxid;

@@ -4,7 +4,9 @@
 -- denorm's, so a role that may SELECT the parent reads exact values with
 -- no rights on denorm's tables, and learns nothing it could not SELECT.
 \set SHOW_CONTEXT errors
--- messages below name counter ids: pin them whatever ran before
+-- messages below name counter ids: pin them whatever ran before, and put
+-- the sequence back at the end for the tests that follow
+SELECT last_value AS saved_last_id, is_called AS saved_id_called FROM denorm_counters_id_seq \gset
 SELECT setval('denorm_counters_id_seq', 9600) AS pinned_counter_ids;
 
 CREATE TABLE ar_posts (id int PRIMARY KEY, tenant text NOT NULL, title text,
@@ -265,3 +267,4 @@ DROP OWNED BY regress_ar_app;
 DROP OWNED BY regress_ar_cols;
 DROP ROLE regress_ar_app, regress_ar_none, regress_ar_cols;
 SELECT count(*) AS registry_rows FROM denorm_counters;
+SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') > 0 AS ids_restored;
