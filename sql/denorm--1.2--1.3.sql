@@ -2769,3 +2769,27 @@ BEGIN
     EXECUTE format('GRANT UPDATE (recreated_as, recreated_at) ON @extschema@.denorm_dropped_counters TO %s', admin);
 END
 $$;
+
+-- Exact reads for application roles
+------------------------------------------------------------------------
+
+-- denorm_value reads the parent row with the caller's rights and, only for
+-- a row the caller could read, that counter's pending deltas with the
+-- rights of denorm_pending's owner: any role that may SELECT the parent
+-- gets the exact value, with no rights on denorm's tables.  denorm_values
+-- does the same for many keys in one read.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'denorm_value'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_value(integer, anyelement) IS
+    'Exact current value of a counter for one parent key (column, pending deltas, this transaction''s own deltas); NULL when the caller sees no such row; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(integer, anyelement) TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_values(counter_id integer, parent_keys anyarray)
+RETURNS TABLE (parent_key anyelement, value numeric)
+AS 'MODULE_PATHNAME', 'denorm_values'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_values(integer, anyarray) IS
+    'Exact current values of a counter for many parent keys in one read: a row per key, in order, value NULL when the caller sees no such row; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(integer, anyarray) TO PUBLIC;

@@ -2567,57 +2567,30 @@ COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
 
 -- The exact current value of one parent row's counter: the column plus, for
--- a deferred counter, its pending deltas, read in one snapshot, plus the
--- calling transaction's own commit-time deltas not applied yet.  NULL when
--- the parent row does not exist.  The parent is read with the caller's
--- rights, and only while it is a table.
+-- a deferred counter, its pending deltas, plus the calling transaction's
+-- own deltas not applied yet, read in the calling query's snapshot.  NULL
+-- when the caller sees no parent row with that key.  Any role may call it:
+-- the parent row is read with the caller's rights (its privileges on the
+-- key and counter columns and the table's row security apply, and a
+-- refusal is the error a SELECT would raise), and only for a row it found
+-- are that counter's pending deltas read, as the owner of denorm_pending.
 CREATE FUNCTION @extschema@.denorm_value(counter_id integer, parent_key anyelement)
 RETURNS numeric
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_variable
-DECLARE
-    c @extschema@.denorm_counters;
-    keytype text;
-    result numeric;
-BEGIN
-    -- (calls no function of denorm's that PUBLIC may not run: a role may be
-    -- granted this alone)
-    IF counter_id IS NULL THEN
-        PERFORM @extschema@.denorm_error('22004', 'argument "counter_id" must not be null', NULL, NULL);
-    END IF;
-    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = counter_id;
-    IF NOT FOUND THEN
-        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
-            NULL,
-            'The denorm_status view lists the counters there are.');
-    END IF;
-    IF parent_key IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = c.parent AND k.relkind IN ('r', 'p')) THEN
-        PERFORM @extschema@.denorm_error('42809',
-            format('parent table "%s" of denorm counter %s is not a table', c.parent, c.id),
-            NULL,
-            format('Drop the counter with denorm_drop_counter(%s).', c.id));
-    END IF;
-    SELECT format_type(a.atttypid, a.atttypmod) INTO keytype
-      FROM pg_attribute a WHERE a.attrelid = c.parent AND a.attname = c.parent_key;
-    EXECUTE format('SELECT COALESCE(p.%1$I, 0) OPERATOR(pg_catalog.+) COALESCE('
-                   '(SELECT pg_catalog.sum(q.delta) FROM @extschema@.denorm_pending q'
-                   '  WHERE q.counter_id OPERATOR(pg_catalog.=) $1'
-                   '    AND q.parent_key::%4$s OPERATOR(pg_catalog.=) p.%2$I), 0)'
-                   '  FROM %3$s p WHERE p.%2$I OPERATOR(pg_catalog.=) $2::text::%4$s',
-                   c.counter_column, c.parent_key, c.parent, keytype)
-      INTO result USING c.id, parent_key::text;
-    -- and this transaction's own commit-time deltas, not applied yet
-    RETURN result + @extschema@.denorm_local_delta(c.id, parent_key::text);
-END
-$$;
+AS 'MODULE_PATHNAME', 'denorm_value'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.denorm_value(integer, anyelement) IS
-    'Exact current value of a counter for one parent key: the column plus pending deltas';
-REVOKE ALL ON FUNCTION @extschema@.denorm_value(integer, anyelement) FROM PUBLIC;
+    'Exact current value of a counter for one parent key (column, pending deltas, this transaction''s own deltas); NULL when the caller sees no such row; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(integer, anyelement) TO PUBLIC;
+
+-- denorm_value for many keys in one read: a row per element of the array,
+-- in its order, with NULL where the caller sees no row with that key.
+CREATE FUNCTION @extschema@.denorm_values(counter_id integer, parent_keys anyarray)
+RETURNS TABLE (parent_key anyelement, value numeric)
+AS 'MODULE_PATHNAME', 'denorm_values'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_values(integer, anyarray) IS
+    'Exact current values of a counter for many parent keys in one read: a row per key, in order, value NULL when the caller sees no such row; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(integer, anyarray) TO PUBLIC;
 
 ------------------------------------------------------------------------
 -- Scheduling with pg_cron
@@ -3025,8 +2998,9 @@ GRANT SELECT ON @extschema@.denorm_status TO PUBLIC;
 GRANT SELECT ON @extschema@.denorm_dropped TO PUBLIC;
 
 -- PUBLIC may run what touches nothing but the caller's own transaction
--- (denorm_apply does now what its commit would do, and denorm_local_delta,
--- which denorm_value calls, reads its commit-time deltas)
+-- (denorm_apply does now what its commit would do, and denorm_local_delta
+-- reads its commit-time deltas); denorm_value and denorm_values, which
+-- read only what the caller may read, are granted beside them above
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_apply() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_local_delta(integer, text) TO PUBLIC;
 -- and the catalog readers the status view calls

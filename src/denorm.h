@@ -19,6 +19,7 @@
  *   extension.c  what DROP EXTENSION denorm does first
  *   rename.c     following renames of the columns counters use
  *   dropped.c    what recreating a counter dropped with its table needs
+ *   reads.c      exact counter values for roles that may read the parent
  *
  *-------------------------------------------------------------------------
  */

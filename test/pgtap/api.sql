@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(188);
+SELECT plan(195);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -19,6 +19,7 @@ SELECT has_function(f, args::name[], format('function %s(%s) exists', f, transla
     ('denorm_unschedule_reconcile', '{text}'),
     ('denorm_flush', '{integer}'),
     ('denorm_value', '{integer,anyelement}'),
+    ('denorm_values', '{integer,anyarray}'),
     ('denorm_schedule_flush', '{text}'),
     ('denorm_unschedule_flush', '{}'),
     ('denorm_purge_history', '{interval}'),
@@ -40,6 +41,7 @@ SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s
     ('denorm_unschedule_reconcile', '{text}', 'boolean'),
     ('denorm_flush', '{integer}', 'bigint'),
     ('denorm_value', '{integer,anyelement}', 'numeric'),
+    ('denorm_values', '{integer,anyarray}', 'setof record'),
     ('denorm_schedule_flush', '{text}', 'bigint'),
     ('denorm_unschedule_flush', '{}', 'boolean'),
     ('denorm_purge_history', '{interval}', 'setof record'),
@@ -78,6 +80,7 @@ SELECT is(pg_get_function_arguments(p), args, format('arguments of %s', p))
      'job_name text DEFAULT ''denorm-nightly-reconcile''::text'),
     ('denorm_flush(integer)'::regprocedure, 'counter_id integer DEFAULT NULL::integer'),
     ('denorm_value(integer,anyelement)'::regprocedure, 'counter_id integer, parent_key anyelement'),
+    ('denorm_values(integer,anyarray)'::regprocedure, 'counter_id integer, parent_keys anyarray'),
     ('denorm_purge_history(interval)'::regprocedure, 'keep interval DEFAULT ''90 days''::interval'),
     ('denorm_schedule_purge(text,interval)'::regprocedure,
      'schedule text DEFAULT ''30 3 * * *''::text, keep interval DEFAULT ''90 days''::interval'),
@@ -93,6 +96,9 @@ SELECT is(pg_get_function_result(p),
           format('result columns of %s', p))
   FROM (VALUES ('denorm_reconcile(integer,boolean)'::regprocedure),
                ('denorm_reconcile_range(integer,text,text,boolean)'::regprocedure)) AS v(p);
+SELECT is(pg_get_function_result('denorm_values(integer,anyarray)'::regprocedure),
+          'TABLE(parent_key anyelement, value numeric)',
+          'result columns of denorm_values(integer,anyarray)');
 SELECT is(pg_get_function_result('denorm_purge_history(interval)'::regprocedure),
           'TABLE(runs_closed bigint, runs_deleted bigint, checks_deleted bigint, '
           'drift_rows_deleted bigint)',
@@ -177,7 +183,6 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_schedule_reconcile', '{text,text}'),
     ('denorm_unschedule_reconcile', '{text}'),
     ('denorm_flush', '{integer}'),
-    ('denorm_value', '{integer,anyelement}'),
     ('denorm_schedule_flush', '{text}'),
     ('denorm_unschedule_flush', '{}'),
     ('denorm_purge_history', '{interval}'),
@@ -194,6 +199,14 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_lock_parents', '{integer,text[]}'),
     ('denorm_finish_run', '{bigint,boolean,boolean,text}'),
     ('denorm_before_drop_extension', '{boolean}')
+  ) AS v(f, args);
+
+-- exact reads are for every role: they read only what the caller may read
+SELECT function_privs_are(f, args::name[], 'public', ARRAY['EXECUTE']::name[],
+                          format('PUBLIC may run %s(%s)', f, translate(args, '{}', '')))
+  FROM (VALUES
+    ('denorm_value', '{integer,anyelement}'),
+    ('denorm_values', '{integer,anyarray}')
   ) AS v(f, args);
 
 -- the registry and the status view can be read by all; the logs and the
@@ -246,8 +259,8 @@ SELECT lives_ok(
         'SELECT denorm_create_counter(''tap_api_parent'', ''n'', ''tap_api_child'', ''parent_id'')')$$,
     'a role granted administration that owns both tables can create a counter on them');
 
--- a role granted EXECUTE on denorm_value that may read the parent table
--- and denorm_pending reads the exact value, pending deltas included
+-- a role that may read the parent table, and has no rights on
+-- denorm_pending, reads the exact value, pending deltas included
 CREATE ROLE regress_tap_api_reader;
 CREATE TABLE tap_api_rparent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 CREATE TABLE tap_api_rchild (id int PRIMARY KEY, parent_id int);
@@ -256,13 +269,18 @@ INSERT INTO tap_api_rchild VALUES (1, 1), (2, 1);
 SELECT denorm_create_counter('tap_api_rparent', 'n', 'tap_api_rchild', 'parent_id',
                              mode => 'deferred') AS rid \gset
 INSERT INTO tap_api_rchild VALUES (3, 1);
+SELECT throws_ok(
+    format($$SELECT pg_temp.tap_as('regress_tap_api_reader', 'SELECT denorm_value(%s, 1)')$$, :rid),
+    '42501', 'permission denied for table tap_api_rparent',
+    'a role that may not read the parent table gets the error a SELECT gives');
 GRANT SELECT ON tap_api_rparent TO regress_tap_api_reader;
-GRANT EXECUTE ON FUNCTION denorm_value(integer, anyelement) TO regress_tap_api_reader;
-GRANT SELECT ON denorm_pending TO regress_tap_api_reader;
 SELECT lives_ok(
     format($$SELECT pg_temp.tap_as('regress_tap_api_reader', 'SELECT denorm_value(%s, 1)')$$, :rid),
-    'a role granted denorm_value that may read the parent table can call it');
+    'a role that may read the parent table can call denorm_value');
 SELECT is(denorm_value(:rid, 1), 3::numeric, 'denorm_value counts the pending delta');
+SELECT results_eq(format('SELECT parent_key, value FROM denorm_values(%s, ARRAY[1, 2])', :rid),
+                  $$VALUES (1, 3::numeric), (2, NULL)$$,
+                  'denorm_values returns a row per key, NULL for a key without a row');
 
 ------------------------------------------------------------------------
 -- \df+ denorm_*: every function says what it does, those that lock say so
