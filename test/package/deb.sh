@@ -154,4 +154,16 @@ q "DROP EXTENSION denorm CASCADE" >/dev/null 2>&1
 check "DROP EXTENSION ... CASCADE removes it" 0 "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'denorm'")"
 psql -X -q -d postgres -c "DROP DATABASE denorm_package" -c "DROP DATABASE denorm_package_upgrade" >/dev/null
 
+# Leave the system as it was: a package that was not installed before is
+# removed, and this tree's build goes back where dpkg -r took the files.
+if [ "$was_installed" = no ]; then
+    dpkg -r "$PKG" > "$WORK/remove.log" 2>&1
+    check "dpkg -r removes the package and its files" "0 no"         "$? $([ -e "$EXTDIR/denorm.control" ] && echo yes || echo no)"
+    make -C "$ROOT" -s install >/dev/null 2>&1
+    same=yes
+    cmp -s "$ROOT/denorm.so" "$LIBDIR/denorm.so" || same=no
+    cmp -s "$ROOT/sql/denorm.sql" "$EXTDIR/denorm--$VERSION.sql" || same=no
+    check "make install puts this tree's build back" yes "$same"
+fi
+
 [ "$failures" -eq 0 ]
