@@ -27,8 +27,12 @@ ifdef DENORM_WERROR
 PG_CFLAGS += -Werror
 endif
 
-# Debian's /usr/bin/pg_config is a wrapper; prefer the server's own.
-PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+# The PostgreSQL to build for is the one whose pg_config is given, by
+# default the pg_config on PATH (PGXS's convention, which packagers rely
+# on): `make PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install`.  On
+# Debian /usr/bin/pg_config runs the newest installed server's, so the
+# scripts under tools/, test/ and bench/ name PostgreSQL 15's explicitly.
+PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

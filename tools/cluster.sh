@@ -9,6 +9,10 @@
 set -euo pipefail
 
 PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
+# make builds against the pg_config on PATH unless told; Debian's
+# /usr/bin/pg_config picks the newest installed server, which need not be
+# the one the cluster runs, so every make of these scripts gets this one.
+export PG_CONFIG=${PG_CONFIG:-$PGBIN/pg_config}
 DENORM_PACKAGES="build-essential git postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
 
 denorm_need_root() {

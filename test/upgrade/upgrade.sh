@@ -16,6 +16,7 @@
 set -euo pipefail
 : "${DENORM_CLUSTER_DIR:?run from test/run-all.sh}"
 PGBIN=${DENORM_PGBIN:-/usr/lib/postgresql/15/bin}
+export PG_CONFIG=${PG_CONFIG:-$PGBIN/pg_config}   # as tools/cluster.sh sets it
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OLD_VERSION=1.0
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/denorm.control")
