@@ -1438,8 +1438,7 @@ BEGIN
             NULL);
         END IF;
     ELSIF aggregate IN ('min', 'max') THEN
-        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column,
-                                                 aggregate, mode);
+        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column, aggregate, mode);
     ELSIF value_column IS NOT NULL THEN
         PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
             NULL,
@@ -1465,8 +1464,6 @@ BEGIN
     IF filter IS NOT NULL THEN
         filter := @extschema@.denorm_normalize_filter(child, filter);
     END IF;
-
-
 
     -- the rules the DDL guard keeps checking (denorm_counter_rules)
     c.parent := parent;
