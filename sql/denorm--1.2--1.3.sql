@@ -2793,3 +2793,620 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.denorm_values(integer, anyarray) IS
     'Exact current values of a counter for many parent keys in one read: a row per key, in order, value NULL when the caller sees no such row; needs only SELECT on the parent';
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(integer, anyarray) TO PUBLIC;
+
+------------------------------------------------------------------------
+-- MIN and MAX counters
+------------------------------------------------------------------------
+
+-- aggregate => 'min' | 'max' over a value column of a type with a btree
+-- ordering: the registry takes them, creation checks their types (refusing
+-- mode 'deferred' and partitioned children), the DDL guard keeps checking
+-- them, and reconcile compares and heals extremes as values of their own
+-- type, logging them as text.
+ALTER TABLE @extschema@.denorm_counters
+    DROP CONSTRAINT denorm_counters_aggregate_check,
+    ADD CONSTRAINT denorm_counters_aggregate_check CHECK (aggregate IN ('count', 'sum', 'min', 'max')),
+    DROP CONSTRAINT denorm_counters_check,
+    ADD CONSTRAINT denorm_counters_check CHECK ((aggregate <> 'count') = (value_column IS NOT NULL));
+
+-- a min or max over no children is NULL; values that are not numbers are
+-- logged as text
+ALTER TABLE @extschema@.denorm_drift_log
+    ALTER COLUMN actual_value DROP NOT NULL,
+    ADD COLUMN stored_text text,
+    ADD COLUMN actual_text text;
+COMMENT ON COLUMN @extschema@.denorm_drift_log.stored_text IS
+    'Min and max counters: the stored value as text (NULL for none); stored_value and actual_value hold numbers only';
+COMMENT ON COLUMN @extschema@.denorm_drift_log.actual_text IS
+    'Min and max counters: the recomputed value as text (NULL when no child row counts)';
+
+-- What is wrong with the value and counter columns of a min or max counter,
+-- or NULL: the value column must be of a built-in type with a default btree
+-- ordering and a min/max aggregate of pg_catalog's, and the counter column
+-- of the same type (with the same type modifier, or none).
+CREATE FUNCTION @extschema@.denorm_extreme_type_problem(parent regclass, counter_column name,
+                                                        child regclass, value_column name,
+                                                        aggregate text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v record;
+    k record;
+BEGIN
+    SELECT a.atttypid, a.atttypmod INTO v FROM pg_attribute a
+     WHERE a.attrelid = child AND a.attname = value_column AND NOT a.attisdropped;
+    SELECT a.atttypid, a.atttypmod INTO k FROM pg_attribute a
+     WHERE a.attrelid = parent AND a.attname = counter_column AND NOT a.attisdropped;
+    IF v.atttypid IS NULL OR k.atttypid IS NULL THEN
+        RETURN NULL;            -- (a missing column is reported by the caller)
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(v.atttypid)
+       OR NOT EXISTS (SELECT 1 FROM pg_aggregate g JOIN pg_proc f ON f.oid = g.aggfnoid
+                       WHERE f.proname = aggregate AND f.pronamespace = 'pg_catalog'::regnamespace
+                         AND f.pronargs = 1
+                         AND (f.proargtypes[0] = v.atttypid
+                              OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = v.atttypid
+                                            AND c.casttarget = f.proargtypes[0] AND c.castmethod = 'b')))
+       OR NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                       WHERE m.amname = 'btree' AND o.opcdefault
+                         AND (o.opcintype = v.atttypid
+                              OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = v.atttypid
+                                            AND c.casttarget = o.opcintype AND c.castmethod = 'b'))) THEN
+        RETURN format('value column "%s" of table %s is of type %s, which has no built-in %s',
+                      value_column, child, format_type(v.atttypid, v.atttypmod), aggregate);
+    END IF;
+    IF k.atttypid <> v.atttypid OR (k.atttypmod <> -1 AND k.atttypmod <> v.atttypmod) THEN
+        RETURN format('counter column "%s" of table %s is of type %s, not %s like value column "%s" of table %s',
+                      counter_column, parent, format_type(k.atttypid, k.atttypmod),
+                      format_type(v.atttypid, v.atttypmod), value_column, child);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regclass, name, text) IS
+    'Internal: why a min or max counter''s value and counter columns do not fit, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regclass, name, text) FROM PUBLIC;
+
+-- The checks of denorm_create_counter for a min or max counter, raised as
+-- its errors: the types (denorm_extreme_type_problem), the mode (a deferred
+-- extreme cannot be folded from pending rows: a removal needs the
+-- children) and the child (partitions come and go by DDL without row
+-- triggers, and no correction of an extreme composes with writers).
+CREATE FUNCTION @extschema@.denorm_check_extreme(parent regclass, counter_column name,
+                                                 child regclass, value_column name,
+                                                 aggregate text, mode text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF value_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22023', format('a %s counter needs a value_column', aggregate),
+            NULL, NULL);
+    END IF;
+    PERFORM @extschema@.denorm_column_type(child, value_column);
+    problem := @extschema@.denorm_extreme_type_problem(parent, counter_column, child, value_column, aggregate);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42804', format('cannot create a denorm %s counter in column "%s" of table "%s"', aggregate, counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A min or max counter column has the type of its value column, which must be one with a default btree ordering (integers, numeric, dates and times, text, ...).');
+    END IF;
+    IF mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot be deferred', aggregate),
+            'Removing a parent''s extreme needs its remaining children, which pending deltas cannot give.',
+            'Use mode => ''immediate'' or mode => ''commit''.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = child AND relkind = 'p') THEN
+        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot count partitioned table "%s"', aggregate, child),
+            'Partitions truncated, attached, detached or dropped change the children without row triggers, which a min or max cannot follow.',
+            'Create the counter on each partition''s own parent column, or keep the child unpartitioned.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) IS
+    'Internal: the creation checks of a min or max counter, raised as errors';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) FROM PUBLIC;
+
+-- Without an index on (foreign key, value), every removal of a parent's
+-- extreme reads all the children of its key: creation warns.
+CREATE FUNCTION @extschema@.denorm_extreme_indexed(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                     JOIN pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = i.indkey[1]
+                    WHERE i.indrelid = c.child AND i.indnkeyatts >= 2 AND i.indpred IS NULL
+                      AND a.attname = c.foreign_key AND b.attname = c.value_column)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_extreme_indexed(@extschema@.denorm_counters) IS
+    'Internal: whether the child has an index that starts with a min or max counter''s foreign key and value column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_extreme_indexed(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- The same for a min or max counter, whose values need not be numbers:
+-- stored and recomputed extremes as text.
+CREATE FUNCTION @extschema@.denorm_find_extreme_drift(counter_id integer, lo text, hi text, upto text,
+                                                      keys text[],
+                                                      OUT rows_checked bigint, OUT keys text[],
+                                                      OUT stored text[], OUT actual text[])
+AS 'MODULE_PATHNAME', 'denorm_find_extreme_drift'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_find_extreme_drift(integer, text, text, text, text[]) IS
+    'Internal: the drifted parent rows of one key range of a min or max counter, read in one snapshot (parent and children each as its owner); takes no lock';
+REVOKE ALL ON FUNCTION @extschema@.denorm_find_extreme_drift(integer, text, text, text, text[]) FROM PUBLIC;
+
+-- Sets a min or max counter's column on some parent rows as the parent's
+-- owner (an extreme is healed by its value, not by a difference).
+CREATE FUNCTION @extschema@.denorm_set_extremes(counter_id integer, keys text[], vals text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'denorm_set_extremes'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) IS
+    'Internal: sets a min or max counter''s column on some parent rows, as the parent''s owner; locks those rows first';
+REVOKE ALL ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) FROM PUBLIC;
+
+-- denorm_reconcile_key_batch for a min or max counter: the same steps, with
+-- the extremes compared as values of their own type (IS DISTINCT FROM) and
+-- healed by setting them (denorm_set_extremes) under the row locks, from a
+-- recount in a snapshot taken after the locks.  A writer in flight then
+-- either has locked the row first (and committed before the recount) or
+-- applies its own values on top afterwards, as it would on any value.  The
+-- drift log gets both values as text, as numbers too where the column is
+-- numeric (drift is then their difference, else NULL).
+CREATE FUNCTION @extschema@.denorm_reconcile_extreme_batch(c @extschema@.denorm_counters,
+                                                           lo text, hi text, upto text,
+                                                           heal boolean, run_id bigint,
+                                                           OUT rows_checked bigint,
+                                                           OUT rows_drifted bigint,
+                                                           OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    healed text[] := '{}';
+    is_number boolean;
+BEGIN
+    b := @extschema@.denorm_find_extreme_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
+    END IF;
+    b := @extschema@.denorm_find_extreme_drift(c.id, lo, hi, upto, b.keys);
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(b.keys, 1);
+    IF heal THEN
+        healed := @extschema@.denorm_set_extremes(c.id, b.keys, b.actual);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        is_number := @extschema@.denorm_column_type(c.parent, c.counter_column)
+                     = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at, stored_text, actual_text)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k,
+               CASE WHEN is_number THEN u.stored::numeric END,
+               CASE WHEN is_number THEN u.actual::numeric END,
+               CASE WHEN is_number THEN u.actual::numeric - u.stored::numeric END,
+               u.k = ANY (healed), CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END,
+               u.stored, u.actual
+          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: denorm_reconcile_key_batch for a min or max counter: finds, logs and (with heal) sets its drifted parent rows under their locks';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- Whether a counter still fits its tables: every column it names exists
+-- with a usable type and its filter still parses.  Returns what is wrong,
+-- or NULL.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_counter_problem(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    col record;
+    problem text;
+BEGIN
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, c.aggregate IN ('count', 'sum')),
+                                     (c.parent, c.parent_key, false),
+                                     (c.child, c.foreign_key, false),
+                                     (c.child, c.value_column, c.aggregate = 'sum')) v(rel, attname, is_number)
+                WHERE v.attname IS NOT NULL LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND NOT a.attisdropped) THEN
+            RETURN format('column "%s" of table %s no longer exists', col.attname, col.rel);
+        END IF;
+        IF col.is_number AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
+                          AND a.attname = col.attname AND a.atttypid = ANY (numeric_types)) THEN
+            RETURN format('column "%s" of table %s is no longer an integer or numeric type',
+                          col.attname, col.rel);
+        END IF;
+    END LOOP;
+    IF c.aggregate IN ('min', 'max') THEN
+        problem := @extschema@.denorm_extreme_type_problem(c.parent, c.counter_column, c.child,
+                                                           c.value_column, c.aggregate);
+        IF problem IS NOT NULL THEN
+            RETURN problem;
+        END IF;
+    ELSIF c.value_column IS NOT NULL
+       AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
+        RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
+                      c.value_column, c.counter_column);
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.parent, c.parent_key))
+       OR NOT @extschema@.denorm_builtin_type(@extschema@.denorm_column_type(c.child, c.foreign_key)) THEN
+        RETURN 'its parent key or foreign key would no longer be of a built-in type';
+    END IF;
+    IF NOT @extschema@.denorm_filter_parses(c) THEN
+        RETURN format('its filter %s no longer fits table %s', c.filter, c.child);
+    END IF;
+    RETURN @extschema@.denorm_counter_rules(c);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) IS
+    'Internal: what no longer fits in a counter''s tables, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_counter_problem(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- Checks a declaration, records it, installs its triggers and backfills
+-- the counter.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_register_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+    new_id integer;
+    problem text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum', 'min', 'max') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'', ''sum'', ''min'' or ''max''.');
+    END IF;
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
+    END IF;
+
+    -- counter column (of a min or max: checked with the value column below)
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
+    IF aggregate IN ('count', 'sum') AND counter_type <> ALL (numeric_types) THEN
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
+        END IF;
+    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
+    END IF;
+    IF parent_key = counter_column THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
+    END;
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
+        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
+        IF value_type <> ALL (numeric_types) THEN
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
+        END IF;
+    ELSIF aggregate IN ('min', 'max') THEN
+        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column, aggregate, mode);
+    ELSIF value_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
+    END IF;
+
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
+    END IF;
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
+
+    -- the registry row, written by denorm itself after it has checked the
+    -- caller again (and that the child's owner may write the counter column)
+    new_id := @extschema@.denorm_registry_insert(parent, counter_column, child, foreign_key,
+                                                 parent_key, aggregate, value_column, filter, mode);
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = new_id;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
+
+    n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF aggregate IN ('min', 'max') AND NOT @extschema@.denorm_extreme_indexed(c) THEN
+        RAISE WARNING 'table "%" has no index on (%, %)', child, quote_ident(foreign_key), quote_ident(value_column)
+            USING DETAIL = format('Each write that takes away a parent''s %s recomputes it from the children of its key, and reconcile reads them all.', aggregate),
+                  HINT = format('CREATE INDEX ON %s (%I, %I);', child, foreign_key, value_column);
+    ELSIF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN c.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) IS
+    'Internal: denorm_create_counter with its filter already in canonical form; locks the child table SHARE ROW EXCLUSIVE until commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_register_counter(regclass, name, regclass, name, text, name, text, name, text) FROM PUBLIC;
+
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
+-- and their children are each read as their table's owner, in one
+-- snapshot, so in-flight writers cannot cause false drift.  Healing: the
+-- drifted parents are locked in ascending key order (the order writers
+-- use, so the two cannot deadlock), then recounted in a new snapshot, and
+-- the difference (actual - stored) is added to the current value instead of
+-- writing an absolute one, so a writer or flush that committed in between
+-- keeps its change.  Parents are written through denorm_apply_amounts, as
+-- their owner.  Two heals of the same counter are serialized by an advisory
+-- lock, or each would add the same difference.  With run_id NULL nothing is
+-- logged.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+    healed text[] := '{}';
+BEGIN
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    IF c.aggregate IN ('min', 'max') THEN
+        SELECT * INTO rows_checked, rows_drifted, rows_healed
+          FROM @extschema@.denorm_reconcile_extreme_batch(c, lo, hi, upto, heal, run_id);
+        RETURN;
+    END IF;
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(b.keys, 1);
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    IF heal THEN
+        healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+               u.actual - u.stored, u.k = ANY (healed),
+               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;

@@ -28,14 +28,14 @@ CREATE TABLE @extschema@.denorm_counters (
     child           regclass    NOT NULL,
     foreign_key     name        NOT NULL,
     parent_key      name        NOT NULL,
-    aggregate       text        NOT NULL CHECK (aggregate IN ('count', 'sum')),
+    aggregate       text        NOT NULL CHECK (aggregate IN ('count', 'sum', 'min', 'max')),
     value_column    name,
     filter          text,
     mode            text        NOT NULL DEFAULT 'immediate'
                                 CHECK (mode IN ('immediate', 'commit', 'deferred')),
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     UNIQUE (parent, counter_column),
-    CHECK ((aggregate = 'sum') = (value_column IS NOT NULL))
+    CHECK ((aggregate <> 'count') = (value_column IS NOT NULL))
 );
 COMMENT ON TABLE @extschema@.denorm_counters IS
     'One row per denorm counter: which parent column caches which aggregate of which child rows';
@@ -547,6 +547,114 @@ COMMENT ON FUNCTION @extschema@.denorm_sum_rounds(regclass, name, regclass, name
     'Internal: whether sums of a value column would be rounded into a counter column';
 REVOKE ALL ON FUNCTION @extschema@.denorm_sum_rounds(regclass, name, regclass, name) FROM PUBLIC;
 
+-- What is wrong with the value and counter columns of a min or max counter,
+-- or NULL: the value column must be of a built-in type with a default btree
+-- ordering and a min/max aggregate of pg_catalog's, and the counter column
+-- of the same type (with the same type modifier, or none).
+CREATE FUNCTION @extschema@.denorm_extreme_type_problem(parent regclass, counter_column name,
+                                                        child regclass, value_column name,
+                                                        aggregate text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v record;
+    k record;
+BEGIN
+    SELECT a.atttypid, a.atttypmod INTO v FROM pg_attribute a
+     WHERE a.attrelid = child AND a.attname = value_column AND NOT a.attisdropped;
+    SELECT a.atttypid, a.atttypmod INTO k FROM pg_attribute a
+     WHERE a.attrelid = parent AND a.attname = counter_column AND NOT a.attisdropped;
+    IF v.atttypid IS NULL OR k.atttypid IS NULL THEN
+        RETURN NULL;            -- (a missing column is reported by the caller)
+    END IF;
+    IF NOT @extschema@.denorm_builtin_type(v.atttypid)
+       OR NOT EXISTS (SELECT 1 FROM pg_aggregate g JOIN pg_proc f ON f.oid = g.aggfnoid
+                       WHERE f.proname = aggregate AND f.pronamespace = 'pg_catalog'::regnamespace
+                         AND f.pronargs = 1
+                         AND (f.proargtypes[0] = v.atttypid
+                              OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = v.atttypid
+                                            AND c.casttarget = f.proargtypes[0] AND c.castmethod = 'b')))
+       OR NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                       WHERE m.amname = 'btree' AND o.opcdefault
+                         AND (o.opcintype = v.atttypid
+                              OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = v.atttypid
+                                            AND c.casttarget = o.opcintype AND c.castmethod = 'b'))) THEN
+        RETURN format('value column "%s" of table %s is of type %s, which has no built-in %s',
+                      value_column, child, format_type(v.atttypid, v.atttypmod), aggregate);
+    END IF;
+    IF k.atttypid <> v.atttypid OR (k.atttypmod <> -1 AND k.atttypmod <> v.atttypmod) THEN
+        RETURN format('counter column "%s" of table %s is of type %s, not %s like value column "%s" of table %s',
+                      counter_column, parent, format_type(k.atttypid, k.atttypmod),
+                      format_type(v.atttypid, v.atttypmod), value_column, child);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regclass, name, text) IS
+    'Internal: why a min or max counter''s value and counter columns do not fit, or NULL';
+REVOKE ALL ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regclass, name, text) FROM PUBLIC;
+
+-- The checks of denorm_create_counter for a min or max counter, raised as
+-- its errors: the types (denorm_extreme_type_problem), the mode (a deferred
+-- extreme cannot be folded from pending rows: a removal needs the
+-- children) and the child (partitions come and go by DDL without row
+-- triggers, and no correction of an extreme composes with writers).
+CREATE FUNCTION @extschema@.denorm_check_extreme(parent regclass, counter_column name,
+                                                 child regclass, value_column name,
+                                                 aggregate text, mode text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF value_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22023', format('a %s counter needs a value_column', aggregate),
+            NULL, NULL);
+    END IF;
+    PERFORM @extschema@.denorm_column_type(child, value_column);
+    problem := @extschema@.denorm_extreme_type_problem(parent, counter_column, child, value_column, aggregate);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42804', format('cannot create a denorm %s counter in column "%s" of table "%s"', aggregate, counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A min or max counter column has the type of its value column, which must be one with a default btree ordering (integers, numeric, dates and times, text, ...).');
+    END IF;
+    IF mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot be deferred', aggregate),
+            'Removing a parent''s extreme needs its remaining children, which pending deltas cannot give.',
+            'Use mode => ''immediate'' or mode => ''commit''.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = child AND relkind = 'p') THEN
+        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot count partitioned table "%s"', aggregate, child),
+            'Partitions truncated, attached, detached or dropped change the children without row triggers, which a min or max cannot follow.',
+            'Create the counter on each partition''s own parent column, or keep the child unpartitioned.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) IS
+    'Internal: the creation checks of a min or max counter, raised as errors';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) FROM PUBLIC;
+
+-- Without an index on (foreign key, value), every removal of a parent's
+-- extreme reads all the children of its key: creation warns.
+CREATE FUNCTION @extschema@.denorm_extreme_indexed(c @extschema@.denorm_counters)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                     JOIN pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = i.indkey[1]
+                    WHERE i.indrelid = c.child AND i.indnkeyatts >= 2 AND i.indpred IS NULL
+                      AND a.attname = c.foreign_key AND b.attname = c.value_column)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_extreme_indexed(@extschema@.denorm_counters) IS
+    'Internal: whether the child has an index that starts with a min or max counter''s foreign key and value column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_extreme_indexed(@extschema@.denorm_counters) FROM PUBLIC;
+
 -- A filter is one boolean expression over the child's columns, parsed on
 -- its own, immutable, and stored in a canonical, fully schema-qualified
 -- form so that later parses cannot be redirected by search_path.
@@ -725,11 +833,12 @@ AS $$
 DECLARE
     numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
     col record;
+    problem text;
 BEGIN
-    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, true),
+    FOR col IN SELECT * FROM (VALUES (c.parent, c.counter_column, c.aggregate IN ('count', 'sum')),
                                      (c.parent, c.parent_key, false),
                                      (c.child, c.foreign_key, false),
-                                     (c.child, c.value_column, true)) v(rel, attname, is_number)
+                                     (c.child, c.value_column, c.aggregate = 'sum')) v(rel, attname, is_number)
                 WHERE v.attname IS NOT NULL LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = col.rel
                           AND a.attname = col.attname AND NOT a.attisdropped) THEN
@@ -741,7 +850,13 @@ BEGIN
                           col.attname, col.rel);
         END IF;
     END LOOP;
-    IF c.value_column IS NOT NULL
+    IF c.aggregate IN ('min', 'max') THEN
+        problem := @extschema@.denorm_extreme_type_problem(c.parent, c.counter_column, c.child,
+                                                           c.value_column, c.aggregate);
+        IF problem IS NOT NULL THEN
+            RETURN problem;
+        END IF;
+    ELSIF c.value_column IS NOT NULL
        AND @extschema@.denorm_sum_rounds(c.parent, c.counter_column, c.child, c.value_column) THEN
         RETURN format('sums of numeric column "%s" would be rounded into column "%s"',
                       c.value_column, c.counter_column);
@@ -1258,10 +1373,10 @@ BEGIN
         END IF;
     END LOOP;
 
-    IF aggregate NOT IN ('count', 'sum') THEN
+    IF aggregate NOT IN ('count', 'sum', 'min', 'max') THEN
         PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
             NULL,
-            'The aggregate must be ''count'' or ''sum''.');
+            'The aggregate must be ''count'', ''sum'', ''min'' or ''max''.');
     END IF;
     IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
         PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
@@ -1269,9 +1384,9 @@ BEGIN
             'The mode must be ''immediate'', ''commit'' or ''deferred''.');
     END IF;
 
-    -- counter column
+    -- counter column (of a min or max: checked with the value column below)
     counter_type := @extschema@.denorm_column_type(parent, counter_column);
-    IF counter_type <> ALL (numeric_types) THEN
+    IF aggregate IN ('count', 'sum') AND counter_type <> ALL (numeric_types) THEN
         PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
             format('Its type is %s.', format_type(counter_type, NULL)),
             NULL);
@@ -1368,6 +1483,8 @@ BEGIN
             NULL,
             NULL);
         END IF;
+    ELSIF aggregate IN ('min', 'max') THEN
+        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column, aggregate, mode);
     ELSIF value_column IS NOT NULL THEN
         PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
             NULL,
@@ -1393,8 +1510,6 @@ BEGIN
     IF filter IS NOT NULL THEN
         filter := @extschema@.denorm_normalize_filter(child, filter);
     END IF;
-
-
 
     -- the rules the DDL guard keeps checking (denorm_counter_rules)
     c.parent := parent;
@@ -1460,7 +1575,11 @@ BEGIN
         RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
                      counter_column, n, parent;
     END IF;
-    IF NOT @extschema@.denorm_fk_indexed(c) THEN
+    IF aggregate IN ('min', 'max') AND NOT @extschema@.denorm_extreme_indexed(c) THEN
+        RAISE WARNING 'table "%" has no index on (%, %)', child, quote_ident(foreign_key), quote_ident(value_column)
+            USING DETAIL = format('Each write that takes away a parent''s %s recomputes it from the children of its key, and reconcile reads them all.', aggregate),
+                  HINT = format('CREATE INDEX ON %s (%I, %I);', child, foreign_key, value_column);
+    ELSIF NOT @extschema@.denorm_fk_indexed(c) THEN
         RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
             USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
                   HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
@@ -1857,16 +1976,22 @@ CREATE TABLE @extschema@.denorm_drift_log (
     counter_column  name        NOT NULL,
     parent_key      text        NOT NULL,
     stored_value    numeric,
-    actual_value    numeric     NOT NULL,
+    actual_value    numeric,
     drift           numeric,
     detected_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     healed          boolean     NOT NULL DEFAULT false,
-    healed_at       timestamptz
+    healed_at       timestamptz,
+    stored_text     text,
+    actual_text     text
 );
 CREATE INDEX denorm_drift_log_run_idx ON @extschema@.denorm_drift_log (run_id);
 CREATE INDEX denorm_drift_log_counter_idx ON @extschema@.denorm_drift_log (counter_id, detected_at);
 COMMENT ON TABLE @extschema@.denorm_drift_log IS
     'One row per parent row whose cached value differed from the recomputed truth';
+COMMENT ON COLUMN @extschema@.denorm_drift_log.stored_text IS
+    'Min and max counters: the stored value as text (NULL for none); stored_value and actual_value hold numbers only';
+COMMENT ON COLUMN @extschema@.denorm_drift_log.actual_text IS
+    'Min and max counters: the recomputed value as text (NULL when no child row counts)';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_drift_log_log_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.denorm_drift_log FROM PUBLIC;
@@ -1886,6 +2011,18 @@ LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) IS
     'Internal: the drifted parent rows of one key range of a counter, read in one snapshot (parent, pending deltas and children each as its owner); takes no lock';
 REVOKE ALL ON FUNCTION @extschema@.denorm_find_drift(integer, text, text, text, text[]) FROM PUBLIC;
+
+-- The same for a min or max counter, whose values need not be numbers:
+-- stored and recomputed extremes as text.
+CREATE FUNCTION @extschema@.denorm_find_extreme_drift(counter_id integer, lo text, hi text, upto text,
+                                                      keys text[],
+                                                      OUT rows_checked bigint, OUT keys text[],
+                                                      OUT stored text[], OUT actual text[])
+AS 'MODULE_PATHNAME', 'denorm_find_extreme_drift'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_find_extreme_drift(integer, text, text, text, text[]) IS
+    'Internal: the drifted parent rows of one key range of a min or max counter, read in one snapshot (parent and children each as its owner); takes no lock';
+REVOKE ALL ON FUNCTION @extschema@.denorm_find_extreme_drift(integer, text, text, text, text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_lock_parents(counter_id integer, keys text[])
 RETURNS void
@@ -1915,6 +2052,16 @@ COMMENT ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[],
     'Internal: adds amounts to (or sets) a counter''s column on some parent rows, as the parent''s owner; the UPDATE locks those rows';
 REVOKE ALL ON FUNCTION @extschema@.denorm_apply_amounts(integer, text[], numeric[], boolean[]) FROM PUBLIC;
 
+-- Sets a min or max counter's column on some parent rows as the parent's
+-- owner (an extreme is healed by its value, not by a difference).
+CREATE FUNCTION @extschema@.denorm_set_extremes(counter_id integer, keys text[], vals text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'denorm_set_extremes'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) IS
+    'Internal: sets a min or max counter''s column on some parent rows, as the parent''s owner; locks those rows first';
+REVOKE ALL ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) FROM PUBLIC;
+
 -- The SQL steps, which call them.
 
 -- Start keys of the key-range batches of a counter's parent table, as
@@ -1932,6 +2079,68 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) IS
     'Internal: start keys of the key-range batches over a counter''s parent table';
 REVOKE ALL ON FUNCTION @extschema@.denorm_batch_starts(@extschema@.denorm_counters, integer, text, text) FROM PUBLIC;
+
+-- denorm_reconcile_key_batch for a min or max counter: the same steps, with
+-- the extremes compared as values of their own type (IS DISTINCT FROM) and
+-- healed by setting them (denorm_set_extremes) under the row locks, from a
+-- recount in a snapshot taken after the locks.  A writer in flight then
+-- either has locked the row first (and committed before the recount) or
+-- applies its own values on top afterwards, as it would on any value.  The
+-- drift log gets both values as text, as numbers too where the column is
+-- numeric (drift is then their difference, else NULL).
+CREATE FUNCTION @extschema@.denorm_reconcile_extreme_batch(c @extschema@.denorm_counters,
+                                                           lo text, hi text, upto text,
+                                                           heal boolean, run_id bigint,
+                                                           OUT rows_checked bigint,
+                                                           OUT rows_drifted bigint,
+                                                           OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    healed text[] := '{}';
+    is_number boolean;
+BEGIN
+    b := @extschema@.denorm_find_extreme_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
+    END IF;
+    b := @extschema@.denorm_find_extreme_drift(c.id, lo, hi, upto, b.keys);
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    rows_drifted := array_length(b.keys, 1);
+    IF heal THEN
+        healed := @extschema@.denorm_set_extremes(c.id, b.keys, b.actual);
+        rows_healed := coalesce(array_length(healed, 1), 0);
+    END IF;
+    IF run_id IS NOT NULL THEN
+        is_number := @extschema@.denorm_column_type(c.parent, c.counter_column)
+                     = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        INSERT INTO @extschema@.denorm_drift_log
+               (run_id, counter_id, parent_table, counter_column, parent_key,
+                stored_value, actual_value, drift, healed, healed_at, stored_text, actual_text)
+        SELECT run_id, c.id, c.parent, c.counter_column, u.k,
+               CASE WHEN is_number THEN u.stored::numeric END,
+               CASE WHEN is_number THEN u.actual::numeric END,
+               CASE WHEN is_number THEN u.actual::numeric - u.stored::numeric END,
+               u.k = ANY (healed), CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END,
+               u.stored, u.actual
+          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: denorm_reconcile_key_batch for a min or max counter: finds, logs and (with heal) sets its drifted parent rows under their locks';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
 -- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
 -- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
@@ -1963,6 +2172,11 @@ DECLARE
 BEGIN
     IF heal THEN
         PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    IF c.aggregate IN ('min', 'max') THEN
+        SELECT * INTO rows_checked, rows_drifted, rows_healed
+          FROM @extschema@.denorm_reconcile_extreme_batch(c, lo, hi, upto, heal, run_id);
+        RETURN;
     END IF;
     b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
     rows_checked := b.rows_checked;

@@ -19,6 +19,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -204,6 +205,7 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 		target->deferred[i] = mode == 'd';
 		target->commit[i] = mode == 'c';
 		target->counter_ids[i] = counter_id;
+		target->extreme[i] = 0;
 		return i;
 	}
 	if (target->ncolumns >= DENORM_MAX_TARGET_COLUMNS)
@@ -220,8 +222,34 @@ DenormTargetColumn(DenormTarget *target, const char *column, bool numeric,
 	target->deferred[i] = mode == 'd';
 	target->commit[i] = mode == 'c';
 	target->counter_ids[i] = counter_id;
+	target->extreme[i] = 0;
 	target->ncolumns++;
 	return i;
+}
+
+/*
+ * DenormTargetSetExtreme makes column colidx of a target a min ('n') or
+ * max ('x') over values of valtype, compared by the type's default btree
+ * comparison under valcoll (the value column's collation).  Its entries
+ * then carry extremes (pending.c), applied by ApplyExtremes.
+ */
+void
+DenormTargetSetExtreme(DenormTarget *target, int colidx, char kind, Oid valtype, Oid valcoll)
+{
+	TypeCacheEntry *tce = lookup_type_cache(valtype, TYPECACHE_CMP_PROC_FINFO);
+
+	if (!OidIsValid(tce->cmp_proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("value type %s of denorm counter %d has no btree ordering",
+						format_type_be(valtype), target->counter_ids[colidx])));
+	if (target->valcmps[colidx] == NULL)
+		target->valcmps[colidx] = MemoryContextAlloc(TopMemoryContext, sizeof(FmgrInfo));
+	fmgr_info_copy(target->valcmps[colidx], &tce->cmp_proc_finfo, TopMemoryContext);
+	target->valtypes[colidx] = valtype;
+	target->valcolls[colidx] = valcoll;
+	get_typlenbyval(valtype, &target->vallens[colidx], &target->valbyvals[colidx]);
+	target->extreme[colidx] = kind;
 }
 
 /* A relation changed: names or owner of targets on it may be stale */
@@ -522,7 +550,7 @@ UpdateRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
 	{
 		PendingEntry *e = entries[i];
 
-		if (t->deferred[e->k.colidx])
+		if (t->deferred[e->k.colidx] || t->extreme[e->k.colidx])
 			continue;
 		columns |= UINT64CONST(1) << e->k.colidx;
 		/*
@@ -671,7 +699,7 @@ UpdateLatestRow(PendingEntry **entries, int n)
 	int			i;
 
 	for (i = 0; i < n; i++)
-		if (!t->deferred[entries[i]->k.colidx])
+		if (!t->deferred[entries[i]->k.colidx] && !t->extreme[entries[i]->k.colidx])
 			break;
 	if (i == n || !LockTarget(t))
 		return -1;
@@ -740,6 +768,198 @@ ApplyMissing(PendingEntry **entries, BatchRow *rows, int *missing, int nmissing)
 }
 
 /*
+ * What the children of key add up to for min/max counter counter_id: their
+ * extreme value, read as the child's owner in snap (a snapshot taken after
+ * the parent row was locked), NULL when none counts:
+ *   SELECT min|max(x.value) FROM child x WHERE x.fk = $1 AND (filter)
+ * The result is copied into the caller's memory context.
+ */
+static Datum
+ChildExtreme(DenormTarget *t, int colidx, Datum key, Snapshot snap, bool *isnull)
+{
+	DenormRegistry r;
+	DenormNames n;
+	Oid			argtypes[1] = {t->keytype};
+	Datum		values[1] = {key};
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result;
+
+	if (!DenormReadRegistry(DenormPendingNamespace(), t->counter_ids[colidx], &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("denorm counter %d does not exist", t->counter_ids[colidx])));
+	DenormResolveNames(DenormPendingNamespace(), &r, &n);
+	if (DenormExecAs(DenormRelationOwner(r.child), DENORM_PATH_SAFE, r.child,
+					 psprintf("SELECT %s FROM %s x WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
+							  n.agg, n.child, n.fk, n.filter),
+					 1, argtypes, values, NULL, snap, true) != 1)
+		elog(ERROR, "denorm query returned no row");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (*isnull)
+		return (Datum) 0;
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		result = datumCopy(result, t->valbyvals[colidx], t->vallens[colidx]);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/*
+ * Applies one parent row's min/max entries in snap (with crosscheck), as
+ * the parent's owner.  The row is locked and its columns read first,
+ *   SELECT c1, c2, ... FROM parent WHERE key = $1 FOR NO KEY UPDATE
+ * then each column's new value worked out: when a value at least as
+ * extreme as the stored one left (or nothing is stored), the extreme is
+ * recomputed from the key's children (ChildExtreme) with a snapshot taken
+ * now, after the lock was granted, so it sees every transaction that
+ * committed before; else the stored value, or the best value added where
+ * that beats it.  Columns that change are written,
+ *   UPDATE parent SET c1 = $2, ... WHERE key = $1
+ * The lock alone is what keeps concurrent writers exact: a transaction
+ * that recomputes later waits for this one, and one that has written
+ * children but not yet locked the row applies its own values after this.
+ * Returns false when the parent has no row with the key.
+ */
+static bool
+ExtremeRow(PendingEntry **entries, int n, Snapshot snap, Snapshot crosscheck)
+{
+	DenormTarget *t = entries[0]->k.target;
+	StringInfoData sql;
+	Datum		values[DENORM_MAX_TARGET_COLUMNS + 1];
+	char		nulls[DENORM_MAX_TARGET_COLUMNS + 1];
+	Oid			argtypes[DENORM_MAX_TARGET_COLUMNS + 1];
+	Datum		stored[DENORM_MAX_TARGET_COLUMNS];
+	bool		storednull[DENORM_MAX_TARGET_COLUMNS];
+	PendingEntry *cols[DENORM_MAX_TARGET_COLUMNS];
+	int			ncols = 0;
+	int			nargs = 1;
+	int			i;
+	HeapTuple	row;
+	TupleDesc	desc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (i = 0; i < n; i++)
+	{
+		if (!t->extreme[entries[i]->k.colidx])
+			continue;
+		appendStringInfo(&sql, "%sp.%s", ncols > 0 ? ", " : "",
+						 t->columns[entries[i]->k.colidx]);
+		cols[ncols++] = entries[i];
+	}
+	appendStringInfo(&sql, " FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF p",
+					 t->parent_sql, t->key_sql);
+	argtypes[0] = t->keytype;
+	values[0] = entries[0]->k.key;
+	nulls[0] = ' ';
+	if (DenormExecAsChecked(t->owner, DENORM_PATH_SAFE, t->parentrel, sql.data, 1, argtypes,
+							values, nulls, snap, crosscheck, false, 0) == 0)
+		return false;
+	row = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	for (i = 0; i < ncols; i++)
+		stored[i] = heap_getattr(row, i + 1, desc, &storednull[i]);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ", t->parent_sql);
+	for (i = 0; i < ncols; i++)
+	{
+		PendingEntry *e = cols[i];
+		int			col = e->k.colidx;
+		Datum		v = stored[i];
+		bool		vnull = storednull[i];
+
+		if (e->has_removed &&
+			(storednull[i] || !DenormMoreExtreme(t, col, stored[i], e->best_removed)))
+		{
+			Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
+
+			v = ChildExtreme(t, col, e->k.key, latest, &vnull);
+			UnregisterSnapshot(latest);
+		}
+		else if (e->has_new && (vnull || DenormMoreExtreme(t, col, e->best_new, v)))
+		{
+			v = e->best_new;
+			vnull = false;
+		}
+		/* unchanged: the lock is all it needs */
+		if (vnull == storednull[i] &&
+			(vnull || DatumGetInt32(FunctionCall2Coll(t->valcmps[col], t->valcolls[col],
+													  v, stored[i])) == 0))
+		{
+			if (vnull || datumIsEqual(v, stored[i], t->valbyvals[col], t->vallens[col]))
+				continue;
+		}
+		nargs++;
+		argtypes[nargs - 1] = t->valtypes[col];
+		values[nargs - 1] = v;
+		nulls[nargs - 1] = vnull ? 'n' : ' ';
+		appendStringInfo(&sql, "%s%s = $%d", nargs > 2 ? ", " : "", t->columns[col], nargs);
+	}
+	if (nargs == 1)
+		return true;
+	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) $1", t->key_sql);
+	(void) DenormExecAsChecked(t->owner, DENORM_PATH_OWNER, t->parentrel, sql.data, nargs,
+							   argtypes, values, nulls, snap, crosscheck, false,
+							   DENORM_COUNTER_WRITE);
+	return true;
+}
+
+/*
+ * Applies the min/max entries of one parent row (entries sorted by
+ * column, all of one key), after its count and sum columns, under the
+ * snapshot rules of those: the statement's own (its transaction snapshot
+ * at REPEATABLE READ and above), or for commit-time entries there, the
+ * row's latest version (ApplyToLatest).  A key without a row is locked
+ * against parent rows taking it and looked for again, as ApplyMissing
+ * does for deltas: a row committed meanwhile gets the values (at
+ * REPEATABLE READ and above, a serialization failure instead), and a key
+ * that still has none needs nothing (a row that takes it later starts
+ * from its children's extreme, parent.c).
+ */
+static void
+ApplyExtremes(PendingEntry **entries, int n)
+{
+	DenormTarget *t = entries[0]->k.target;
+	Snapshot	snap = NULL;
+	Snapshot	crosscheck = InvalidSnapshot;
+	bool		found;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (t->extreme[entries[i]->k.colidx])
+			break;
+	if (i == n || !LockTarget(t))
+		return;
+	if (ApplyToLatest())
+	{
+		LockLatestRows(t, &entries[0]->k.key, 1);
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	}
+	found = ExtremeRow(entries, n, snap, InvalidSnapshot);
+	if (snap != NULL)
+		UnregisterSnapshot(snap);
+	if (found)
+		return;
+
+	if (!t->valid)
+		RefreshTarget(t);
+	DenormLockKey(t->parentrel,
+				  DenormKeyLockHash(t->keytype, t->keycollation, t->parentkeytype,
+									t->parentkeycoll, entries[0]->k.key),
+				  false);
+	if (ApplyToLatest())
+		LockLatestRows(t, &entries[0]->k.key, 1);
+	else if (IsolationUsesXactSnapshot())
+		crosscheck = GetTransactionSnapshot();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	(void) ExtremeRow(entries, n, snap, crosscheck);
+	UnregisterSnapshot(snap);
+}
+
+/*
  * Applies one parent row's entries (sorted by column): immediate columns in
  * one UPDATE, deferred ones as rows of denorm_pending.
  */
@@ -760,6 +980,7 @@ ApplyRow(PendingWriter *w, PendingEntry **entries, int n)
 
 		ApplyMissing(entries, &row, &missing, 1);
 	}
+	ApplyExtremes(entries, n);
 }
 
 /* Rows of one target from which a statement's updates are made in sets */
@@ -1001,6 +1222,7 @@ DenormApplyEntries(List *taken)
 	MemoryContext cxt;
 	MemoryContext old;
 	PendingWriter writer = {NULL, NULL, NULL};
+	bool		extremes = false;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "denorm apply",
 								ALLOCSET_DEFAULT_SIZES);
@@ -1027,6 +1249,12 @@ DenormApplyEntries(List *taken)
 		copy->k.key = datumCopy(e->k.key, e->k.target->keybyval, e->k.target->keylen);
 		if (e->ndelta != (Datum) 0)
 			copy->ndelta = datumCopy(e->ndelta, false, -1);
+		if (e->has_new)
+			copy->best_new = datumCopy(e->best_new, e->k.target->valbyvals[e->k.colidx],
+									   e->k.target->vallens[e->k.colidx]);
+		if (e->has_removed)
+			copy->best_removed = datumCopy(e->best_removed, e->k.target->valbyvals[e->k.colidx],
+										   e->k.target->vallens[e->k.colidx]);
 		entries[n++] = copy;
 	}
 
@@ -1061,7 +1289,9 @@ DenormApplyEntries(List *taken)
 				PendingEntry *e = entries[j];
 				DenormTarget *t = e->k.target;
 
-				if (t->deferred[e->k.colidx])
+				if (t->extreme[e->k.colidx])
+					extremes = true;
+				if (t->deferred[e->k.colidx] || t->extreme[e->k.colidx])
 					continue;
 				rows[nrows].columns |= UINT64CONST(1) << e->k.colidx;
 				if (t->numeric[e->k.colidx] || e->isnum)
@@ -1072,12 +1302,14 @@ DenormApplyEntries(List *taken)
 			/* the rows of one target: applied in sets when there are many */
 			if (i == n || entries[i]->k.target != entries[rows[0].start]->k.target)
 			{
-				if (nrows >= APPLY_BATCH_MIN)
+				/* min/max columns are applied row by row (ApplyExtremes) */
+				if (nrows >= APPLY_BATCH_MIN && !extremes)
 					ApplyBatch(&writer, entries, rows, nrows);
 				else
 					for (j = 0; j < nrows; j++)
 						ApplyRow(&writer, &entries[rows[j].start], rows[j].n);
 				nrows = 0;
+				extremes = false;
 			}
 		}
 		ClosePendingWriter(&writer);

@@ -77,6 +77,17 @@ typedef struct DenormTarget
 	bool		deferred[DENORM_MAX_TARGET_COLUMNS];	/* goes to denorm_pending */
 	bool		commit[DENORM_MAX_TARGET_COLUMNS];	/* applied at commit */
 	int32		counter_ids[DENORM_MAX_TARGET_COLUMNS];
+	/*
+	 * min/max columns: 'n' (min) or 'x' (max), 0 for a count or sum; the
+	 * value type's btree comparison (with the value column's collation),
+	 * length and passing.  Their entries carry extremes, not deltas.
+	 */
+	char		extreme[DENORM_MAX_TARGET_COLUMNS];
+	Oid			valtypes[DENORM_MAX_TARGET_COLUMNS];
+	Oid			valcolls[DENORM_MAX_TARGET_COLUMNS];
+	int16		vallens[DENORM_MAX_TARGET_COLUMNS];
+	bool		valbyvals[DENORM_MAX_TARGET_COLUMNS];
+	FmgrInfo   *valcmps[DENORM_MAX_TARGET_COLUMNS];
 	struct DenormTarget *next;
 } DenormTarget;
 
@@ -89,6 +100,10 @@ extern void DenormSetPendingTable(Oid nspid);
 extern void DenormAddDelta(DenormTarget *target, int colidx, Datum key,
 						   bool numeric, int64 idelta, Datum ndelta,
 						   bool allow_commit);
+extern void DenormTargetSetExtreme(DenormTarget *target, int colidx, char kind,
+								   Oid valtype, Oid valcoll);
+extern void DenormAddExtreme(DenormTarget *target, int colidx, Datum key, Datum value,
+							 bool added, bool allow_commit);
 extern void DenormApplyPending(void);
 extern void DenormApplyCommit(void);
 extern void DenormCommitEventFired(void);
@@ -190,12 +205,15 @@ typedef struct DenormNames
 	const char *key;			/* quoted parent key column */
 	const char *col;			/* quoted counter column */
 	const char *fk;			/* quoted foreign key column */
-	char	   *agg;			/* count(*) or sum(x.value) */
+	char	   *agg;			/* count(*), sum(x.value), min(...), max(...) */
 	char	   *filter;			/* checked filter, or true */
 	Oid			keytypid;
 	char	   *keytype;		/* qualified parent key type with typmod */
 	Oid			fktypid;
 	char	   *fktype;			/* qualified foreign key type */
+	char		extreme;		/* min/max: 'n' or 'x'; else 0 */
+	Oid			valtypid;		/* min/max: the counter column's type */
+	char	   *valtype;		/* and its qualified name with typmod */
 } DenormNames;
 
 extern void DenormResolveNames(Oid nsp, DenormRegistry *r, DenormNames *n);

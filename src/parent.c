@@ -117,6 +117,27 @@ ChildAggregate(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key, Snapsh
 	return actual;
 }
 
+/*
+ * The extreme of a min/max counter over key's children, read as the
+ * child's owner in snap, in the value's own type (NULL when no child
+ * counts); in SPI's memory:
+ *   SELECT min|max(x.value) FROM child x WHERE x.fk = $1 AND (filter)
+ */
+static Datum
+ChildExtremeValue(DenormRegistry *r, DenormNames *n, Oid keytype, Datum key, Snapshot snap,
+				  bool *isnull)
+{
+	Oid			argtypes[1] = {keytype};
+	Datum		values[1] = {key};
+
+	if (DenormExecAs(DenormRelationOwner(r->child), DENORM_PATH_SAFE, r->child,
+					 psprintf("SELECT %s FROM %s x WHERE x.%s OPERATOR(pg_catalog.=) $1 AND (%s)",
+							  n->agg, n->child, n->fk, n->filter),
+					 1, argtypes, values, NULL, snap, true) != 1)
+		elog(ERROR, "denorm query returned no row");
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
 /* An integer column's value as int64, whatever its width */
 static int64
 ColumnInt64(TupleDesc desc, AttrNumber attno, Datum value)
@@ -427,6 +448,44 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 		if (colattno == InvalidAttrNumber)
 			elog(ERROR, "counter column \"%s\" of denorm counter %d not found", r.counter_column, id);
 		key = heap_getattr(newtuple, keyattno, RelationGetDescr(rel), &isnull);
+		if (n.extreme)
+		{
+			/*
+			 * A min or max starts at its children's extreme (NULL for none,
+			 * and under the foreign key, where it can have none yet).  The
+			 * transaction's own values still to come need not be taken off:
+			 * applying a value already counted, or recomputing, changes
+			 * nothing.
+			 */
+			valnull = true;
+			value = (Datum) 0;
+			if (!isnull && !pc->fk_guarded)
+			{
+				Oid			fktype;
+				int32		fktypmod;
+				Oid			fkcoll;
+				Snapshot	snap;
+
+				get_atttypetypmodcoll(r.child, get_attnum(r.child, r.foreign_key),
+									  &fktype, &fktypmod, &fkcoll);
+				DenormLockKey(r.parent,
+							  DenormKeyLockHash(keytype,
+												TupleDescAttr(RelationGetDescr(rel), keyattno - 1)->attcollation,
+												fktype, fkcoll, key),
+							  true);
+				snap = RegisterSnapshot(GetLatestSnapshot());
+				value = ChildExtremeValue(&r, &n, keytype, key, snap, &valnull);
+				UnregisterSnapshot(snap);
+			}
+			colattr = TupleDescAttr(RelationGetDescr(rel), colattno - 1);
+			if (!valnull)
+				value = SPI_datumTransfer(value, colattr->attbyval, colattr->attlen);
+			SPI_finish();
+			colnum = colattno;
+			newtuple = heap_modify_tuple_by_cols(newtuple, RelationGetDescr(rel), 1,
+												 &colnum, &value, &valnull);
+			return PointerGetDatum(newtuple);
+		}
 		if (isnull)
 			actual = NumericGetDatum(int64_to_numeric(0));
 		else

@@ -206,25 +206,50 @@ AddNumeric(PendingEntry *e, Datum amount)
 }
 
 /*
- * DenormAddDelta folds one contribution into the pending set of the
- * current subtransaction.  key must be a detoasted value (it is hashed and
- * copied as is).  Integer deltas are summed in an int64 and move to a
- * numeric sum if that would overflow, so only a final delta out of range is
- * an error.  Numeric sums are replaced, never grown in place, so memory
- * stays bounded.
+ * Whether a is strictly more extreme than b for a min/max column of t:
+ * smaller for a min, larger for a max, by the value type's btree
+ * comparison under the value column's collation.
  */
-void
-DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
-			   int64 idelta, Datum ndelta, bool allow_commit)
+bool
+DenormMoreExtreme(DenormTarget *t, int colidx, Datum a, Datum b)
 {
-	PendingKey	k;
-	PendingEntry *e;
-	bool		found;
+	int32		c = DatumGetInt32(FunctionCall2Coll(t->valcmps[colidx], t->valcolls[colidx], a, b));
 
-	EnsurePendingHash();
-	memset(&k, 0, sizeof(k));
-	k.subxid = GetCurrentSubTransactionId();
-	k.level = DenormQueryLevel;
+	return t->extreme[colidx] == 'n' ? c < 0 : c > 0;
+}
+
+/*
+ * Folds one value into an extreme entry's best added (added) or best
+ * removed value, keeping the more extreme one, copied into PendingContext
+ * (the one it replaces is freed: memory stays bounded per entry).
+ */
+static void
+FoldExtreme(PendingEntry *e, Datum value, bool added)
+{
+	DenormTarget *t = e->k.target;
+	int			col = e->k.colidx;
+	bool	   *has = added ? &e->has_new : &e->has_removed;
+	Datum	   *best = added ? &e->best_new : &e->best_removed;
+	MemoryContext old;
+
+	if (*has && !DenormMoreExtreme(t, col, value, *best))
+		return;
+	old = MemoryContextSwitchTo(PendingContext);
+	if (*has && !t->valbyvals[col])
+		pfree(DatumGetPointer(*best));
+	*best = datumCopy(value, t->valbyvals[col], t->vallens[col]);
+	*has = true;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The pending-set key of a contribution made now: this subtransaction and
+ * executor level, or LEVEL_COMMIT for a commit-time column (see
+ * DenormAddDelta).
+ */
+static int
+EntryLevel(DenormTarget *target, int colidx, bool allow_commit)
+{
 	/*
 	 * Commit-time, unless no deferred event can be queued for it here (in a
 	 * security-restricted operation, such as the parent update of another
@@ -233,7 +258,27 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 	if (allow_commit && !target->deferred[colidx] &&
 		(target->commit[colidx] || DenormApplyAtCommit()) &&
 		(CommitQueued || InCommitApply || !InSecurityRestrictedOperation()))
-		k.level = LEVEL_COMMIT;
+		return LEVEL_COMMIT;
+	return DenormQueryLevel;
+}
+
+/*
+ * DenormAddExtreme folds one value of a min/max column into the pending
+ * set: added (a row version entering the key's children) or removed (one
+ * leaving).  key and value must be detoasted.
+ */
+void
+DenormAddExtreme(DenormTarget *target, int colidx, Datum key, Datum value, bool added,
+				 bool allow_commit)
+{
+	PendingKey	k;
+	PendingEntry *e;
+	bool		found;
+
+	EnsurePendingHash();
+	memset(&k, 0, sizeof(k));
+	k.subxid = GetCurrentSubTransactionId();
+	k.level = EntryLevel(target, colidx, allow_commit);
 	k.target = target;
 	k.colidx = colidx;
 	k.key = key;
@@ -253,6 +298,55 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 		e->isnum = false;
 		e->idelta = 0;
 		e->ndelta = (Datum) 0;
+		e->has_new = e->has_removed = false;
+		e->best_new = e->best_removed = (Datum) 0;
+		PendingCount++;
+		CountEntries(k.subxid, k.level, 1);
+	}
+	FoldExtreme(e, value, added);
+}
+
+/*
+ * DenormAddDelta folds one contribution into the pending set of the
+ * current subtransaction.  key must be a detoasted value (it is hashed and
+ * copied as is).  Integer deltas are summed in an int64 and move to a
+ * numeric sum if that would overflow, so only a final delta out of range is
+ * an error.  Numeric sums are replaced, never grown in place, so memory
+ * stays bounded.
+ */
+void
+DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
+			   int64 idelta, Datum ndelta, bool allow_commit)
+{
+	PendingKey	k;
+	PendingEntry *e;
+	bool		found;
+
+	EnsurePendingHash();
+	memset(&k, 0, sizeof(k));
+	k.subxid = GetCurrentSubTransactionId();
+	k.level = EntryLevel(target, colidx, allow_commit);
+	k.target = target;
+	k.colidx = colidx;
+	k.key = key;
+
+	e = (PendingEntry *) hash_search(PendingHash, &k, HASH_ENTER, &found);
+	if (!found)
+	{
+		if (target->keybyval)
+			e->k.key = key;
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(PendingContext);
+
+			e->k.key = datumCopy(key, false, target->keylen);
+			MemoryContextSwitchTo(old);
+		}
+		e->isnum = false;
+		e->idelta = 0;
+		e->ndelta = (Datum) 0;
+		e->has_new = e->has_removed = false;
+		e->best_new = e->best_removed = (Datum) 0;
 		PendingCount++;
 		CountEntries(k.subxid, k.level, 1);
 		/*
@@ -307,6 +401,14 @@ MergeEntry(PendingEntry *m)
 		memcpy(e2, m, sizeof(PendingEntry));
 		PendingCount++;
 		CountEntries(m->k.subxid, m->k.level, 1);
+		return;
+	}
+	if (m->k.target->extreme[m->k.colidx])
+	{
+		if (m->has_new)
+			FoldExtreme(e2, m->best_new, true);
+		if (m->has_removed)
+			FoldExtreme(e2, m->best_removed, false);
 		return;
 	}
 	if (!m->isnum && !e2->isnum)
@@ -528,6 +630,8 @@ DenormComparePending(const void *a, const void *b)
 bool
 DenormEntryIsZero(PendingEntry *e)
 {
+	if (e->k.target->extreme[e->k.colidx])
+		return !e->has_new && !e->has_removed;
 	if (e->isnum)
 		return e->ndelta == (Datum) 0 ||
 			DatumGetBool(DirectFunctionCall2(numeric_eq, e->ndelta,
@@ -725,7 +829,7 @@ DenormLocalDelta(int32 counter_id, const char *keytext)
 		Oid			typoutput;
 		bool		typisvarlena;
 
-		if (e->k.level == LEVEL_TAKEN ||
+		if (e->k.level == LEVEL_TAKEN || e->k.target->extreme[e->k.colidx] ||
 			e->k.target->counter_ids[e->k.colidx] != counter_id)
 			continue;
 		getTypeOutputInfo(e->k.target->keytype, &typoutput, &typisvarlena);

@@ -30,12 +30,23 @@ typedef struct PendingEntry
 	bool		isnum;			/* the delta is in ndelta, not idelta */
 	int64		idelta;
 	Datum		ndelta;			/* numeric delta, or 0 while none */
+	/*
+	 * A min/max column (target->extreme[colidx]) keeps no delta but the
+	 * most extreme value added (inserted rows, rows moved in, the new side
+	 * of an update) and the most extreme value removed (deleted rows, rows
+	 * moved out, the old side of an update), each when there is one.
+	 */
+	bool		has_new;
+	bool		has_removed;
+	Datum		best_new;
+	Datum		best_removed;
 } PendingEntry;
 
 /* pending.c */
 extern int	DenormComparePending(const void *a, const void *b);
 extern bool DenormEntryIsZero(PendingEntry *e);
 extern Datum DenormEntryNumeric(PendingEntry *e);
+extern bool DenormMoreExtreme(DenormTarget *t, int colidx, Datum a, Datum b);
 extern void DenormPendingMaybeReset(void);
 extern Oid	DenormPendingNamespace(void);
 

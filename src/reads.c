@@ -195,6 +195,17 @@ GetReadPlan(FunctionCallInfo fcinfo, int32 id)
 				 errmsg("denorm counter %d does not exist", id),
 				 errhint("The denorm_status view lists the counters there are.")));
 	DenormCheckTable(r.parent, id, "parent");
+	/*
+	 * A minimum or maximum is no sum of deltas: its column is its value
+	 * once the statement (or, in mode 'commit', the transaction) that
+	 * changed it has applied it.
+	 */
+	if (strcmp(r.aggregate, "min") == 0 || strcmp(r.aggregate, "max") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("denorm counter %d keeps a %s, which denorm_value and denorm_values do not read", id,
+						strcmp(r.aggregate, "min") == 0 ? "minimum" : "maximum"),
+				 errhint("Read its column itself; in mode 'commit', after SELECT denorm_apply();.")));
 
 	keyatt = get_attnum(r.parent, r.parent_key);
 	colatt = get_attnum(r.parent, r.counter_column);

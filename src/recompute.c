@@ -100,7 +100,7 @@ CheckRecomputed(DenormRegistry *r, DenormNames *n, Datum *sums)
 /*
  * DenormRecomputeCounter sets every parent row of a counter to the value
  * recomputed from its children (0 everywhere when emptied: the whole child
- * is being truncated) and drops the counter's pending deltas.  Exact only
+ * is being truncated; NULL for a min or max) and drops the counter's pending deltas.  Exact only
  * while no one else can write the child: its callers hold a lock that
  * keeps writers out of every table of the child's tree.
  *   DELETE FROM denorm_pending WHERE counter_id = $1      (its owner)
@@ -143,22 +143,32 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
 	else
 	{
 		DenormChildSums(r, &n, range, rangenulls, NULL, sums, sumnulls, CurrentMemoryContext);
-		if (!sumnulls[0] && !sumnulls[1])
+		if (!sumnulls[0] && !sumnulls[1] && !n.extreme)
 			CheckRecomputed(r, &n, sums);
 	}
 
 	argtypes[0] = get_array_type(n.fktypid);
-	argtypes[1] = NUMERICARRAYOID;
+	argtypes[1] = n.extreme ? get_array_type(n.valtypid) : NUMERICARRAYOID;
 	values[0] = sums[0];
 	values[1] = sums[1];
 	nulls[0] = sumnulls[0] ? 'n' : ' ';
 	nulls[1] = sumnulls[1] ? 'n' : ' ';
-	sql = psprintf("UPDATE %1$s p SET %2$s = COALESCE(a.v, 0) "
-				   "FROM %1$s p2 LEFT JOIN ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2::pg_catalog.numeric[])) AS a(k, v) "
-				   "ON a.k OPERATOR(pg_catalog.=) p2.%4$s "
-				   "WHERE p.%4$s OPERATOR(pg_catalog.=) p2.%4$s "
-				   "AND p.%2$s IS DISTINCT FROM COALESCE(a.v, 0)",
-				   n.parent, n.col, n.fktype, n.key);
+	if (n.extreme)
+		/* a min or max over no rows is NULL */
+		sql = psprintf("UPDATE %1$s p SET %2$s = a.v "
+					   "FROM %1$s p2 LEFT JOIN ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2::%5$s[])) AS a(k, v) "
+					   "ON a.k OPERATOR(pg_catalog.=) p2.%4$s "
+					   "WHERE p.%4$s OPERATOR(pg_catalog.=) p2.%4$s "
+					   "AND p.%2$s IS DISTINCT FROM a.v",
+					   n.parent, n.col, n.fktype, n.key,
+					   format_type_be_qualified(n.valtypid));
+	else
+		sql = psprintf("UPDATE %1$s p SET %2$s = COALESCE(a.v, 0) "
+					   "FROM %1$s p2 LEFT JOIN ROWS FROM (pg_catalog.unnest($1::%3$s[]), pg_catalog.unnest($2::pg_catalog.numeric[])) AS a(k, v) "
+					   "ON a.k OPERATOR(pg_catalog.=) p2.%4$s "
+					   "WHERE p.%4$s OPERATOR(pg_catalog.=) p2.%4$s "
+					   "AND p.%2$s IS DISTINCT FROM COALESCE(a.v, 0)",
+					   n.parent, n.col, n.fktype, n.key);
 	(void) DenormExecAsChecked(DenormRelationOwner(r->parent), DENORM_PATH_OWNER, r->parent, sql, 2,
 							   argtypes, values, nulls, NULL, InvalidSnapshot, false,
 							   DENORM_COUNTER_WRITE);
@@ -194,6 +204,13 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 
 	DenormResolveNames(nsp, r, &n);
 	DenormCheckTable(relid, r->id, "child");
+	/* creation refuses partitioned children for these: no correction fits */
+	if (n.extreme)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("denorm counter %d is a %s and cannot follow partitions of table \"%s\"",
+						r->id, r->aggregate, get_rel_name(r->child)),
+				 errhint("Drop the counter with denorm_drop_counter(%d).", r->id)));
 	if (strcmp(r->aggregate, "sum") == 0)
 		numeric = get_atttype(r->child, get_attnum(r->child, r->value_column)) == NUMERICOID;
 	if (strcmp(r->mode, "deferred") == 0)

@@ -58,9 +58,26 @@ DenormResolveNames(Oid nsp, DenormRegistry *r, DenormNames *n)
 	n->key = quote_identifier(r->parent_key);
 	n->col = quote_identifier(r->counter_column);
 	n->fk = quote_identifier(r->foreign_key);
-	n->agg = strcmp(r->aggregate, "sum") == 0 ?
-		psprintf("pg_catalog.sum(x.%s)", quote_identifier(r->value_column)) :
-		"pg_catalog.count(*)";
+	n->extreme = 0;
+	n->valtypid = InvalidOid;
+	n->valtype = NULL;
+	if (strcmp(r->aggregate, "sum") == 0)
+		n->agg = psprintf("pg_catalog.sum(x.%s)", quote_identifier(r->value_column));
+	else if (strcmp(r->aggregate, "min") == 0 || strcmp(r->aggregate, "max") == 0)
+	{
+		Oid			valtype;
+		int32		valtypmod;
+
+		/* the extreme in the counter column's own type (the value's) */
+		n->extreme = r->aggregate[1] == 'i' ? 'n' : 'x';
+		n->agg = psprintf("pg_catalog.%s(x.%s)", r->aggregate, quote_identifier(r->value_column));
+		DenormColumnType(r->parent, r->counter_column, &valtype, &valtypmod);
+		n->valtypid = valtype;
+		n->valtype = format_type_extended(valtype, valtypmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	}
+	else
+		n->agg = "pg_catalog.count(*)";
 	n->filter = DenormSafeFilter(r->child, r->filter);
 
 	tup = SearchSysCacheAttName(r->parent, r->parent_key);
@@ -170,7 +187,9 @@ RunAs(Oid owner, bool owner_path, Oid relid, const char *sql,
  *     FROM (SELECT x.fk AS k, count(*) | sum(x.value) AS v FROM child x
  *            WHERE x.fk IS NOT NULL AND (filter) AND <range on x.fk>
  *            GROUP BY 1) a
- * out[0] is an array of the foreign key's type, out[1] a numeric[].
+ * out[0] is an array of the foreign key's type, out[1] a numeric[] (for a
+ * min or max, an array of the value type, its elements NULL where no value
+ * counts).
  */
 void
 DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range, const char *rangenulls,
@@ -179,9 +198,9 @@ DenormChildSums(DenormRegistry *r, DenormNames *n, Datum *range, const char *ran
 	char	   *sql;
 
 	sql = psprintf("SELECT pg_catalog.array_agg(a.k ORDER BY a.k), pg_catalog.array_agg(a.v ORDER BY a.k)"
-				   " FROM (SELECT x.%s AS k, (%s)::pg_catalog.numeric AS v FROM %s x"
+				   " FROM (SELECT x.%s AS k, (%s)%s AS v FROM %s x"
 				   " WHERE x.%s IS NOT NULL AND (%s) AND %s GROUP BY 1) a",
-				   n->fk, n->agg, n->child, n->fk, n->filter,
+				   n->fk, n->agg, n->extreme ? "" : "::pg_catalog.numeric", n->child, n->fk, n->filter,
 				   RangeCondition(psprintf("x.%s", n->fk), n->keytype));
 	RunAs(DenormRelationOwner(r->child), false, r->child, sql, 4, RangeTypes,
 		  range, rangenulls, snap, true, 2, out, outnull, cxt);
@@ -694,4 +713,178 @@ Datum
 denorm_commit_allowed(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(SPI_inside_nonatomic_context() && !IsSubTransaction());
+}
+
+PG_FUNCTION_INFO_V1(denorm_find_extreme_drift);
+
+/*
+ * denorm_find_extreme_drift(counter_id integer, lo text, hi text, upto text,
+ *                           keys text[], OUT rows_checked bigint, OUT keys text[],
+ *                           OUT stored text[], OUT actual text[])
+ *
+ * denorm_find_drift for a min or max counter, whose values need not be
+ * numbers: how many parent rows one key range has, and for each drifted one
+ * (sorted by key) the stored and the recomputed extreme as text (NULL for
+ * none).  Parent and children are each read by their own statement as
+ * their owner, in one snapshot, in the value's own type (DenormChildSums,
+ * and
+ *   SELECT array_agg(p.key ORDER BY p.key), array_agg(p.col ORDER BY p.key)
+ *     FROM parent p WHERE <range on p.key>
+ * ) and compared with IS DISTINCT FROM, on the arrays they return:
+ *   WITH a AS (SELECT * FROM unnest($1::fktype[], $2::valtype[]) a(k, v)),
+ *        b AS (SELECT * FROM unnest($3::keytype[], $4::valtype[]) p(k, c)),
+ *        d AS (SELECT b.k, b.c, a.v FROM b LEFT JOIN a ON a.k = b.k
+ *               WHERE b.c IS DISTINCT FROM a.v)
+ *   SELECT (SELECT count(*) FROM b), array_agg(d.k::text ORDER BY d.k),
+ *          array_agg(d.c::text ORDER BY d.k), array_agg(d.v::text ORDER BY d.k) FROM d
+ * Takes no lock beyond reading.
+ */
+Datum
+denorm_find_extreme_drift(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	MemoryContext cxt = CurrentMemoryContext;
+	DenormRegistry r;
+	DenormNames n;
+	Datum		range[4];
+	char		rangenulls[4];
+	Datum		arrays[4];
+	bool		arraynulls[4];
+	Oid			argtypes[4];
+	char		nulls[4];
+	Datum		result[4];
+	bool		resultnulls[4];
+	Snapshot	snap;
+	TupleDesc	tupdesc;
+	char	   *sql;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"counter_id\" must not be null")));
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	RequireAccess(r.parent, ACL_SELECT, r.id);
+	RequireAccess(r.child, ACL_SELECT, r.id);
+	DenormResolveNames(nsp, &r, &n);
+	if (!n.extreme)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("denorm counter %d is not a min or max counter", r.id)));
+	RangeArgs(fcinfo, 1, range, rangenulls);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	DenormChildSums(&r, &n, range, rangenulls, snap, &arrays[0], &arraynulls[0], cxt);
+	sql = psprintf("SELECT pg_catalog.array_agg(p.%1$s ORDER BY p.%1$s),"
+				   " pg_catalog.array_agg(p.%2$s ORDER BY p.%1$s)"
+				   " FROM %3$s p WHERE %4$s",
+				   n.key, n.col, n.parent,
+				   RangeCondition(psprintf("p.%s", n.key), n.keytype));
+	RunAs(DenormRelationOwner(r.parent), false, r.parent, sql, 4, RangeTypes,
+		  range, rangenulls, snap, true, 2, &arrays[2], &arraynulls[2], cxt);
+	UnregisterSnapshot(snap);
+
+	argtypes[0] = get_array_type(n.fktypid);
+	argtypes[1] = get_array_type(n.valtypid);
+	argtypes[2] = get_array_type(n.keytypid);
+	argtypes[3] = get_array_type(n.valtypid);
+	for (i = 0; i < 4; i++)
+		nulls[i] = arraynulls[i] ? 'n' : ' ';
+
+	sql = psprintf("WITH a AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::%1$s[]), pg_catalog.unnest($2::%3$s[])) AS a(k, v)),"
+				   " b AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($3::%2$s[]), pg_catalog.unnest($4::%3$s[])) AS p(k, c)),"
+				   " d AS (SELECT b.k, b.c, a.v FROM b LEFT JOIN a ON a.k OPERATOR(pg_catalog.=) b.k"
+				   "  WHERE b.c IS DISTINCT FROM a.v)"
+				   " SELECT (SELECT pg_catalog.count(*) FROM b),"
+				   " pg_catalog.array_agg(d.k::pg_catalog.text ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.c::pg_catalog.text ORDER BY d.k),"
+				   " pg_catalog.array_agg(d.v::pg_catalog.text ORDER BY d.k) FROM d",
+				   n.fktype, format_type_be_qualified(n.keytypid), n.valtype);
+	/* plain data: run as denorm's own, with nothing of any user's involved */
+	RunAs(n.pending_owner, false, InvalidOid, sql, 4, argtypes, arrays, nulls,
+		  NULL, true, 4, result, resultnulls, cxt);
+	SPI_finish();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (resultnulls[0])
+	{
+		result[0] = Int64GetDatum(0);
+		resultnulls[0] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, resultnulls)));
+}
+
+PG_FUNCTION_INFO_V1(denorm_set_extremes);
+
+/*
+ * denorm_set_extremes(counter_id integer, keys text[], vals text[]) returns text[]
+ *
+ * Sets a min or max counter's column on the parent rows with the given keys
+ * to the given values (text in the column's type, NULL for none), as the
+ * parent's owner, after locking them in key order (the callers have
+ * already):
+ *   SELECT 1 FROM parent p WHERE p.key = ANY ($1::keytype[])
+ *    ORDER BY p.key FOR NO KEY UPDATE OF p
+ *   WITH u AS (UPDATE parent p SET col = h.v::valtype
+ *                FROM ROWS FROM (unnest($1::text[]), unnest($2::text[])) h(k, v)
+ *               WHERE p.key = h.k::keytype RETURNING p.key::text AS k)
+ *   SELECT COALESCE(array_agg(u.k), '{}') FROM u
+ * Returns the keys of the rows changed.  Reconcile heals min/max counters
+ * through this (absolute values: an extreme is no sum of differences).
+ */
+Datum
+denorm_set_extremes(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	MemoryContext cxt = CurrentMemoryContext;
+	DenormRegistry r;
+	DenormNames n;
+	Oid			owner;
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[2];
+	Datum		result;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of denorm_set_extremes must not be null")));
+	ReadCounter(nsp, PG_GETARG_INT32(0), &r);
+	owner = DenormRelationOwner(r.parent);
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must have the rights of the owner of table \"%s\" to change denorm counter %d",
+						get_rel_name(r.parent), r.id)));
+	DenormResolveNames(nsp, &r, &n);
+	if (!n.extreme)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("denorm counter %d is not a min or max counter", r.id)));
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) DenormExecAs(owner, DENORM_PATH_SAFE, r.parent,
+						psprintf("SELECT 1 FROM %1$s p WHERE p.%2$s OPERATOR(pg_catalog.=) ANY ($1::%3$s[]) "
+								 "ORDER BY p.%2$s FOR NO KEY UPDATE OF p",
+								 n.parent, n.key, n.keytype),
+						1, argtypes, values, NULL, NULL, false);
+	/* the parent's triggers run: with the owner's own search path */
+	RunAsWith(owner, true, r.parent,
+			  psprintf("WITH u AS (UPDATE %1$s p SET %2$s = h.v::%5$s "
+					   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
+					   "pg_catalog.unnest($2::pg_catalog.text[])) AS h(k, v) "
+					   "WHERE p.%3$s OPERATOR(pg_catalog.=) h.k::%4$s "
+					   "RETURNING p.%3$s::pg_catalog.text AS k) "
+					   "SELECT COALESCE(pg_catalog.array_agg(u.k), '{}') FROM u",
+					   n.parent, n.col, n.key, n.keytype, n.valtype),
+			  2, argtypes, values, NULL, NULL, false, 1, &result, &isnull, cxt,
+			  DENORM_COUNTER_WRITE);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
 }

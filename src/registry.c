@@ -423,7 +423,8 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 	RequireColumn(r.parent, r.counter_column);
 	RequireColumn(r.parent, r.parent_key);
 	RequireColumn(r.child, r.foreign_key);
-	if (strcmp(r.aggregate, "count") != 0 && strcmp(r.aggregate, "sum") != 0)
+	if (strcmp(r.aggregate, "count") != 0 && strcmp(r.aggregate, "sum") != 0 &&
+		strcmp(r.aggregate, "min") != 0 && strcmp(r.aggregate, "max") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown aggregate \"%s\"", r.aggregate)));
@@ -432,10 +433,15 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown counter mode \"%s\"", r.mode)));
-	if ((strcmp(r.aggregate, "sum") == 0) != (r.value_column[0] != '\0'))
+	if ((strcmp(r.aggregate, "count") != 0) != (r.value_column[0] != '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a sum counter needs a value_column and a count counter takes none")));
+				 errmsg("a sum, min or max counter needs a value_column and a count counter takes none")));
+	if ((strcmp(r.aggregate, "min") == 0 || strcmp(r.aggregate, "max") == 0) &&
+		strcmp(r.mode, "deferred") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a min or max counter cannot be deferred")));
 	if (r.value_column[0] != '\0')
 		RequireColumn(r.child, r.value_column);
 	{

@@ -60,6 +60,8 @@ typedef struct DenormCounter
 	AttrNumber	value_attno;	/* 0 for a count */
 	Oid			value_type;
 	bool		numeric;		/* deltas are numeric */
+	char		extreme;		/* min/max: 'n' or 'x'; 0 for count and sum */
+	int16		value_len;		/* min/max: the value type's length */
 	ExprState  *filter;
 	ExprContext *econtext;
 	/* deferred counters: which foreign key values can be a parent key */
@@ -314,6 +316,7 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
 
 	c->value_attno = 0;
 	c->numeric = false;
+	c->extreme = 0;
 	if (strcmp(r->aggregate, "sum") == 0)
 	{
 		c->value_attno = CounterAttnum(rel, r->value_column, r->id);
@@ -326,6 +329,13 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("value column \"%s\" of table \"%s\" used by denorm counter %d must be an integer or numeric type",
 							r->value_column, RelationGetRelationName(rel), r->id)));
+	}
+	else if (strcmp(r->aggregate, "min") == 0 || strcmp(r->aggregate, "max") == 0)
+	{
+		c->value_attno = CounterAttnum(rel, r->value_column, r->id);
+		c->value_type = TupleDescAttr(RelationGetDescr(rel), c->value_attno - 1)->atttypid;
+		c->extreme = r->aggregate[1] == 'i' ? 'n' : 'x';
+		c->value_len = TupleDescAttr(RelationGetDescr(rel), c->value_attno - 1)->attlen;
 	}
 	else if (strcmp(r->aggregate, "count") != 0)
 		elog(ERROR, "unknown aggregate \"%s\" of denorm counter %d", r->aggregate, r->id);
@@ -345,6 +355,9 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
 
 	c->target = DenormGetTarget(r->parent, r->parent_key, keytype, keycollation);
 	c->colidx = DenormTargetColumn(c->target, r->counter_column, c->numeric, mode, r->id);
+	if (c->extreme)
+		DenormTargetSetExtreme(c->target, c->colidx, c->extreme, c->value_type,
+							   TupleDescAttr(RelationGetDescr(rel), c->value_attno - 1)->attcollation);
 
 	if (r->filter[0] != '\0')
 	{
@@ -475,7 +488,8 @@ RowsApplyImmediately(void)
 /*
  * Adds the contribution of one row version (sign +1 for a new version, -1
  * for an old one): nothing when the foreign key is NULL, the filter is not
- * true, or a summed value is NULL.
+ * true, or a summed value is NULL.  For a min or max the value itself is
+ * recorded, as added or removed (DenormAddExtreme).
  */
 static void
 AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
@@ -515,6 +529,15 @@ AddRow(DenormCounter *c, TupleTableSlot *slot, int sign)
 
 		if (isnull)
 			return;
+		if (c->extreme)
+		{
+			/* a min or max: the value enters or leaves the key's children */
+			if (c->value_len == -1)
+				value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
+			DenormAddExtreme(c->target, c->colidx, key, value, sign > 0,
+							 !RowsApplyImmediately());
+			return;
+		}
 		if (c->numeric)
 		{
 			Numeric		num = DatumGetNumeric(value);

@@ -172,6 +172,7 @@ UPDATE ml_products SET review_count = review_count + 5 WHERE id = 3;
 UPDATE ml_categories SET review_total = review_total - 2 WHERE id = 10;
 RESET session_replication_role;
 SELECT level, id, stored - actual AS off FROM ml_wrong ORDER BY 1, 2;
+-- (terse: the alerts' DETAIL names run ids, which depend on the tests before)
 \set VERBOSITY terse
 SELECT d.counter_column, d.parent::text, r.rows_drifted, r.rows_healed, r.status
   FROM denorm_reconcile() WITH ORDINALITY r JOIN denorm_counters d ON d.id = r.counter_id
