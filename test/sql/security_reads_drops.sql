@@ -234,6 +234,47 @@ SELECT parent, child, recreate_parent, recreate_child, dropped_by, parent_owner,
 SELECT denorm_recreate_counter(9804);
 
 ------------------------------------------------------------------------
+-- 7. Commit-time deltas at REPEATABLE READ lock the parent rows at their
+-- latest versions in C, as the writer, after the parent owner's SELECT
+-- found them.  A writer with INSERT on the child alone, on a partitioned
+-- parent: only the rows of the keys it wrote are locked (a row locked and
+-- not updated keeps this transaction's xmax), in the partition that holds
+-- them, and the rows it may not read stay unread by it.
+------------------------------------------------------------------------
+CREATE TABLE rd_pp (id int PRIMARY KEY, n int NOT NULL DEFAULT 0) PARTITION BY RANGE (id);
+CREATE TABLE rd_pp1 PARTITION OF rd_pp FOR VALUES FROM (1) TO (10);
+CREATE TABLE rd_pp2 PARTITION OF rd_pp FOR VALUES FROM (10) TO (20);
+CREATE TABLE rd_pc (id int, pid int);
+CREATE INDEX ON rd_pc (pid);
+INSERT INTO rd_pp SELECT generate_series(1, 19);
+ALTER TABLE rd_pp OWNER TO regress_rd_owner;
+ALTER TABLE rd_pp1 OWNER TO regress_rd_owner;
+ALTER TABLE rd_pp2 OWNER TO regress_rd_owner;
+ALTER TABLE rd_pc OWNER TO regress_rd_owner;
+GRANT INSERT ON rd_pc TO regress_rd_app;
+SET client_min_messages = warning;
+SELECT denorm_create_counter('rd_pp', 'n', 'rd_pc', 'pid', mode => 'commit');
+RESET client_min_messages;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SET LOCAL ROLE regress_rd_app;
+INSERT INTO rd_pc VALUES (1, 3), (2, 12), (3, 12), (4, 99);
+SELECT denorm_apply();
+SELECT count(*) FROM rd_pp;
+\echo :SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SET LOCAL ROLE regress_rd_app;
+INSERT INTO rd_pc VALUES (1, 3), (2, 12), (3, 12), (4, 99);
+SELECT denorm_apply();
+RESET ROLE;
+SELECT tableoid::regclass AS partition, id, n, xmax <> 0 AS locked
+  FROM rd_pp WHERE n <> 0 OR xmax <> 0 ORDER BY id;
+COMMIT;
+SELECT id, n FROM rd_pp WHERE n <> 0 ORDER BY id;
+SELECT denorm_drop_counter(9806);
+DROP TABLE rd_pc, rd_pp;
+
+------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------
 SELECT denorm_drop_counter(9802);
