@@ -1180,6 +1180,41 @@ CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
 COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
     'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
 
+-- The extension's schema keeps its name.  denorm's SQL functions name its
+-- objects with the schema they were installed in, and three of them run as
+-- the extension's owner whenever anyone changes a table (denorm_on_ddl,
+-- denorm_on_drop, denorm_before_drop_extension).  Were the schema renamed,
+-- its owner (for public, the database owner) could create a schema of the
+-- old name holding objects of its own, which those functions would then
+-- run with the extension owner's rights.  So a rename of it is refused
+-- when it ends (rolled back); the check reads the catalogs only and names
+-- nothing of denorm's, which a rename would have taken away.
+CREATE FUNCTION @extschema@.denorm_on_schema_rename()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'denorm' AND quote_ident(n.nspname) = '@extschema@') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '2BP01',
+            MESSAGE = 'cannot rename schema @extschema@ because extension denorm is installed in it',
+            DETAIL = 'denorm''s functions name their objects with this schema, and some of them run with the rights of the extension''s owner.',
+            HINT = 'Keep the schema''s name. To move denorm, drop the extension and create it in the other schema.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_schema_rename() IS
+    'Event trigger: refuses to rename the schema denorm is installed in';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_schema_rename() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_schema_rename ON ddl_command_end
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION @extschema@.denorm_on_schema_rename();
+COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
+    'Refuses to rename the schema denorm is installed in, whose name its functions use';
+
 ------------------------------------------------------------------------
 -- Creating and dropping counters
 ------------------------------------------------------------------------

@@ -276,6 +276,23 @@ SELECT denorm_drop_counter(9806);
 DROP TABLE rd_pc, rd_pp;
 
 ------------------------------------------------------------------------
+-- 8. The schema denorm is installed in keeps its name.  Its functions name
+-- their objects with it, and three run as the extension's owner whenever
+-- anyone changes a table: the owner of the schema (for public, the
+-- database owner) who renamed it could create a schema of the old name
+-- with a denorm_shift_attached() of its own, which the next CREATE TABLE
+-- by anyone would run with the extension owner's rights.  The rename is
+-- refused, whoever makes it; other schemas rename as ever.
+------------------------------------------------------------------------
+SELECT extnamespace::regnamespace AS denorm_schema FROM pg_extension WHERE extname = 'denorm';
+ALTER SCHEMA public RENAME TO rd_public_old;
+\echo :SQLSTATE
+SELECT extnamespace::regnamespace AS denorm_schema FROM pg_extension WHERE extname = 'denorm';
+CREATE SCHEMA rd_other;
+ALTER SCHEMA rd_other RENAME TO rd_other2;
+DROP SCHEMA rd_other2;
+
+------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------
 SELECT denorm_drop_counter(9802);
