@@ -293,6 +293,34 @@ ALTER SCHEMA rd_other RENAME TO rd_other2;
 DROP SCHEMA rd_other2;
 
 ------------------------------------------------------------------------
+-- 9. A table owner renames its counted table over and over: its former
+-- names, which the record of a drop keeps and the denorm_dropped view
+-- (every role's) looks up one by one, stay at the last 16.
+------------------------------------------------------------------------
+SET ROLE regress_rd_owner;
+CREATE TABLE rd_many (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE rd_many_c (id int, pid int);
+CREATE INDEX ON rd_many_c (pid);
+RESET ROLE;
+SELECT denorm_create_counter('rd_many', 'n', 'rd_many_c', 'pid') AS many \gset
+SET ROLE regress_rd_owner;
+DO $$
+BEGIN
+    FOR i IN 1..40 LOOP
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', CASE WHEN i = 1 THEN 'rd_many' ELSE 'rd_many_' || (i - 1) END,
+                       'rd_many_' || i);
+    END LOOP;
+END $$;
+RESET ROLE;
+SELECT cardinality(former_names) AS kept, former_names[1] AS latest, former_names[16] AS oldest_kept
+  FROM denorm_renamed_tables WHERE tbl = 'rd_many_40'::regclass;
+SET ROLE regress_rd_owner;
+DROP TABLE rd_many_40;
+RESET ROLE;
+SELECT cardinality(parent_was) AS kept FROM denorm_dropped WHERE counter_id = :many;
+DROP TABLE rd_many_c;
+
+------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------
 SELECT denorm_drop_counter(9802);
