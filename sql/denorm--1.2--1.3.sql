@@ -3410,3 +3410,308 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
     'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- Dropped counters: the role a table found by name must be owned by
+------------------------------------------------------------------------
+
+-- denorm_recreate_counter took whatever table had a dropped counter's
+-- table names: a role that may create in that schema could take a
+-- dropped parent's name first and have an administrator's recreation
+-- count another role's rows into its table.  Records now name the role
+-- each table must be owned by (see denorm_dropped_record).
+ALTER TABLE @extschema@.denorm_dropped_counters ADD COLUMN parent_owner name,
+                                               ADD COLUMN child_owner name;
+
+-- What denorm_on_drop records of counter c, dropped with table dropped_with
+-- by command: its tables by name (a dropped table's from the dropped
+-- objects, for its OID no longer leads to a name), with the names they had
+-- before they were renamed, and the role each must be owned by for
+-- denorm_recreate_counter to take a table of that name for it: a table
+-- that stays, its owner; a dropped one, the role dropping it (the one that
+-- creates its successor, as a rebuild or an ORM does).  Only callable from
+-- a sql_drop event trigger.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_dropped_record(c @extschema@.denorm_counters, dropped_with text,
+                                                  command text)
+RETURNS @extschema@.denorm_dropped_counters
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH names AS (
+        SELECT t.tbl,
+               coalesce((SELECT x.object_identity FROM pg_event_trigger_dropped_objects() x
+                          WHERE x.objid OPERATOR(pg_catalog.=) t.tbl AND x.object_type OPERATOR(pg_catalog.=) 'table'
+                          LIMIT 1),
+                        (SELECT format('%I.%I', s.nspname, k.relname)
+                           FROM pg_class k JOIN pg_namespace s ON s.oid OPERATOR(pg_catalog.=) k.relnamespace
+                          WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)) AS name,
+               coalesce((SELECT r.former_names FROM @extschema@.denorm_renamed_tables r
+                          WHERE r.tbl::oid OPERATOR(pg_catalog.=) t.tbl), '{}') AS was,
+               coalesce((SELECT pg_get_userbyid(k.relowner) FROM pg_class k
+                          WHERE k.oid OPERATOR(pg_catalog.=) t.tbl
+                            AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() x
+                                             WHERE x.objid OPERATOR(pg_catalog.=) t.tbl
+                                               AND x.object_type OPERATOR(pg_catalog.=) 'table')),
+                        @extschema@.denorm_outer_role()) AS owner
+          FROM (VALUES (c.parent::oid), (c.child::oid)) AS t(tbl)
+    )
+    SELECT ROW(c.id, p.name, p.was, c.counter_column, k.name, k.was, c.foreign_key,
+               c.parent_key, c.aggregate, c.value_column, c.filter, c.mode, c.created_at,
+               now(), @extschema@.denorm_outer_role(), dropped_with, command,
+               NULL, NULL, p.owner, k.owner)::@extschema@.denorm_dropped_counters
+      FROM names p, names k
+     WHERE p.tbl OPERATOR(pg_catalog.=) c.parent::oid AND k.tbl OPERATOR(pg_catalog.=) c.child::oid
+$$;
+
+-- Declares a dropped counter again, through denorm_create_counter with the
+-- recorded definition, so every check, the backfill and the ownership rule
+-- of creation apply; parent and child, when given, replace the tables the
+-- recorded names lead to.  A table found by name is taken only when the
+-- record's role owns it (denorm_dropped_record): a name anyone who may
+-- create in that schema can take is no proof that the table is the one
+-- meant, and an administrator's call would otherwise put the counter on
+-- another role's table (counting the original child's rows into it) or
+-- count another role's rows into the original parent.  The record is locked (a concurrent recreation
+-- waits, then finds it done) and marked with the new counter's id.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_recreate_counter(dropped_id integer,
+                                                    parent regclass DEFAULT NULL,
+                                                    child regclass DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r @extschema@.denorm_dropped_counters;
+    new_id integer;
+    found_owner name;
+BEGIN
+    IF NOT has_table_privilege('@extschema@.denorm_dropped_counters', 'SELECT')
+       OR NOT has_column_privilege('@extschema@.denorm_dropped_counters', 'recreated_as', 'UPDATE') THEN
+        PERFORM @extschema@.denorm_error('42501', 'permission denied to recreate denorm counters',
+            'Recreating a counter takes what creating one takes: the rights denorm_grant_admin gives, and ownership of both tables.',
+            NULL);
+    END IF;
+    PERFORM @extschema@.denorm_require(dropped_id, 'dropped_id');
+    SELECT * INTO r FROM @extschema@.denorm_dropped_counters x
+     WHERE x.counter_id = dropped_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM @extschema@.denorm_error('42704', format('dropped denorm counter %s does not exist', dropped_id),
+            NULL,
+            'The denorm_dropped view lists the counters dropped with their tables.');
+    END IF;
+    IF r.recreated_as IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42710', format('dropped denorm counter %s was already recreated as counter %s', dropped_id, r.recreated_as),
+            NULL,
+            'The denorm_status view shows the counters there are.');
+    END IF;
+    IF parent IS NULL THEN
+        parent := @extschema@.denorm_dropped_table(r.parent, r.parent_was);
+        found_owner := (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = parent);
+        IF parent IS NOT NULL AND found_owner IS DISTINCT FROM r.parent_owner THEN
+            PERFORM @extschema@.denorm_error('42501', format('table "%s" of dropped denorm counter %s is owned by role "%s", not by role "%s"', parent, dropped_id, found_owner, r.parent_owner),
+                format('A table that has the name of the counter''s table is taken for it only when owned by role "%s", which owned that table or dropped it.', r.parent_owner),
+                format('If it is the table meant, name it: SELECT denorm_recreate_counter(%s, parent => ''%s'');', dropped_id, parent));
+        END IF;
+    END IF;
+    IF parent IS NULL THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.parent_was[1], r.parent), dropped_id),
+            CASE WHEN cardinality(r.parent_was) > 0
+                 THEN format('The counter was dropped with table "%s", named "%s" before; no table has either name now.', r.parent, r.parent_was[1])
+            END,
+            format('Create the table first, or name the table to put the counter on: SELECT denorm_recreate_counter(%s, parent => ''...'');', dropped_id));
+    END IF;
+    IF child IS NULL THEN
+        child := @extschema@.denorm_dropped_table(r.child, r.child_was);
+        found_owner := (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = child);
+        IF child IS NOT NULL AND found_owner IS DISTINCT FROM r.child_owner THEN
+            PERFORM @extschema@.denorm_error('42501', format('table "%s" of dropped denorm counter %s is owned by role "%s", not by role "%s"', child, dropped_id, found_owner, r.child_owner),
+                format('A table that has the name of the counter''s table is taken for it only when owned by role "%s", which owned that table or dropped it.', r.child_owner),
+                format('If it is the table meant, name it: SELECT denorm_recreate_counter(%s, child => ''%s'');', dropped_id, child));
+        END IF;
+    END IF;
+    IF child IS NULL THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.child_was[1], r.child), dropped_id),
+            CASE WHEN cardinality(r.child_was) > 0
+                 THEN format('The counter was dropped with table "%s", named "%s" before; no table has either name now.', r.child, r.child_was[1])
+            END,
+            format('Create the table first, or name the table whose rows the counter counts: SELECT denorm_recreate_counter(%s, child => ''...'');', dropped_id));
+    END IF;
+    new_id := @extschema@.denorm_create_counter(parent => parent, counter_column => r.counter_column,
+                                                child => child, foreign_key => r.foreign_key,
+                                                aggregate => r.aggregate, value_column => r.value_column,
+                                                filter => r.filter, parent_key => r.parent_key,
+                                                mode => r.mode);
+    UPDATE @extschema@.denorm_dropped_counters x
+       SET recreated_as = new_id, recreated_at = now()
+     WHERE x.counter_id = dropped_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_recreate_counter(integer, regclass, regclass) IS
+    'Declares a counter dropped with its table again, as denorm_create_counter would, on the tables that have its tables'' names now (or those given); returns the new counter id. Locks its record FOR UPDATE and, as creation does, the child table SHARE ROW EXCLUSIVE until commit';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recreate_counter(integer, regclass, regclass) FROM PUBLIC;
+
+-- The WARNING names only the tables denorm_recreate_counter would take.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    c @extschema@.denorm_counters;
+    kept @extschema@.denorm_dropped_counters;
+    dropped oid[];
+    parent_now regclass;
+    child_now regclass;
+    hint text;
+BEGIN
+    FOR o IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'table column') LOOP
+        IF o.object_type = 'table column' THEN
+            SELECT * INTO c FROM @extschema@.denorm_counters d
+             WHERE (d.parent = o.objid AND o.address_names[3] IN (d.counter_column, d.parent_key))
+                OR (d.child = o.objid AND o.address_names[3] IN (d.foreign_key, d.value_column))
+                OR (d.child = o.objid AND NOT @extschema@.denorm_filter_parses(d))
+             LIMIT 1;
+            IF FOUND THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('cannot drop column %s because denorm counter %s uses it', o.object_identity, c.id),
+            NULL,
+            format('Drop the counter first with denorm_drop_counter(%s).', c.id));
+            END IF;
+            CONTINUE;
+        END IF;
+        dropped := dropped || o.objid;
+        FOR c IN SELECT * FROM @extschema@.denorm_counters d
+                  WHERE d.parent = o.objid OR d.child = o.objid ORDER BY d.id LOOP
+            kept := @extschema@.denorm_dropped_record(c, o.object_identity, tg_tag);
+            -- (a counter id is used once, unless its sequence was set back:
+            -- then the record of the earlier counter of that id gives way)
+            DELETE FROM @extschema@.denorm_dropped_counters x WHERE x.counter_id = c.id;
+            INSERT INTO @extschema@.denorm_dropped_counters VALUES (kept.*);
+            -- the triggers on the table that went went with it; those on
+            -- the other table must go too
+            PERFORM @extschema@.denorm_remove_triggers(c);
+            DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
+            DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
+
+            -- (only tables denorm_recreate_counter would take: of the
+            -- record's owners)
+            parent_now := @extschema@.denorm_dropped_table(kept.parent, kept.parent_was);
+            IF (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = parent_now)
+               IS DISTINCT FROM kept.parent_owner THEN
+                parent_now := NULL;
+            END IF;
+            child_now := @extschema@.denorm_dropped_table(kept.child, kept.child_was);
+            IF (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = child_now)
+               IS DISTINCT FROM kept.child_owner THEN
+                child_now := NULL;
+            END IF;
+            IF parent_now IS NOT NULL AND child_now IS NOT NULL THEN
+                hint := format('Recreate it on table "%s", counting table "%s", with: SELECT denorm_recreate_counter(%s);',
+                               parent_now, child_now, c.id);
+            ELSE
+                hint := format('Once table "%s" exists again, recreate it with: SELECT denorm_recreate_counter(%s);',
+                               CASE WHEN parent_now IS NULL
+                                    THEN coalesce(kept.parent_was[1], kept.parent)
+                                    ELSE coalesce(kept.child_was[1], kept.child) END,
+                               c.id);
+            END IF;
+            RAISE WARNING USING
+                MESSAGE = format('denorm counter %s in column "%s" of table "%s" was dropped with table "%s"',
+                                 c.id, c.counter_column, kept.parent, o.object_identity),
+                DETAIL = format('It counted the rows of table "%s" by column "%s".', kept.child, kept.foreign_key)
+                         || CASE WHEN cardinality(kept.parent_was) > 0
+                                 THEN format(' Table "%s" was named "%s" before it was renamed.', kept.parent, kept.parent_was[1])
+                                 ELSE '' END
+                         || CASE WHEN cardinality(kept.child_was) > 0 AND kept.child <> kept.parent
+                                 THEN format(' Table "%s" was named "%s" before it was renamed.', kept.child, kept.child_was[1])
+                                 ELSE '' END
+                         || ' The view denorm_dropped keeps its definition.',
+                HINT = hint;
+        END LOOP;
+    END LOOP;
+    -- renames noted for tables that are gone are forgotten
+    IF dropped IS NOT NULL THEN
+        DELETE FROM @extschema@.denorm_renamed_tables r WHERE r.tbl::oid = ANY (dropped);
+    END IF;
+END
+$$;
+
+-- Per counter dropped with its table: its definition, who dropped it
+-- with which table, and the tables denorm_recreate_counter would put it on
+-- now (NULL once it was recreated, or when no table of the record's owner
+-- has the names).  Shown
+-- to whoever may read denorm_status.
+CREATE OR REPLACE VIEW @extschema@.denorm_dropped WITH (security_barrier) AS
+SELECT d.counter_id,
+       d.parent,
+       d.counter_column,
+       d.child,
+       d.foreign_key,
+       d.parent_key,
+       d.aggregate,
+       d.value_column,
+       d.filter,
+       d.mode,
+       d.parent_was,
+       d.child_was,
+       d.created_at,
+       d.dropped_at,
+       d.dropped_by,
+       d.dropped_with,
+       d.drop_command,
+       d.recreated_as,
+       d.recreated_at,
+       CASE WHEN d.recreated_as IS NULL
+            THEN (SELECT t.tbl FROM @extschema@.denorm_dropped_table(d.parent, d.parent_was) AS t(tbl)
+                    JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl::pg_catalog.oid
+                   WHERE pg_catalog.pg_get_userbyid(k.relowner) OPERATOR(pg_catalog.=) d.parent_owner)
+            END AS recreate_parent,
+       CASE WHEN d.recreated_as IS NULL
+            THEN (SELECT t.tbl FROM @extschema@.denorm_dropped_table(d.child, d.child_was) AS t(tbl)
+                    JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl::pg_catalog.oid
+                   WHERE pg_catalog.pg_get_userbyid(k.relowner) OPERATOR(pg_catalog.=) d.child_owner)
+            END AS recreate_child,
+       d.parent_owner,
+       d.child_owner
+  FROM @extschema@.denorm_dropped_counters d
+ WHERE pg_catalog.has_table_privilege('@extschema@.denorm_status'::pg_catalog.regclass, 'SELECT');
+
+-- The extension's schema keeps its name (see the install script).  denorm's SQL functions name its
+-- objects with the schema they were installed in, and three of them run as
+-- the extension's owner whenever anyone changes a table (denorm_on_ddl,
+-- denorm_on_drop, denorm_before_drop_extension).  Were the schema renamed,
+-- its owner (for public, the database owner) could create a schema of the
+-- old name holding objects of its own, which those functions would then
+-- run with the extension owner's rights.  So a rename of it is refused
+-- when it ends (rolled back); the check reads the catalogs only and names
+-- nothing of denorm's, which a rename would have taken away.
+CREATE FUNCTION @extschema@.denorm_on_schema_rename()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'denorm' AND quote_ident(n.nspname) = '@extschema@') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '2BP01',
+            MESSAGE = 'cannot rename schema @extschema@ because extension denorm is installed in it',
+            DETAIL = 'denorm''s functions name their objects with this schema, and some of them run with the rights of the extension''s owner.',
+            HINT = 'Keep the schema''s name. To move denorm, drop the extension and create it in the other schema.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_schema_rename() IS
+    'Event trigger: refuses to rename the schema denorm is installed in';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_schema_rename() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_schema_rename ON ddl_command_end
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION @extschema@.denorm_on_schema_rename();
+COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
+    'Refuses to rename the schema denorm is installed in, whose name its functions use';

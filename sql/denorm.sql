@@ -1115,8 +1115,18 @@ BEGIN
             DELETE FROM @extschema@.denorm_counters d WHERE d.id = c.id;
             DELETE FROM @extschema@.denorm_pending q WHERE q.counter_id = c.id;
 
+            -- (only tables denorm_recreate_counter would take: of the
+            -- record's owners)
             parent_now := @extschema@.denorm_dropped_table(kept.parent, kept.parent_was);
+            IF (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = parent_now)
+               IS DISTINCT FROM kept.parent_owner THEN
+                parent_now := NULL;
+            END IF;
             child_now := @extschema@.denorm_dropped_table(kept.child, kept.child_was);
+            IF (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = child_now)
+               IS DISTINCT FROM kept.child_owner THEN
+                child_now := NULL;
+            END IF;
             IF parent_now IS NOT NULL AND child_now IS NOT NULL THEN
                 hint := format('Recreate it on table "%s", counting table "%s", with: SELECT denorm_recreate_counter(%s);',
                                parent_now, child_now, c.id);
@@ -1284,6 +1294,41 @@ CREATE EVENT TRIGGER denorm_guard_drop_extension ON ddl_command_start
     EXECUTE FUNCTION @extschema@.denorm_on_drop_extension();
 COMMENT ON EVENT TRIGGER denorm_guard_drop_extension IS
     'Before DROP EXTENSION denorm: flushes pending deltas and unschedules denorm''s pg_cron jobs';
+
+-- The extension's schema keeps its name.  denorm's SQL functions name its
+-- objects with the schema they were installed in, and three of them run as
+-- the extension's owner whenever anyone changes a table (denorm_on_ddl,
+-- denorm_on_drop, denorm_before_drop_extension).  Were the schema renamed,
+-- its owner (for public, the database owner) could create a schema of the
+-- old name holding objects of its own, which those functions would then
+-- run with the extension owner's rights.  So a rename of it is refused
+-- when it ends (rolled back); the check reads the catalogs only and names
+-- nothing of denorm's, which a rename would have taken away.
+CREATE FUNCTION @extschema@.denorm_on_schema_rename()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'denorm' AND quote_ident(n.nspname) = '@extschema@') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '2BP01',
+            MESSAGE = 'cannot rename schema @extschema@ because extension denorm is installed in it',
+            DETAIL = 'denorm''s functions name their objects with this schema, and some of them run with the rights of the extension''s owner.',
+            HINT = 'Keep the schema''s name. To move denorm, drop the extension and create it in the other schema.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_schema_rename() IS
+    'Event trigger: refuses to rename the schema denorm is installed in';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_schema_rename() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_schema_rename ON ddl_command_end
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION @extschema@.denorm_on_schema_rename();
+COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
+    'Refuses to rename the schema denorm is installed in, whose name its functions use';
 
 ------------------------------------------------------------------------
 -- Creating and dropping counters
@@ -1747,7 +1792,9 @@ CREATE TABLE @extschema@.denorm_dropped_counters (
     dropped_with    text        NOT NULL,
     drop_command    text,
     recreated_as    integer,
-    recreated_at    timestamptz
+    recreated_at    timestamptz,
+    parent_owner    name,
+    child_owner     name
 );
 COMMENT ON TABLE @extschema@.denorm_dropped_counters IS
     'Counters dropped with their parent or child table: their definitions by table name, who dropped them, and what recreated them';
@@ -1819,7 +1866,11 @@ COMMENT ON FUNCTION @extschema@.denorm_dropped_table(text, text[]) IS
 -- What denorm_on_drop records of counter c, dropped with table dropped_with
 -- by command: its tables by name (a dropped table's from the dropped
 -- objects, for its OID no longer leads to a name), with the names they had
--- before they were renamed.  Only callable from a sql_drop event trigger.
+-- before they were renamed, and the role each must be owned by for
+-- denorm_recreate_counter to take a table of that name for it: a table
+-- that stays, its owner; a dropped one, the role dropping it (the one that
+-- creates its successor, as a rebuild or an ORM does).  Only callable from
+-- a sql_drop event trigger.
 CREATE FUNCTION @extschema@.denorm_dropped_record(c @extschema@.denorm_counters, dropped_with text,
                                                   command text)
 RETURNS @extschema@.denorm_dropped_counters
@@ -1835,13 +1886,19 @@ AS $$
                            FROM pg_class k JOIN pg_namespace s ON s.oid OPERATOR(pg_catalog.=) k.relnamespace
                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)) AS name,
                coalesce((SELECT r.former_names FROM @extschema@.denorm_renamed_tables r
-                          WHERE r.tbl::oid OPERATOR(pg_catalog.=) t.tbl), '{}') AS was
+                          WHERE r.tbl::oid OPERATOR(pg_catalog.=) t.tbl), '{}') AS was,
+               coalesce((SELECT pg_get_userbyid(k.relowner) FROM pg_class k
+                          WHERE k.oid OPERATOR(pg_catalog.=) t.tbl
+                            AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() x
+                                             WHERE x.objid OPERATOR(pg_catalog.=) t.tbl
+                                               AND x.object_type OPERATOR(pg_catalog.=) 'table')),
+                        @extschema@.denorm_outer_role()) AS owner
           FROM (VALUES (c.parent::oid), (c.child::oid)) AS t(tbl)
     )
     SELECT ROW(c.id, p.name, p.was, c.counter_column, k.name, k.was, c.foreign_key,
                c.parent_key, c.aggregate, c.value_column, c.filter, c.mode, c.created_at,
                now(), @extschema@.denorm_outer_role(), dropped_with, command,
-               NULL, NULL)::@extschema@.denorm_dropped_counters
+               NULL, NULL, p.owner, k.owner)::@extschema@.denorm_dropped_counters
       FROM names p, names k
      WHERE p.tbl OPERATOR(pg_catalog.=) c.parent::oid AND k.tbl OPERATOR(pg_catalog.=) c.child::oid
 $$;
@@ -1852,7 +1909,12 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_dropped_record(@extschema@.denorm_coun
 -- Declares a dropped counter again, through denorm_create_counter with the
 -- recorded definition, so every check, the backfill and the ownership rule
 -- of creation apply; parent and child, when given, replace the tables the
--- recorded names lead to.  The record is locked (a concurrent recreation
+-- recorded names lead to.  A table found by name is taken only when the
+-- record's role owns it (denorm_dropped_record): a name anyone who may
+-- create in that schema can take is no proof that the table is the one
+-- meant, and an administrator's call would otherwise put the counter on
+-- another role's table (counting the original child's rows into it) or
+-- count another role's rows into the original parent.  The record is locked (a concurrent recreation
 -- waits, then finds it done) and marked with the new counter's id.
 CREATE FUNCTION @extschema@.denorm_recreate_counter(dropped_id integer,
                                                     parent regclass DEFAULT NULL,
@@ -1865,6 +1927,7 @@ AS $$
 DECLARE
     r @extschema@.denorm_dropped_counters;
     new_id integer;
+    found_owner name;
 BEGIN
     IF NOT has_table_privilege('@extschema@.denorm_dropped_counters', 'SELECT')
        OR NOT has_column_privilege('@extschema@.denorm_dropped_counters', 'recreated_as', 'UPDATE') THEN
@@ -1885,7 +1948,15 @@ BEGIN
             NULL,
             'The denorm_status view shows the counters there are.');
     END IF;
-    parent := coalesce(parent, @extschema@.denorm_dropped_table(r.parent, r.parent_was));
+    IF parent IS NULL THEN
+        parent := @extschema@.denorm_dropped_table(r.parent, r.parent_was);
+        found_owner := (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = parent);
+        IF parent IS NOT NULL AND found_owner IS DISTINCT FROM r.parent_owner THEN
+            PERFORM @extschema@.denorm_error('42501', format('table "%s" of dropped denorm counter %s is owned by role "%s", not by role "%s"', parent, dropped_id, found_owner, r.parent_owner),
+                format('A table that has the name of the counter''s table is taken for it only when owned by role "%s", which owned that table or dropped it.', r.parent_owner),
+                format('If it is the table meant, name it: SELECT denorm_recreate_counter(%s, parent => ''%s'');', dropped_id, parent));
+        END IF;
+    END IF;
     IF parent IS NULL THEN
         PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.parent_was[1], r.parent), dropped_id),
             CASE WHEN cardinality(r.parent_was) > 0
@@ -1893,7 +1964,15 @@ BEGIN
             END,
             format('Create the table first, or name the table to put the counter on: SELECT denorm_recreate_counter(%s, parent => ''...'');', dropped_id));
     END IF;
-    child := coalesce(child, @extschema@.denorm_dropped_table(r.child, r.child_was));
+    IF child IS NULL THEN
+        child := @extschema@.denorm_dropped_table(r.child, r.child_was);
+        found_owner := (SELECT pg_get_userbyid(k.relowner) FROM pg_class k WHERE k.oid = child);
+        IF child IS NOT NULL AND found_owner IS DISTINCT FROM r.child_owner THEN
+            PERFORM @extschema@.denorm_error('42501', format('table "%s" of dropped denorm counter %s is owned by role "%s", not by role "%s"', child, dropped_id, found_owner, r.child_owner),
+                format('A table that has the name of the counter''s table is taken for it only when owned by role "%s", which owned that table or dropped it.', r.child_owner),
+                format('If it is the table meant, name it: SELECT denorm_recreate_counter(%s, child => ''%s'');', dropped_id, child));
+        END IF;
+    END IF;
     IF child IS NULL THEN
         PERFORM @extschema@.denorm_error('42P01', format('table "%s" of dropped denorm counter %s does not exist', coalesce(r.child_was[1], r.child), dropped_id),
             CASE WHEN cardinality(r.child_was) > 0
@@ -3118,7 +3197,8 @@ COMMENT ON VIEW @extschema@.denorm_status IS
 
 -- Per counter dropped with its table: its definition, who dropped it
 -- with which table, and the tables denorm_recreate_counter would put it on
--- now (NULL once it was recreated, or when no table has the names).  Shown
+-- now (NULL once it was recreated, or when no table of the record's owner
+-- has the names).  Shown
 -- to whoever may read denorm_status.
 CREATE VIEW @extschema@.denorm_dropped WITH (security_barrier) AS
 SELECT d.counter_id,
@@ -3141,9 +3221,17 @@ SELECT d.counter_id,
        d.recreated_as,
        d.recreated_at,
        CASE WHEN d.recreated_as IS NULL
-            THEN @extschema@.denorm_dropped_table(d.parent, d.parent_was) END AS recreate_parent,
+            THEN (SELECT t.tbl FROM @extschema@.denorm_dropped_table(d.parent, d.parent_was) AS t(tbl)
+                    JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl::pg_catalog.oid
+                   WHERE pg_catalog.pg_get_userbyid(k.relowner) OPERATOR(pg_catalog.=) d.parent_owner)
+            END AS recreate_parent,
        CASE WHEN d.recreated_as IS NULL
-            THEN @extschema@.denorm_dropped_table(d.child, d.child_was) END AS recreate_child
+            THEN (SELECT t.tbl FROM @extschema@.denorm_dropped_table(d.child, d.child_was) AS t(tbl)
+                    JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl::pg_catalog.oid
+                   WHERE pg_catalog.pg_get_userbyid(k.relowner) OPERATOR(pg_catalog.=) d.child_owner)
+            END AS recreate_child,
+       d.parent_owner,
+       d.child_owner
   FROM @extschema@.denorm_dropped_counters d
  WHERE pg_catalog.has_table_privilege('@extschema@.denorm_status'::pg_catalog.regclass, 'SELECT');
 COMMENT ON VIEW @extschema@.denorm_dropped IS

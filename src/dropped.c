@@ -16,7 +16,7 @@
  * recreated under is the one the table had before that rename.  So a
  * rename of a counted table (ALTER ... RENAME TO, ALTER ... SET SCHEMA) is
  * noted when it starts: the name it is about to give up goes to
- * denorm_renamed_tables, latest first, written as the registry's owner in
+ * denorm_renamed_tables, latest first (the last DENORM_FORMER_NAMES), written as the registry's owner in
  * the transaction of the rename (a rollback takes it back).  denorm_on_drop
  * copies those names into the dropped counter's record and forgets them.
  * A rename of a table no counter uses costs one look at the registry.
@@ -67,6 +67,14 @@ RenamedRelation(Node *parsetree)
 		return NULL;
 	return relation;
 }
+
+/*
+ * How many former names of a table are kept, latest first.  A rebuild
+ * needs one; the bound keeps a table's owner, renaming it over and over,
+ * from growing its row, and the records and the denorm_dropped view (which
+ * every role may read, and which looks each name up) with it, without end.
+ */
+#define DENORM_FORMER_NAMES 16
 
 PG_FUNCTION_INFO_V1(denorm_on_table_rename);
 
@@ -119,8 +127,8 @@ denorm_on_table_rename(PG_FUNCTION_ARGS)
 						psprintf("INSERT INTO %s.denorm_renamed_tables AS r (tbl, former_names) "
 								 "VALUES ($1::pg_catalog.regclass, ARRAY[$2]) "
 								 "ON CONFLICT (tbl) DO UPDATE SET former_names = "
-								 "pg_catalog.array_prepend($2, pg_catalog.array_remove(r.former_names, $2))",
-								 quote_identifier(get_namespace_name(nsp))),
+								 "(pg_catalog.array_prepend($2, pg_catalog.array_remove(r.former_names, $2)))[1:%d]",
+								 quote_identifier(get_namespace_name(nsp)), DENORM_FORMER_NAMES),
 						2, argtypes, values, NULL, NULL, false);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -46,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 
 /*
@@ -361,20 +362,65 @@ AddPending(ReadPlan *rp, int n, Datum *keytexts, Datum *values, MemoryContext cx
 }
 
 /*
+ * Whether the statement plan last ran read table relid and no other table:
+ * its one query names exactly one relation, and that is relid.  Step 1
+ * names the parent by its schema and name, and PostgreSQL's plan cache
+ * parses a kept statement again when something under it changes (an
+ * ANALYZE of the parent is enough), resolving the name anew.  The owner of
+ * the parent's schema (the database owner, for public) can meanwhile have
+ * renamed that schema and put a table of its own under the old name; the
+ * keys of that table must not lead to the counter's pending deltas.
+ */
+static bool
+PlanReadOnly(SPIPlanPtr plan, Oid relid)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	CachedPlanSource *source;
+	Query	   *query;
+	ListCell   *lc;
+	int			nrels = 0;
+
+	if (list_length(sources) != 1)
+		return false;
+	source = (CachedPlanSource *) linitial(sources);
+	if (list_length(source->query_list) != 1)
+		return false;
+	query = linitial_node(Query, source->query_list);
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		/* (a view is a subquery by now) */
+		if (rte->rtekind == RTE_SUBQUERY ||
+			(rte->rtekind == RTE_RELATION && rte->relid != relid))
+			return false;
+		if (rte->rtekind == RTE_RELATION)
+			nrels++;
+	}
+	return nrels == 1;
+}
+
+/*
  * Step 1, with the caller's rights: the parent rows of the keys in args[0]
  * it may see, into SPI_tuptable.  A refusal is shown as a SELECT by the
- * caller would show it, without denorm's statement.
+ * caller would show it, without denorm's statement.  The statement is
+ * checked to have read the counter's parent (PlanReadOnly) before anything
+ * it returned is used: it runs with the caller's own rights, so reading
+ * another table by mistake tells the caller nothing, but its keys would
+ * choose the pending deltas step 2 reads.
  */
 static void
 ReadParentRows(ReadPlan *rp, bool one, Datum *args, const char *nulls, MemoryContext cxt)
 {
 	Oid			argtypes[1] = {one ? TEXTOID : TEXTARRAYOID};
+	SPIPlanPtr volatile plan = NULL;
 
 	PG_TRY();
 	{
-		int			rc = SPI_execute_plan(DenormPrepare(one ? rp->row_sql : rp->rows_sql,
-														1, argtypes),
-										  args, nulls, true, 0);
+		int			rc;
+
+		plan = DenormPrepare(one ? rp->row_sql : rp->rows_sql, 1, argtypes);
+		rc = SPI_execute_plan(plan, args, nulls, true, 0);
 
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "denorm parent read failed: %s", SPI_result_code_string(rc));
@@ -384,6 +430,14 @@ ReadParentRows(ReadPlan *rp, bool one, Datum *args, const char *nulls, MemoryCon
 		DenormRethrowRedacted(cxt, GetUserId(), rp->parent);
 	}
 	PG_END_TRY();
+
+	if (!PlanReadOnly(plan, rp->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("parent table of denorm counter %d was replaced while it was read",
+						rp->counter_id),
+				 errdetail("The name the counter's parent had when the statement started now leads to another relation."),
+				 errhint("Run the statement again.")));
 }
 
 /*
