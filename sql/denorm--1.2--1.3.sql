@@ -3715,3 +3715,237 @@ CREATE EVENT TRIGGER denorm_guard_schema_rename ON ddl_command_end
     EXECUTE FUNCTION @extschema@.denorm_on_schema_rename();
 COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
     'Refuses to rename the schema denorm is installed in, whose name its functions use';
+
+------------------------------------------------------------------------
+-- MIN and MAX counters over partitioned children
+------------------------------------------------------------------------
+
+-- A min or max counter may count a partitioned table.  Rows that leave
+-- without row triggers (TRUNCATE of a partition or part of the tree, DROP
+-- of a partition, DETACH PARTITION) are noted with their keys and extremes
+-- while they are still there, and those keys recomputed from the children
+-- that remain once they are gone: TRUNCATE by an AFTER TRUNCATE trigger,
+-- denorm_truncate_end, on every table of such a counter's tree; DROP and
+-- DETACH by the event trigger denorm_guard_drop_end.  An attached table's
+-- extremes are candidates, as inserted rows' are.
+CREATE FUNCTION @extschema@.denorm_truncate_end_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_truncate_end_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_truncate_end_trigger() IS
+    'AFTER TRUNCATE trigger of the child tables of min and max counters: recomputes, from the children that remain, the parent rows whose extreme the truncated partition''s rows held (locking and updating them)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_truncate_end_trigger() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_install_triggers(c @extschema@.denorm_counters, tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl = c.child AND (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_row_trigger()', true)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.denorm_row_trigger()', tbl);
+    END IF;
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_stmt_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_stmt AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_stmt_trigger()', tbl);
+    END IF;
+    IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger()', tbl);
+    END IF;
+    IF c.aggregate IN ('min', 'max')
+       AND (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_end_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_truncate_end AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_end_trigger()', tbl);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) IS
+    'Internal: creates the child triggers a counter needs on one of its tables where they are missing (CREATE TRIGGER locks the table SHARE ROW EXCLUSIVE)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_install_triggers(@extschema@.denorm_counters, regclass) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_remove_triggers(c @extschema@.denorm_counters)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
+               FROM pg_trigger tg
+              WHERE (@extschema@.denorm_is_counter_trigger(tg, c.id)
+                     OR (tg.tgnargs = 0
+                         AND tg.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
+                                           '@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                           '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                           '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
+                         AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
+                         AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters o
+                                          WHERE o.id <> c.id
+                                            AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(o.child))
+                                            AND (tg.tgfoid <> '@extschema@.denorm_row_trigger()'::regprocedure
+                                                 OR o.child = c.child)
+                                            AND (tg.tgfoid <> '@extschema@.denorm_truncate_end_trigger()'::regprocedure
+                                                 OR o.aggregate IN ('min', 'max')))))
+                AND NOT tg.tgisinternal AND tg.tgparentid = 0
+              ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) IS
+    'Internal: drops every trigger of a counter that no other counter needs (DROP TRIGGER locks each table ACCESS EXCLUSIVE)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_remove_triggers(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_trigger_problems(c @extschema@.denorm_counters)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname,
+                             format('%I.%I', n.nspname, k.relname),
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.rel::oid, e.tgname)
+      FROM (SELECT rel, 'denorm_' || kind AS tgname,
+                   (@extschema@.denorm_child_trigger(rel, fn, rel = c.child)).tgenabled AS enabled
+              FROM @extschema@.denorm_child_tables(c.child) AS rel,
+                   (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
+                           ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
+                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure),
+                           ('truncate_end', '@extschema@.denorm_truncate_end_trigger()'::regprocedure)) AS f(kind, fn)
+             WHERE f.kind <> 'truncate_end' OR c.aggregate IN ('min', 'max')
+            UNION ALL
+            SELECT c.parent, format('denorm_%s_%s', c.id, kind),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent AND @extschema@.denorm_is_counter_trigger(t, c.id)
+                       AND CASE kind WHEN 'guard' THEN t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure
+                                     WHEN 'key' THEN (t.tgtype::integer & 18) = 18
+                                     WHEN 'insert' THEN (t.tgtype::integer & 4) <> 0
+                                     ELSE (t.tgtype::integer & 8) <> 0 END
+                       AND (kind = 'guard') = (t.tgfoid = '@extschema@.denorm_counter_guard()'::regprocedure)
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+              FROM unnest(CASE WHEN c.mode = 'deferred' THEN ARRAY['guard', 'key', 'insert', 'delete']
+                               ELSE ARRAY['guard', 'key', 'insert'] END) AS kind) e
+      JOIN pg_class k ON k.oid = e.rel
+      JOIN pg_namespace n ON n.oid = k.relnamespace
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_trigger_problems(@extschema@.denorm_counters) IS
+    'Internal: missing or disabled triggers of a counter, NULL when all fire';
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_check_extreme(parent regclass, counter_column name,
+                                                 child regclass, value_column name,
+                                                 aggregate text, mode text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF value_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22023', format('a %s counter needs a value_column', aggregate),
+            NULL, NULL);
+    END IF;
+    PERFORM @extschema@.denorm_column_type(child, value_column);
+    problem := @extschema@.denorm_extreme_type_problem(parent, counter_column, child, value_column, aggregate);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42804', format('cannot create a denorm %s counter in column "%s" of table "%s"', aggregate, counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A min or max counter column has the type of its value column, which must be one with a default btree ordering (integers, numeric, dates and times, text, ...).');
+    END IF;
+    IF mode = 'deferred' THEN
+        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot be deferred', aggregate),
+            'Removing a parent''s extreme needs its remaining children, which pending deltas cannot give.',
+            'Use mode => ''immediate'' or mode => ''commit''.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) IS
+    'Internal: the creation checks of a min or max counter, raised as errors';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_extreme(regclass, name, regclass, name, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; corrections run as the tables' owners
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+    problem text;
+    moved bigint;
+BEGIN
+    moved := @extschema@.denorm_shift_attached();
+    IF moved > 0 THEN
+        RAISE NOTICE 'denorm counters corrected for the rows of attached partitions (% parent keys)', moved;
+    END IF;
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions)
+    FOR tbl IN SELECT DISTINCT t.tgrelid::regclass
+                 FROM pg_trigger t
+                WHERE t.tgnargs = 0 AND t.tgparentid = 0
+                  AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                                   WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
+    END LOOP;
+
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
+        END IF;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_ddl() IS
+    'Event trigger after CREATE and ALTER TABLE: refuses changes that break counters, follows renames and partitions (adding what attached ones bring, denorm_shift_attached) and creates missing triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_ddl() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_on_drop_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_end() IS
+    'Event trigger: after DROP TABLE or DETACH PARTITION of a partition counted by a min or max counter, recomputes the parent rows whose extreme its rows held from the children that remain (locking and updating them)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_end() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_end ON ddl_command_end
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_end();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_end IS
+    'Recomputes the denorm min and max counters whose extreme a dropped or detached partition held';
+
+-- what the TRUNCATE trigger and the start of DROP or DETACH now do for a min or max
+COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
+    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0 (NULL for a min or max), and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them; for a min or max, notes its keys for the AFTER TRUNCATE trigger); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';

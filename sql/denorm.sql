@@ -142,7 +142,8 @@ COMMENT ON FUNCTION @extschema@.denorm_error(text, text, text, text) IS
 -- counters it serves: denorm_row (AFTER INSERT OR UPDATE OR DELETE FOR
 -- EACH ROW, on the child only: PostgreSQL clones it onto partitions),
 -- denorm_stmt (the same events FOR EACH STATEMENT) and denorm_truncate
--- (BEFORE TRUNCATE), on the child and each of its partitions.  They carry
+-- (BEFORE TRUNCATE), on the child and each of its partitions, and for a
+-- min or max counter denorm_truncate_end (AFTER TRUNCATE) there too.  They carry
 -- no arguments: what they serve is the registry's counters for their
 -- table.  An immediate counter's deltas are applied at the end of the
 -- statement, a commit-time counter's when the transaction commits, and a
@@ -168,14 +169,28 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_stmt_trigger() FROM PUBLIC;
 -- EXCLUSIVE lock on every table it empties: TRUNCATE of the counter's
 -- child sets the counter to 0; TRUNCATE of one partition takes what its
 -- rows add up to off the parents, a correction that composes with writers
--- of the other partitions.
+-- of the other partitions (for a min or max, it notes the keys of its rows
+-- and their extremes, for denorm_truncate_end_trigger).
 CREATE FUNCTION @extschema@.denorm_truncate_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'denorm_truncate_trigger'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
-    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0, and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
+    'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0 (NULL for a min or max), and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them; for a min or max, notes its keys for the AFTER TRUNCATE trigger); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
 REVOKE ALL ON FUNCTION @extschema@.denorm_truncate_trigger() FROM PUBLIC;
+
+-- A min or max takes no correction: TRUNCATE of one partition notes, BEFORE,
+-- the keys of its rows and their extremes, and this trigger, AFTER the
+-- command has emptied every table it names, recomputes the parents whose
+-- extreme those rows held from the children that remain, each under its
+-- row lock (src/recompute.c).
+CREATE FUNCTION @extschema@.denorm_truncate_end_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_truncate_end_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_truncate_end_trigger() IS
+    'AFTER TRUNCATE trigger of the child tables of min and max counters: recomputes, from the children that remain, the parent rows whose extreme the truncated partition''s rows held (locking and updating them)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_truncate_end_trigger() FROM PUBLIC;
 
 -- Mode 'commit': a transaction's deltas applied once, when it commits, in
 -- one global order.  One row per transaction that has commit-time deltas:
@@ -269,6 +284,11 @@ BEGIN
     IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_trigger()', false)).oid IS NULL THEN
         EXECUTE format('CREATE TRIGGER denorm_truncate BEFORE TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_trigger()', tbl);
+    END IF;
+    IF c.aggregate IN ('min', 'max')
+       AND (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_end_trigger()', false)).oid IS NULL THEN
+        EXECUTE format('CREATE TRIGGER denorm_truncate_end AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.denorm_truncate_end_trigger()', tbl);
     END IF;
 END
 $$;
@@ -418,13 +438,16 @@ BEGIN
                      OR (tg.tgnargs = 0
                          AND tg.tgfoid IN ('@extschema@.denorm_row_trigger()'::regprocedure,
                                            '@extschema@.denorm_stmt_trigger()'::regprocedure,
-                                           '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                                           '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                           '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                          AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(c.child))
                          AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters o
                                           WHERE o.id <> c.id
                                             AND tg.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(o.child))
                                             AND (tg.tgfoid <> '@extschema@.denorm_row_trigger()'::regprocedure
-                                                 OR o.child = c.child))))
+                                                 OR o.child = c.child)
+                                            AND (tg.tgfoid <> '@extschema@.denorm_truncate_end_trigger()'::regprocedure
+                                                 OR o.aggregate IN ('min', 'max')))))
                 AND NOT tg.tgisinternal AND tg.tgparentid = 0
               ORDER BY tg.tgrelid = c.child DESC, tg.tgname LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.rel);
@@ -454,7 +477,9 @@ AS $$
               FROM @extschema@.denorm_child_tables(c.child) AS rel,
                    (VALUES ('row', '@extschema@.denorm_row_trigger()'::regprocedure),
                            ('stmt', '@extschema@.denorm_stmt_trigger()'::regprocedure),
-                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure)) AS f(kind, fn)
+                           ('truncate', '@extschema@.denorm_truncate_trigger()'::regprocedure),
+                           ('truncate_end', '@extschema@.denorm_truncate_end_trigger()'::regprocedure)) AS f(kind, fn)
+             WHERE f.kind <> 'truncate_end' OR c.aggregate IN ('min', 'max')
             UNION ALL
             SELECT c.parent, format('denorm_%s_%s', c.id, kind),
                    (SELECT t.tgenabled FROM pg_trigger t
@@ -597,10 +622,10 @@ COMMENT ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regc
 REVOKE ALL ON FUNCTION @extschema@.denorm_extreme_type_problem(regclass, name, regclass, name, text) FROM PUBLIC;
 
 -- The checks of denorm_create_counter for a min or max counter, raised as
--- its errors: the types (denorm_extreme_type_problem), the mode (a deferred
--- extreme cannot be folded from pending rows: a removal needs the
--- children) and the child (partitions come and go by DDL without row
--- triggers, and no correction of an extreme composes with writers).
+-- its errors: the types (denorm_extreme_type_problem) and the mode (a
+-- deferred extreme cannot be folded from pending rows: a removal needs the
+-- children).  A partitioned child is fine: partitions that come and go by
+-- DDL are recomputed from the children that remain (src/recompute.c).
 CREATE FUNCTION @extschema@.denorm_check_extreme(parent regclass, counter_column name,
                                                  child regclass, value_column name,
                                                  aggregate text, mode text)
@@ -626,11 +651,6 @@ BEGIN
         PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot be deferred', aggregate),
             'Removing a parent''s extreme needs its remaining children, which pending deltas cannot give.',
             'Use mode => ''immediate'' or mode => ''commit''.');
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = child AND relkind = 'p') THEN
-        PERFORM @extschema@.denorm_error('0A000', format('a %s counter cannot count partitioned table "%s"', aggregate, child),
-            'Partitions truncated, attached, detached or dropped change the children without row triggers, which a min or max cannot follow.',
-            'Create the counter on each partition''s own parent column, or keep the child unpartitioned.');
     END IF;
 END
 $$;
@@ -901,7 +921,11 @@ COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) I
 -- (denorm_on_drop_start), one attached is added to them when it ends
 -- (denorm_shift_attached, from the DDL guard).  Both are corrections under
 -- the lock the command holds, so writers of other partitions lose nothing.
--- The event triggers act on denorm's own objects only, found by OID.
+-- A min or max counter takes an attached table's extremes as candidates;
+-- a dropped or detached partition's keys are noted when the command starts
+-- and recomputed from the children that remain when it ends
+-- (denorm_on_drop_end).  The event triggers act on denorm's own objects
+-- only, found by OID.
 
 -- Recomputes a counter as its parent's owner (used by the DDL guard of 1.2
 -- and before).
@@ -959,12 +983,14 @@ BEGIN
                  FROM pg_trigger t
                 WHERE t.tgnargs = 0 AND t.tgparentid = 0
                   AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
-                                   '@extschema@.denorm_truncate_trigger()'::regprocedure)
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                   AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
                                    WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
     LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
     END LOOP;
 
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
@@ -1010,7 +1036,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
-    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters; notes tables being attached';
+    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
@@ -1018,6 +1044,24 @@ CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
     EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
 COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
     'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
+
+-- A min or max takes no correction: the start notes the keys of the
+-- leaving partition's rows and their extremes, and the end, once the
+-- partition has left its tree, recomputes the parents whose extreme those
+-- rows held from the children that remain, each under its row lock.
+CREATE FUNCTION @extschema@.denorm_on_drop_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'denorm_on_drop_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_end() IS
+    'Event trigger: after DROP TABLE or DETACH PARTITION of a partition counted by a min or max counter, recomputes the parent rows whose extreme its rows held from the children that remain (locking and updating them)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_end() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_drop_end ON ddl_command_end
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_end();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_end IS
+    'Recomputes the denorm min and max counters whose extreme a dropped or detached partition held';
 
 -- ALTER TABLE ... RENAME COLUMN of a column a counter uses (its counter
 -- column, parent key, foreign key, value column, or one its filter reads)

@@ -118,6 +118,7 @@ DenormXactCallback(XactEvent event, void *arg)
 						 errmsg("denorm counter deltas of this transaction were not applied"),
 						 errdetail("A statement changed a counted table but no denorm statement trigger ran for it."),
 						 errhint("Run denorm_reconcile() after fixing the triggers reported by the denorm_status view.")));
+			DenormCheckLeaving();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -146,9 +147,13 @@ DenormSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		DenormDiscardPending(mySubid, parentSubid, false);
 		DenormForgetEmptied(mySubid);
+		DenormLeavingSubXact(mySubid, parentSubid, false);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
 		DenormReassignPending(mySubid, parentSubid);
+		DenormLeavingSubXact(mySubid, parentSubid, true);
+	}
 }
 
 /* A schema was renamed (or dropped): cached parent names may be stale */

@@ -153,6 +153,8 @@ extern void DenormLockKey(Oid parentrel, uint32 hash, bool parent_side);
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
 extern void DenormForgetEmptied(SubTransactionId subxid);
 extern void DenormForgetDroppedPartitions(void);
+extern void DenormLeavingSubXact(SubTransactionId subxid, SubTransactionId parent, bool commit);
+extern void DenormCheckLeaving(void);
 
 
 /* owner.c: running statements with a table owner's rights */

@@ -8,6 +8,12 @@
  * parent's owner (owner.c), never as whoever causes the recompute, and
  * only while both are still tables.
  *
+ * Counts and sums follow a table's rows coming or going as a correction
+ * (DenormShiftRows).  A min or max takes no correction: rows that arrive
+ * are candidates, applied as inserted rows are, and rows that leave are
+ * noted while they are still there and applied as removals once they are
+ * gone (see LeavingExtremes).
+ *
  *-------------------------------------------------------------------------
  */
 #include "denorm.h"
@@ -183,12 +189,262 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
  * or detached), so a snapshot taken now sees every row the table holds,
  * whatever the isolation level; and a correction, unlike setting the
  * parents outright, composes with what writers of the other tables do to
- * the same parents meanwhile.  Returns how many keys it moved.
+ * the same parents meanwhile.  A min or max goes to ShiftExtremes
+ * (truncated: the rows leave by TRUNCATE, else by DROP or DETACH).
+ * Returns how many keys it moved.
  *   SELECT x.fk, (agg)::numeric FROM [ONLY] tbl x
  *    WHERE x.fk IS NOT NULL AND (filter) GROUP BY 1         (the child's owner)
  */
+/*
+ * Extremes that rows leaving a min or max counter's tree took with them.
+ * A truncated, dropped or detached table's rows leave without row
+ * triggers, and a minimum or maximum cannot take a correction: when the
+ * leaving rows held a parent's extreme, the new one is among the children
+ * that remain, which can only be read once the rows are gone.  So, while
+ * the rows are still there (BEFORE TRUNCATE; DROP TABLE or DETACH
+ * PARTITION when it starts, under the locks it is about to take), the
+ * distinct keys of the table's counted rows are noted with the extreme of
+ * their values; once the rows are gone (AFTER TRUNCATE,
+ * denorm_truncate_end_trigger; the end of the DROP or ALTER TABLE,
+ * denorm_on_drop_end), each is applied as a deleted row's value is
+ * (DenormAddExtreme, then apply.c's ExtremeRow): the parent row is locked,
+ * and when the value removed is at least as extreme as the stored one the
+ * key is recomputed from its remaining children with a snapshot taken
+ * after the lock.  That keeps writers of the other tables exact: one that
+ * locked the row first has committed before the recompute reads, one that
+ * locks it later applies its own values on top.
+ *
+ * The alternative, computing before the command the extreme of the
+ * children other than the leaving tables, would need to know every table
+ * the command empties, which the TRUNCATE trigger firing on one of them
+ * is not told (TRUNCATE a, b fires a's BEFORE trigger while b's rows are
+ * still there); noting first and recomputing after needs no such list.
+ *
+ * Notes live in TopTransactionContext (keys and values copied there); a
+ * rolled-back subtransaction takes its own with it, and a transaction that
+ * would commit with notes left (the trigger that applies them did not
+ * fire) is refused.
+ */
+typedef struct LeavingExtremes
+{
+	int32		counter_id;
+	Oid			relid;			/* the table whose rows leave */
+	char	   *relname;		/* its name, for the error if never applied */
+	bool		truncated;		/* by TRUNCATE; else by DROP or DETACH */
+	SubTransactionId subxid;
+	int			nkeys;
+	Datum	   *keys;			/* the parent keys (foreign key values) */
+	Datum	   *values;			/* the extreme of each key's leaving rows */
+} LeavingExtremes;
+
+static List *Leaving = NIL;
+
+/*
+ * The pending-set target and column of min/max counter r, set up as its
+ * row trigger sets them up (trigger.c), for values of its child's value
+ * column under that column's collation.
+ */
+static DenormTarget *
+ExtremeTarget(Oid nsp, DenormRegistry *r, DenormNames *n, int *colidx)
+{
+	Oid			type;
+	int32		typmod;
+	Oid			keycoll;
+	Oid			valcoll;
+	DenormTarget *target;
+
+	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->foreign_key),
+						  &type, &typmod, &keycoll);
+	DenormSetPendingTable(nsp);
+	target = DenormGetTarget(r->parent, r->parent_key, n->fktypid, keycoll);
+	*colidx = DenormTargetColumn(target, r->counter_column, false,
+								 strcmp(r->mode, "commit") == 0 ? 'c' : 'i', r->id);
+	get_atttypetypmodcoll(r->child, get_attnum(r->child, r->value_column),
+						  &type, &typmod, &valcoll);
+	DenormTargetSetExtreme(target, *colidx, n->extreme, type, valcoll);
+	return target;
+}
+
+/*
+ * DenormShiftRows for a min or max counter.  Rows arriving (sign +1, an
+ * attached table) bring each key's extreme as a candidate, applied now as
+ * an insert's value is.  Rows leaving (sign -1) are noted, to be applied
+ * as removals once they are gone (see LeavingExtremes); truncated says by
+ * which command.  The caller's lock keeps the table's rows as read here.
+ *   SELECT x.fk, min|max(x.value) FROM [ONLY] tbl x
+ *    WHERE x.fk IS NOT NULL AND (filter) GROUP BY 1       (the child's owner)
+ */
 static uint64
-DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
+ShiftExtremes(Oid nsp, DenormRegistry *r, DenormNames *n, Oid relid, bool only,
+			  int sign, bool truncated)
+{
+	DenormTarget *target;
+	int			colidx;
+	uint64		rows;
+	uint64		i;
+	LeavingExtremes *note = NULL;
+
+	target = ExtremeTarget(nsp, r, n, &colidx);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rows = DenormExecAs(DenormRelationOwner(r->child), DENORM_PATH_SAFE, relid,
+						psprintf("SELECT x.%1$s, %2$s FROM %3$s%4$s x "
+								 "WHERE x.%1$s IS NOT NULL AND (%5$s) GROUP BY 1",
+								 n->fk, n->agg, only ? "ONLY " : "",
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															get_rel_name(relid)),
+								 n->filter),
+						0, NULL, NULL, NULL, GetLatestSnapshot(), true);
+	if (sign < 0 && rows > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		note = palloc(sizeof(LeavingExtremes));
+		note->counter_id = r->id;
+		note->relid = relid;
+		note->relname = pstrdup(get_rel_name(relid));
+		note->truncated = truncated;
+		note->subxid = GetCurrentSubTransactionId();
+		note->nkeys = 0;
+		note->keys = palloc(sizeof(Datum) * rows);
+		note->values = palloc(sizeof(Datum) * rows);
+		MemoryContextSwitchTo(old);
+	}
+	for (i = 0; i < rows; i++)
+	{
+		bool		isnull;
+		Datum		key = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (isnull)
+			continue;			/* NULL values only: they count for nothing */
+		if (!target->keybyval && target->keylen == -1)
+			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+		if (target->vallens[colidx] == -1)
+			value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
+		if (sign > 0)
+			DenormAddExtreme(target, colidx, key, value, true, true);
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			note->keys[note->nkeys] = datumCopy(key, target->keybyval, target->keylen);
+			note->values[note->nkeys] = datumCopy(value, target->valbyvals[colidx],
+												  target->vallens[colidx]);
+			note->nkeys++;
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	if (sign > 0)
+		DenormApplyPending();
+	else if (note != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		Leaving = lappend(Leaving, note);
+		MemoryContextSwitchTo(old);
+	}
+	return rows;
+}
+
+/*
+ * Applies the notes of rows that have left (see LeavingExtremes): those of
+ * TRUNCATE of table relid (truncated), or those of DROP and DETACH whose
+ * table is no longer in its counter's tree (a note whose table is still
+ * there belongs to a command that has not removed it yet, such as a DROP
+ * during whose start another command ran).  Each key's extreme is applied
+ * as a removal, in the counter's mode: now for an immediate counter, at
+ * commit for one in mode 'commit'.  A counter dropped meanwhile (with its
+ * parent, in the same DROP) is passed over.
+ */
+static void
+ApplyLeaving(Oid nsp, bool truncated, Oid relid)
+{
+	List	   *todo = NIL;
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, Leaving)
+	{
+		LeavingExtremes *l = (LeavingExtremes *) lfirst(lc);
+		DenormRegistry r;
+
+		if (l->truncated != truncated)
+			continue;
+		if (truncated ? l->relid != relid :
+			(DenormReadRegistry(nsp, l->counter_id, &r) && DenormInChildTree(l->relid, r.child)))
+			continue;
+		todo = lappend(todo, l);
+		Leaving = foreach_delete_current(Leaving, lc);
+	}
+	foreach(lc, todo)
+	{
+		LeavingExtremes *l = (LeavingExtremes *) lfirst(lc);
+		DenormRegistry r;
+		DenormNames n;
+		DenormTarget *target;
+		int			colidx;
+		int			i;
+
+		if (!DenormReadRegistry(nsp, l->counter_id, &r))
+			continue;
+		DenormResolveNames(nsp, &r, &n);
+		target = ExtremeTarget(nsp, &r, &n, &colidx);
+		for (i = 0; i < l->nkeys; i++)
+			DenormAddExtreme(target, colidx, l->keys[i], l->values[i], false, true);
+		any = true;
+	}
+	if (any)
+		DenormApplyPending();
+}
+
+/*
+ * Subtransaction end: a rolled-back one takes its notes with it (the rows
+ * did not leave), a committed one hands them to its parent.
+ */
+void
+DenormLeavingSubXact(SubTransactionId subxid, SubTransactionId parent, bool commit)
+{
+	ListCell   *lc;
+
+	foreach(lc, Leaving)
+	{
+		LeavingExtremes *l = (LeavingExtremes *) lfirst(lc);
+
+		if (l->subxid != subxid)
+			continue;
+		if (commit)
+			l->subxid = parent;
+		else
+			Leaving = foreach_delete_current(Leaving, lc);
+	}
+}
+
+/*
+ * Before commit: rows that left a min or max counter's tree and were never
+ * applied (the trigger or event trigger that applies them did not run)
+ * would leave extremes that no longer exist, so the commit is refused.
+ */
+void
+DenormCheckLeaving(void)
+{
+	LeavingExtremes *l;
+
+	if (Leaving == NIL)
+		return;
+	l = (LeavingExtremes *) linitial(Leaving);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("denorm counter %d was not recomputed after the rows of table \"%s\" left it",
+					l->counter_id, l->relname),
+			 errdetail("%s took the rows away, but the denorm trigger that recomputes a min or max once they are gone did not run.",
+					   l->truncated ? "TRUNCATE" : "DROP TABLE or DETACH PARTITION"),
+			 errhint("Check that the counter's triggers (see the denorm_status view) and denorm's event triggers are enabled, then run the command again.")));
+}
+
+static uint64
+DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign, bool truncated)
 {
 	DenormNames n;
 	DenormTarget *target;
@@ -204,13 +460,8 @@ DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign)
 
 	DenormResolveNames(nsp, r, &n);
 	DenormCheckTable(relid, r->id, "child");
-	/* creation refuses partitioned children for these: no correction fits */
 	if (n.extreme)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("denorm counter %d is a %s and cannot follow partitions of table \"%s\"",
-						r->id, r->aggregate, get_rel_name(r->child)),
-				 errhint("Drop the counter with denorm_drop_counter(%d).", r->id)));
+		return ShiftExtremes(nsp, r, &n, relid, only, sign, truncated);
 	if (strcmp(r->aggregate, "sum") == 0)
 		numeric = get_atttype(r->child, get_attnum(r->child, r->value_column)) == NUMERICOID;
 	if (strcmp(r->mode, "deferred") == 0)
@@ -391,8 +642,41 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 		}
 		else if (!TakeEmptied(id, relid) &&
 				 get_rel_relkind(relid) == RELKIND_RELATION)
-			(void) DenormShiftRows(nsp, &r, relid, true, -1);
+			(void) DenormShiftRows(nsp, &r, relid, true, -1, true);
 	}
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_truncate_end_trigger);
+
+/*
+ * denorm_truncate_end_trigger: AFTER TRUNCATE FOR EACH STATEMENT, on each
+ * table of a min or max counter's tree.  AFTER TRUNCATE triggers fire when
+ * the command has emptied every table it names, while it still holds
+ * their locks: the extremes the BEFORE trigger noted for this table (see
+ * LeavingExtremes) are applied as removals, so parents whose extreme the
+ * truncated rows held are recomputed from the children that remain.
+ */
+Datum
+denorm_truncate_end_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by a trigger", "denorm_truncate_end_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	trigdata = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER TRUNCATE",
+						"denorm_truncate_end_trigger"),
+				 errhint("Create counters with denorm_create_counter().")));
+	ApplyLeaving(get_func_namespace(fcinfo->flinfo->fn_oid), true,
+				 RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
 
@@ -440,11 +724,13 @@ DenormForgetDroppedPartitions(void)
 {
 	EmptiedTables = NIL;		/* their cells lived in TopTransactionContext */
 	AttachingTables = NIL;
+	Leaving = NIL;
 }
 
 /*
  * Takes away from the counters above it what a partition that is leaving
- * its tree (dropped, or detached) adds up to.  The lock DROP TABLE or
+ * its tree (dropped, or detached) adds up to (for a min or max, notes what
+ * it takes, applied by denorm_on_drop_end when the command ends).  The lock DROP TABLE or
  * DETACH PARTITION is about to take is taken first, in the order they take
  * it (the partition's parent, then the partition), so no writer can change
  * the partition between the correction and its leaving; if the command
@@ -488,7 +774,7 @@ ShiftLeavingPartition(Oid nsp, Oid relid, List *leaving, Oid owner_of, bool conc
 		if (!DenormReadRegistry(nsp, lfirst_int(lc), &r) ||
 			list_member_oid(leaving, r.child))
 			continue;
-		(void) DenormShiftRows(nsp, &r, relid, false, -1);
+		(void) DenormShiftRows(nsp, &r, relid, false, -1, false);
 	}
 }
 
@@ -581,6 +867,26 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(denorm_on_drop_end);
+
+/*
+ * denorm_on_drop_end: event trigger on ddl_command_end for DROP TABLE and
+ * ALTER TABLE.  The partitions denorm_on_drop_start saw leaving are gone
+ * from their trees now (the command still holds their locks and their
+ * parent's): the extremes noted for min and max counters then (see
+ * LeavingExtremes) are applied as removals.
+ */
+Datum
+denorm_on_drop_end(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by an event trigger", "denorm_on_drop_end")));
+	ApplyLeaving(get_func_namespace(fcinfo->flinfo->fn_oid), false, InvalidOid);
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(denorm_recompute_dropped);
 
 /*
@@ -632,7 +938,7 @@ denorm_shift_attached(PG_FUNCTION_ARGS)
 
 			if (!DenormReadRegistry(nsp, lfirst_int(lc2), &r))
 				continue;
-			moved += (int64) DenormShiftRows(nsp, &r, relid, false, +1);
+			moved += (int64) DenormShiftRows(nsp, &r, relid, false, +1, false);
 		}
 	}
 	PG_RETURN_INT64(moved);
