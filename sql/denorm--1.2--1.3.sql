@@ -3898,7 +3898,10 @@ BEGIN
     LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
-        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
+        -- (only min and max trees have it)
+        IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_end_trigger()', false)).oid IS NOT NULL THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
+        END IF;
     END LOOP;
 
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
