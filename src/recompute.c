@@ -182,20 +182,6 @@ DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied)
 }
 
 /*
- * DenormShiftRows adds (sign +1) or takes away (sign -1) what the rows of
- * one table of a counter's tree add up to, as deltas in the counter's own
- * mode, applied like a statement's.  The caller holds a lock that keeps
- * every writer out of that table (it is being truncated, dropped, attached
- * or detached), so a snapshot taken now sees every row the table holds,
- * whatever the isolation level; and a correction, unlike setting the
- * parents outright, composes with what writers of the other tables do to
- * the same parents meanwhile.  A min or max goes to ShiftExtremes
- * (truncated: the rows leave by TRUNCATE, else by DROP or DETACH).
- * Returns how many keys it moved.
- *   SELECT x.fk, (agg)::numeric FROM [ONLY] tbl x
- *    WHERE x.fk IS NOT NULL AND (filter) GROUP BY 1         (the child's owner)
- */
-/*
  * Extremes that rows leaving a min or max counter's tree took with them.
  * A truncated, dropped or detached table's rows leave without row
  * triggers, and a minimum or maximum cannot take a correction: when the
@@ -443,6 +429,20 @@ DenormCheckLeaving(void)
 			 errhint("Check that the counter's triggers (see the denorm_status view) and denorm's event triggers are enabled, then run the command again.")));
 }
 
+/*
+ * DenormShiftRows adds (sign +1) or takes away (sign -1) what the rows of
+ * one table of a counter's tree add up to, as deltas in the counter's own
+ * mode, applied like a statement's.  The caller holds a lock that keeps
+ * every writer out of that table (it is being truncated, dropped, attached
+ * or detached), so a snapshot taken now sees every row the table holds,
+ * whatever the isolation level; and a correction, unlike setting the
+ * parents outright, composes with what writers of the other tables do to
+ * the same parents meanwhile.  A min or max goes to ShiftExtremes
+ * (truncated: the rows leave by TRUNCATE, else by DROP or DETACH).
+ * Returns how many keys it moved.
+ *   SELECT x.fk, (agg)::numeric FROM [ONLY] tbl x
+ *    WHERE x.fk IS NOT NULL AND (filter) GROUP BY 1         (the child's owner)
+ */
 static uint64
 DenormShiftRows(Oid nsp, DenormRegistry *r, Oid relid, bool only, int sign, bool truncated)
 {
