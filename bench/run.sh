@@ -4,14 +4,17 @@
 # one run, on the same data (children reference their parent with a
 # foreign key): no trigger, a PL/pgSQL atomic-increment trigger, a PL/pgSQL
 # recompute trigger, denorm immediate, 'commit' and deferred, and 1, 2 and
-# 4 counters on one child.  Writes bench/results/results.md (table) and
-# bench/results/chart.png (gnuplot).
+# 4 counters on one child; and a max counter (immediate and 'commit')
+# against a hand-written PL/pgSQL max trigger and no trigger.  Writes
+# bench/results/results.md (table) and bench/results/chart.png (gnuplot).
 #
 # Settings (environment): BENCH_ROWS (1000000), BENCH_PARENTS (10000),
 # BENCH_MOVE (100000), BENCH_RECOMPUTE_ROWS (100000: the recompute trigger
 # is quadratic-ish, so its bulk run is smaller and reported as such),
 # BENCH_PARENT_ROWS (100000 parent rows inserted, each counting its key's
-# children), BENCH_SECONDS (10, per pgbench run), BENCH_REPEAT (3).
+# children), BENCH_MAX_ROWS (200000 children of the max workloads, over
+# BENCH_MAX_PARENTS, 1000), BENCH_SECONDS (10, per pgbench run),
+# BENCH_REPEAT (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
@@ -25,6 +28,8 @@ PARENTS=${BENCH_PARENTS:-10000}
 MOVE=${BENCH_MOVE:-100000}
 RROWS=${BENCH_RECOMPUTE_ROWS:-100000}
 PROWS=${BENCH_PARENT_ROWS:-100000}
+MROWS=${BENCH_MAX_ROWS:-200000}
+MPARENTS=${BENCH_MAX_PARENTS:-1000}
 SECS=${BENCH_SECONDS:-10}
 REPEAT=${BENCH_REPEAT:-3}
 PGBENCH=$PGBIN/pgbench
@@ -182,6 +187,64 @@ SQL
         record "tpcb_tps" "$v" "$tps"
     done
     echo "   run $r done"
+done
+
+echo "== a max counter: $MROWS children over $MPARENTS parents, and 8 clients on 8 hot parents"
+# every max variant has an index on (parent_id, amount), so the recompute of
+# a parent's max (the hand-written trigger's and denorm's) is an index probe;
+# the variants recorded as none, plpgsql_max, immediate, commit
+setup_max() { sql -v v="$1" -v parents="$MPARENTS" -f bench/schema.sql >/dev/null 2>&1; }
+# exact_max VARIANT RUN: the stored max against a recompute, into $wrong;
+# the hand-written trigger's misses are reported, denorm's are fatal
+exact_max() {
+    wrong=0
+    [ "$1" = none ] && return 0
+    wrong=$(sql -t -A -c "SELECT count(*) FROM bench_parents p WHERE p.amount_max IS DISTINCT FROM (SELECT max(amount) FROM bench_children c WHERE c.parent_id = p.id)")
+    if [ "$1" = plpgsql_max ]; then
+        [ "$wrong" = 0 ] || echo "   note: the hand-written max trigger left $wrong wrong parents after $2"
+        return 0
+    fi
+    if [ "$wrong" != 0 ]; then echo "ERROR: $1 left $wrong wrong max values after $2" >&2; exit 1; fi
+}
+# amounts spread over 0..999999 (few ties), in no order of id
+max_rows="SELECT 1 + g % $MPARENTS, (g::bigint * 7919 % 1000003)::int % 1000000 FROM generate_series(1, $MROWS) g"
+# a first pass with no trigger, not recorded, as for the bulk statements:
+# the variant measured first does not pay for the new index and schema
+setup_max max_none
+sql -c "INSERT INTO bench_children (parent_id, amount) $max_rows" >/dev/null
+sql -c "DELETE FROM bench_children WHERE id % 10 = 3" >/dev/null
+$PGBENCH -n -c 8 -j 2 -T "$SECS" -D hot=8 -f bench/max_hot.pgb $DB >/dev/null 2>&1
+for r in $(seq 1 "$REPEAT"); do
+    for v in none plpgsql_max immediate commit; do
+        case "$v" in plpgsql_max) sv=max_plpgsql ;; *) sv=max_$v ;; esac
+        setup_max "$sv"
+        t=$(ms "INSERT INTO bench_children (parent_id, amount) $max_rows")
+        record "max_bulk_insert" "$v" "$t"
+        # the five top rows of every parent: each parent's max leaves five times
+        t=$(ms "DELETE FROM bench_children WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY parent_id ORDER BY amount DESC) AS k FROM bench_children) t WHERE k <= 5)")
+        record "max_bulk_delete_top" "$v" "$t"
+        exact_max "$v" max_bulk_delete_top
+        # a tenth of the rows, anywhere (now and then a parent's max)
+        t=$(ms "DELETE FROM bench_children WHERE id % 10 = 3")
+        record "max_bulk_delete_random" "$v" "$t"
+        exact_max "$v" max_bulk_delete_random
+        # lower a tenth of the rows (the max among them is lowered too)
+        t=$(ms "UPDATE bench_children SET amount = amount / 2 WHERE id % 10 = 7")
+        record "max_bulk_lower" "$v" "$t"
+        exact_max "$v" max_bulk_lower
+        setup_max "$sv"
+        sql -c "INSERT INTO bench_children (parent_id, amount) SELECT 1 + g % 8, (random() * 999999)::int + 1 FROM generate_series(1, 8000) g" >/dev/null
+        sql -c "VACUUM ANALYZE bench_children" >/dev/null
+        out=$($PGBENCH -n -c 8 -j 2 -T "$SECS" --max-tries 1 --failures-detailed -D hot=8 \
+              -f bench/max_hot.pgb $DB 2>/dev/null)
+        tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+        record "max_hot_8c_tps" "$v" "$tps"
+        record "max_hot_8c_failed_txns" "$v" "${failed:-0}"
+        exact_max "$v" max_hot_8c
+        [ "$v" = none ] || record "max_hot_8c_wrong_parents" "$v" "$wrong"
+        echo "   run $r $v done (hot 8 clients: failed ${failed:-0}, wrong parents $wrong)"
+    done
 done
 
 echo "== reconcile of $ROWS children over $PARENTS parents vs the bare grouped aggregate"

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Concurrent soak: pgbench writers hammer a child table carrying a count, a
-# sum and a filtered counter (mostly on one hot parent, with multi-row
-# statements) while another pgbench runs reconciles in a loop, and, for
-# deferred counters (SOAK_MODE=deferred), a third loops denorm_flush().
+# sum, a filtered counter, a max and a min (mostly on one hot parent, with
+# multi-row statements; many of them delete, lower or move out the rows
+# holding a parent's max, or the oldest rows behind its min, several
+# clients at once) while another pgbench runs reconciles in a loop, and,
+# for deferred counters (SOAK_MODE=deferred), a third loops denorm_flush().
+# The max and the min are in the soak's mode, but in mode 'immediate' in
+# the deferred soak (min and max cannot be deferred): there they share the
+# child and its statements with deferred counters.
 # With SOAK_MODE=commit the counters are in mode 'commit' and the writers
 # also run transactions of several statements that touch parents in no
 # common order, with savepoints rolled back between them: the transactions
@@ -28,6 +33,9 @@ case "$MODE" in
     commit) DB=${SOAK_DB:-denorm_soak_commit} ;;
     *) echo "SOAK_MODE must be immediate, commit or deferred" >&2; exit 2 ;;
 esac
+# min and max cannot be deferred: in the deferred soak they are immediate
+EXTREME_MODE=$MODE
+[ "$MODE" = deferred ] && EXTREME_MODE=immediate
 SECONDS_TO_RUN=${SOAK_SECONDS:-15}
 CLIENTS=${SOAK_CLIENTS:-8}
 PARENTS=${SOAK_PARENTS:-300}
@@ -66,12 +74,20 @@ CREATE EXTENSION denorm;
 CREATE TABLE soak_parents (id int PRIMARY KEY,
                            child_count int NOT NULL DEFAULT 0,
                            amount_sum bigint NOT NULL DEFAULT 0,
-                           confirmed_count int NOT NULL DEFAULT 0);
+                           confirmed_count int NOT NULL DEFAULT 0,
+                           max_amount int,
+                           first_at timestamptz);
+-- every insert gets a time somewhere in 100 days: now and then a new min
 CREATE TABLE soak_children (id bigserial PRIMARY KEY,
                             parent_id int REFERENCES soak_parents,
                             amount int,
-                            status text);
+                            status text,
+                            created_at timestamptz
+                                DEFAULT '2024-01-01'::timestamptz + random() * interval '100 days');
 CREATE INDEX ON soak_children (parent_id);
+-- the max's recompute is an index probe; the min's reads the key's
+-- children through the parent_id index
+CREATE INDEX ON soak_children (parent_id, amount);
 INSERT INTO soak_parents (id) SELECT g FROM generate_series(1, $PARENTS) g;
 -- parent 1 is the hot one: a tenth of the rows to start with, and most
 -- of the writes below
@@ -86,10 +102,18 @@ SELECT denorm_create_counter('soak_parents', 'amount_sum', 'soak_children', 'par
                              aggregate => 'sum', value_column => 'amount', mode => '$MODE');
 SELECT denorm_create_counter('soak_parents', 'confirmed_count', 'soak_children', 'parent_id',
                              filter => \$\$status = 'confirmed'\$\$, mode => '$MODE');
+SELECT denorm_create_counter('soak_parents', 'max_amount', 'soak_children', 'parent_id',
+                             aggregate => 'max', value_column => 'amount', mode => '$EXTREME_MODE');
+-- (without its warning that no index leads with (parent_id, created_at))
+SET client_min_messages = error;
+SELECT denorm_create_counter('soak_parents', 'first_at', 'soak_children', 'parent_id',
+                             aggregate => 'min', value_column => 'created_at', mode => '$EXTREME_MODE');
+RESET client_min_messages;
 -- what each flush folded, to show the flusher had work
 CREATE TABLE soak_flushes (folded bigint NOT NULL);
 -- Stored value (column + pending deltas, or the column alone) next to the
--- recomputed one: how many of the three counters of all parents differ.
+-- recomputed one: how many of the five counters of all parents differ
+-- (the max and the min have no pending deltas: NULL where no child counts).
 CREATE FUNCTION soak_wrong(with_pending boolean)
 RETURNS bigint
 LANGUAGE sql
@@ -99,10 +123,13 @@ AS \$\$
                       + (p.amount_sum + CASE WHEN with_pending THEN q.s ELSE 0 END
                              IS DISTINCT FROM coalesce(a.s, 0))::int
                       + (p.confirmed_count + CASE WHEN with_pending THEN q.c ELSE 0 END
-                             IS DISTINCT FROM coalesce(a.c, 0))::int), 0)
+                             IS DISTINCT FROM coalesce(a.c, 0))::int
+                      + (p.max_amount IS DISTINCT FROM a.mx)::int
+                      + (p.first_at IS DISTINCT FROM a.mn)::int), 0)
       FROM soak_parents p
       LEFT JOIN (SELECT parent_id, count(*) AS n, sum(amount) AS s,
-                        count(*) FILTER (WHERE status = 'confirmed') AS c
+                        count(*) FILTER (WHERE status = 'confirmed') AS c,
+                        max(amount) AS mx, min(created_at) AS mn
                    FROM soak_children GROUP BY parent_id) a ON a.parent_id = p.id
      CROSS JOIN LATERAL (
            SELECT coalesce(sum(x.delta) FILTER (WHERE d.counter_column = 'child_count'), 0) AS n,
@@ -110,6 +137,16 @@ AS \$\$
                   coalesce(sum(x.delta) FILTER (WHERE d.counter_column = 'confirmed_count'), 0) AS c
              FROM denorm_pending x JOIN denorm_counters d ON d.id = x.counter_id
             WHERE d.parent = 'soak_parents'::regclass AND x.parent_key = p.id::text) q
+\$\$;
+-- the max and the min alone, for the figures: how many parents' differ
+CREATE FUNCTION soak_wrong_extremes(OUT max_wrong bigint, OUT min_wrong bigint)
+LANGUAGE sql
+AS \$\$
+    SELECT count(*) FILTER (WHERE p.max_amount IS DISTINCT FROM
+                                  (SELECT max(c.amount) FROM soak_children c WHERE c.parent_id = p.id)),
+           count(*) FILTER (WHERE p.first_at IS DISTINCT FROM
+                                  (SELECT min(c.created_at) FROM soak_children c WHERE c.parent_id = p.id))
+      FROM soak_parents p
 \$\$;
 ANALYZE soak_parents, soak_children;
 SQL
@@ -223,6 +260,63 @@ DELETE FROM soak_children
                ORDER BY id LIMIT 2 FOR UPDATE);
 EOF
 
+# The rows holding a parent's max (its top :k by amount) or behind its min
+# (its oldest :k), the hot parent's 40% of the time: picked without a lock,
+# then locked in id order like every other pick.  Clients running these at
+# once often pick the same top rows, or the next ones down.
+top='SELECT id FROM soak_children
+               WHERE id IN (SELECT id FROM soak_children WHERE parent_id = :p
+                             ORDER BY amount DESC NULLS LAST LIMIT :k)
+               ORDER BY id FOR UPDATE'
+oldest='SELECT id FROM soak_children
+               WHERE id IN (SELECT id FROM soak_children WHERE parent_id = :p
+                             ORDER BY created_at LIMIT :k)
+               ORDER BY id FOR UPDATE'
+
+cat > "$work/delete_top.sql" <<EOF
+$hot
+\set k random(1, 3)
+DELETE FROM soak_children WHERE id IN ($top);
+EOF
+
+# lowers the max (now and then to NULL: the row counts no more)
+cat > "$work/lower_top.sql" <<EOF
+$hot
+\set k random(1, 2)
+\set d random(1, 30)
+UPDATE soak_children SET amount = CASE WHEN id % 11 = 0 THEN NULL ELSE amount - :d END
+ WHERE id IN ($top);
+EOF
+
+cat > "$work/move_top.sql" <<EOF
+$hot
+\set q random(2, :nparents)
+\set k 1
+UPDATE soak_children SET parent_id = :q WHERE id IN ($top);
+EOF
+
+# a new top: the parent's max (as this statement sees it) plus a little
+cat > "$work/insert_top.sql" <<EOF
+$hot
+\set d random(0, 4)
+INSERT INTO soak_children (parent_id, amount, status)
+SELECT :p, coalesce(max(amount), 0) + :d, 'pending' FROM soak_children WHERE parent_id = :p;
+EOF
+
+cat > "$work/delete_oldest.sql" <<EOF
+$hot
+\set k random(1, 2)
+DELETE FROM soak_children WHERE id IN ($oldest);
+EOF
+
+# raises the min
+cat > "$work/age_oldest.sql" <<EOF
+$hot
+\set k random(1, 3)
+\set h random(1, 500)
+UPDATE soak_children SET created_at = created_at + :h * interval '1 hour' WHERE id IN ($oldest);
+EOF
+
 # Several statements per transaction, parents in no common order, the hot
 # one among them, a savepoint rolled back in between (mode 'commit' only:
 # on immediate counters each statement holds its parents until commit, and
@@ -245,7 +339,30 @@ UPDATE soak_children SET parent_id = 1 WHERE id = :x;
 DELETE FROM soak_children WHERE id = :y;
 COMMIT;
 EOF
+# the hot parent's top rows deleted, then a new top inserted, raised and
+# lowered again, and a new oldest row for another parent, in one
+# transaction: the extremes are recomputed when it commits (the only
+# existing rows it locks, it locks first and in id order)
+cat > "$work/multi_top.sql" <<EOF
+\set p 1
+\set k random(1, 2)
+\set a random(2, :nparents)
+BEGIN;
+DELETE FROM soak_children WHERE id IN ($top);
+INSERT INTO soak_children (parent_id, amount, status)
+SELECT 1, coalesce(max(amount), 0) + 3, 'confirmed' FROM soak_children WHERE parent_id = 1
+RETURNING id AS x \gset
+UPDATE soak_children SET amount = amount + 5 WHERE id = :x;
+INSERT INTO soak_children (parent_id, amount, status, created_at)
+VALUES (:a, 1, 'pending', '2023-12-31');
+UPDATE soak_children SET amount = amount - 20 WHERE id = :x;
+SAVEPOINT s;
+DELETE FROM soak_children WHERE id = :x;
+ROLLBACK TO s;
+COMMIT;
+EOF
 # at REPEATABLE READ: commit-time deltas go to the parents' latest rows,
+# and extremes are recomputed with a snapshot newer than the transaction's,
 # so these fail no more than they would without counters (never, here)
 cat > "$work/multi_rev.sql" <<EOF
 \set a random(2, :nparents)
@@ -256,10 +373,12 @@ INSERT INTO soak_children (parent_id, amount, status) VALUES (1, 1, 'confirmed')
 UPDATE soak_children SET parent_id = :a, amount = amount - 9 WHERE id = :x;
 INSERT INTO soak_children (parent_id, amount, status)
 SELECT CASE WHEN g = 2 THEN 1 ELSE :b END, g, 'confirmed' FROM generate_series(1, 3) g;
+INSERT INTO soak_children (parent_id, amount, status) VALUES (1, 1000000, 'pending') RETURNING id AS y \gset
+UPDATE soak_children SET amount = 1 WHERE id = :y;
 COMMIT;
 EOF
 if [ "$MODE" = commit ]; then
-    multi_scripts="-f $work/multi.sql@14 -f $work/multi_rev.sql@10"
+    multi_scripts="-f $work/multi.sql@14 -f $work/multi_rev.sql@10 -f $work/multi_top.sql@8"
 else
     multi_scripts=""
 fi
@@ -315,7 +434,10 @@ timeout "$LIMIT" "$PGBENCH" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_TO_RUN" 
     -f "$work/insert_spread.sql@4" -f "$work/move_spread.sql@4" \
     -f "$work/move.sql@12" -f "$work/move_off_hot.sql@6" \
     -f "$work/value.sql@14" -f "$work/flip.sql@12" -f "$work/mixed.sql@6" \
-    -f "$work/delete.sql@12" -f "$work/delete_hot.sql@6" $multi_scripts \
+    -f "$work/delete.sql@12" -f "$work/delete_hot.sql@6" \
+    -f "$work/delete_top.sql@10" -f "$work/lower_top.sql@8" -f "$work/move_top.sql@4" \
+    -f "$work/insert_top.sql@8" -f "$work/delete_oldest.sql@6" -f "$work/age_oldest.sql@4" \
+    $multi_scripts \
     "$DB" > "$work/writers.out" 2> "$work/writers.err"
 writers_rc=$?
 wait "$reconciler"
@@ -350,6 +472,8 @@ folded=$(q "SELECT coalesce(sum(folded), 0) FROM soak_flushes")
 # before the final flush the column alone may lag; column + pending may not
 pending=$(q "SELECT count(*) FROM denorm_pending")
 wrong_exact=$(q "SELECT soak_wrong(true)")
+extremes_wrong=$(q "SELECT max_wrong || ' max, ' || min_wrong || ' min' FROM soak_wrong_extremes()")
+hot_max=$(q "SELECT coalesce(max_amount::text, 'NULL') FROM soak_parents WHERE id = 1")
 hot_value=$(q "SELECT denorm_value(id, 1) FROM denorm_counters
                 WHERE parent = 'soak_parents'::regclass AND counter_column = 'child_count'")
 hot_true=$(q "SELECT count(*) FROM soak_children WHERE parent_id = 1")
@@ -359,7 +483,7 @@ wrong=$(q "SELECT soak_wrong(false)")
 hot_rows=$(q "SELECT child_count FROM soak_parents WHERE id = 1")
 children=$(q "SELECT count(*) FROM soak_children")
 
-echo "# clients: $CLIENTS, seconds: $SECONDS_TO_RUN, parents: $PARENTS, children now: $children (hot parent: $hot_rows)"
+echo "# clients: $CLIENTS, seconds: $SECONDS_TO_RUN, parents: $PARENTS, children now: $children (hot parent: $hot_rows, its max $hot_max)"
 echo "# writer transactions: ${transactions:-?}, failed: ${failed:-?} (${deadlock_failures:-?} by deadlock), errors: $errors, deadlocks: $deadlocks"
 echo "# reconcile transactions: ${reconciles:-?} ($runs runs recorded), failed: ${reconcile_failed:-?}, runs not ok: $runs_not_ok"
 if [ "$MODE" = deferred ]; then
@@ -369,6 +493,7 @@ if [ "$MODE" = deferred ]; then
 else
     echo "# drift rows: $drift_rows, wrong counters: $wrong"
 fi
+echo "# max and min ($EXTREME_MODE) wrong: $extremes_wrong"
 if [ "$deadlocks" -gt 0 ]; then
     echo "# the server log has each deadlock's statements (search for 'deadlock detected')"
 fi
