@@ -31,6 +31,7 @@
 #include "optimizer/optimizer.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -610,6 +611,61 @@ CheckTriggerCall(FunctionCallInfo fcinfo, const char *funcname, bool row)
 	return trigdata;
 }
 
+/*
+ * Whether an updated row counts for the same key with the same value (or
+ * not at all) before and after, so that leaving and entering again would
+ * change nothing.  A min or max would otherwise have its parent locked and
+ * its extreme recomputed for an UPDATE of an unrelated column of the row
+ * holding it.  Keys and values are compared as stored (a binary
+ * difference, such as numeric's 1.0 against 1.00, counts as a change,
+ * which costs a recompute and is still exact).
+ */
+static bool
+SameContribution(DenormCounter *c, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	TupleTableSlot *slots[2] = {oldslot, newslot};
+	Datum		keys[2];
+	Datum		values[2];
+	bool		counted[2];
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		bool		isnull;
+
+		keys[i] = slot_getattr(slots[i], c->fk_attno, &isnull);
+		counted[i] = !isnull;
+		if (counted[i] && c->filter != NULL)
+		{
+			Datum		ok;
+
+			c->econtext->ecxt_scantuple = slots[i];
+			ok = ExecEvalExprSwitchContext(c->filter, c->econtext, &isnull);
+			ResetExprContext(c->econtext);
+			counted[i] = !isnull && DatumGetBool(ok);
+		}
+		if (counted[i])
+		{
+			values[i] = slot_getattr(slots[i], c->value_attno, &isnull);
+			counted[i] = !isnull;
+		}
+		if (counted[i])
+		{
+			if (!c->target->keybyval && c->target->keylen == -1)
+				keys[i] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(keys[i]));
+			if (c->value_len == -1)
+				values[i] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(values[i]));
+		}
+	}
+	if (!counted[0] && !counted[1])
+		return true;
+	if (counted[0] != counted[1])
+		return false;
+	return datumIsEqual(keys[0], keys[1], c->target->keybyval, c->target->keylen) &&
+		datumIsEqual(values[0], values[1], c->target->valbyvals[c->colidx],
+					 c->target->vallens[c->colidx]);
+}
+
 PG_FUNCTION_INFO_V1(denorm_row_trigger);
 
 /*
@@ -631,6 +687,8 @@ denorm_row_trigger(PG_FUNCTION_ARGS)
 			AddRow(c, trigdata->tg_trigslot, 1);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 			AddRow(c, trigdata->tg_trigslot, -1);
+		else if (c->extreme && SameContribution(c, trigdata->tg_trigslot, trigdata->tg_newslot))
+			continue;			/* nothing of the row's min or max changed */
 		else
 		{
 			AddRow(c, trigdata->tg_trigslot, -1);

@@ -198,6 +198,22 @@ SELECT counter_column, rows_drifted, rows_healed, status
 \set VERBOSITY default
 SELECT * FROM mm_wrong;
 
+-- an UPDATE that changes nothing a min or max reads (key, value, filter)
+-- leaves its parent alone: a value planted behind the guard, below the
+-- children's maximum, stays, where the row's value leaving (at least as
+-- high as the stored one) and coming back would have had it recomputed
+SET denorm.counter_writes = 'allow';
+UPDATE mm_auctions SET top_amount = 1.00 WHERE id = 1;
+RESET denorm.counter_writes;
+UPDATE mm_bids SET status = status WHERE auction_id = 1;
+SELECT top_amount AS still_planted FROM mm_auctions WHERE id = 1;
+UPDATE mm_bids SET price = price + 0 WHERE auction_id = 1;
+SELECT top_amount AS same_binary_value_still_planted FROM mm_auctions WHERE id = 1;
+SET denorm.counter_writes = 'allow';
+UPDATE mm_auctions SET top_amount = (SELECT max(price) FROM mm_bids WHERE auction_id = 1) WHERE id = 1;
+RESET denorm.counter_writes;
+SELECT * FROM mm_wrong;
+
 -- TRUNCATE: every extreme is NULL
 TRUNCATE mm_bids;
 SELECT id, top_bid, low_bid, last_at, first_tag, top_amount, bids FROM mm_auctions WHERE id < 10 ORDER BY id;
