@@ -31,6 +31,14 @@ PKG=postgresql-$MAJOR-denorm
 VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" denorm.control)
 LIBDIR=$("$PG_CONFIG" --pkglibdir)
 EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+# the package installs into Debian's PostgreSQL; a run against another
+# installation (PG_CONFIG or DENORM_PGBIN naming a copy elsewhere) could
+# neither find its files there nor load them
+if [ "$LIBDIR" != "/usr/lib/postgresql/$MAJOR/lib" ]; then
+    [ "$own_cluster" = no ] || denorm_cluster_stop
+    echo "1..0 # SKIP PG_CONFIG names $LIBDIR, not Debian's PostgreSQL $MAJOR, which the package installs into"
+    exit 0
+fi
 WORK=$(mktemp -d /tmp/denorm-deb.XXXXXX)
 chmod 755 "$WORK"
 was_installed=no
