@@ -90,13 +90,33 @@ DenormProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					 DestReceiver *dest, QueryCompletion *qc)
 #endif
 {
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(UTILITY_ARGS);
-	else
-		standard_ProcessUtility(UTILITY_ARGS);
+	List	   *outer_notes;
 
-	if (IsA(pstmt->utilityStmt, CopyStmt) && DenormHavePending())
-		DenormApplyPending();
+	if (!IsA(pstmt->utilityStmt, TruncateStmt))
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(UTILITY_ARGS);
+		else
+			standard_ProcessUtility(UTILITY_ARGS);
+		if (IsA(pstmt->utilityStmt, CopyStmt) && DenormHavePending())
+			DenormApplyPending();
+		return;
+	}
+
+	/* a TRUNCATE's notes of emptied partitions are its own (recompute.c) */
+	outer_notes = DenormTakeEmptiedNotes();
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(UTILITY_ARGS);
+		else
+			standard_ProcessUtility(UTILITY_ARGS);
+	}
+	PG_FINALLY();
+	{
+		DenormRestoreEmptiedNotes(outer_notes);
+	}
+	PG_END_TRY();
 }
 
 /*

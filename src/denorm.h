@@ -152,6 +152,8 @@ extern void DenormLockKey(Oid parentrel, uint32 hash, bool parent_side);
 /* recompute.c */
 extern void DenormRecomputeCounter(Oid nsp, int32 id, DenormRegistry *r, bool emptied);
 extern void DenormForgetEmptied(SubTransactionId subxid);
+extern List *DenormTakeEmptiedNotes(void);
+extern void DenormRestoreEmptiedNotes(List *notes);
 extern void DenormForgetDroppedPartitions(void);
 extern void DenormLeavingSubXact(SubTransactionId subxid, SubTransactionId parent, bool commit);
 extern void DenormCheckLeaving(void);

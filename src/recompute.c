@@ -562,6 +562,28 @@ NoteEmptied(int32 counter_id, Oid child)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The notes belong to one TRUNCATE: those of partitions whose triggers had
+ * fired before the root's (TRUNCATE p1, root) would otherwise stay and make
+ * a later TRUNCATE of that partition skip its correction.  The utility hook
+ * (denorm.c) takes them away when a TRUNCATE starts, and gives a TRUNCATE
+ * run from inside another's triggers a list of its own.
+ */
+List *
+DenormTakeEmptiedNotes(void)
+{
+	List	   *notes = EmptiedTables;
+
+	EmptiedTables = NIL;
+	return notes;
+}
+
+void
+DenormRestoreEmptiedNotes(List *notes)
+{
+	EmptiedTables = notes;
+}
+
 /* A rolled-back subtransaction takes its notes with it */
 void
 DenormForgetEmptied(SubTransactionId subxid)

@@ -123,3 +123,36 @@ SELECT count(*) AS counters_left FROM denorm_counters WHERE parent = 'trunc_pare
 DROP VIEW trunc_check;
 DROP FUNCTION trunc_fill();
 DROP TABLE trunc_child, trunc_note, trunc_parent, trunc_owner;
+
+-- A partition named before its root in one TRUNCATE has fired its own
+-- correction before the root set the counter to 0: a later TRUNCATE of it
+-- in the same transaction must correct again
+CREATE TABLE trn_par (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE trn_ch (id int, pid int REFERENCES trn_par, k int) PARTITION BY RANGE (k);
+CREATE TABLE trn_ch1 PARTITION OF trn_ch FOR VALUES FROM (0) TO (10);
+CREATE TABLE trn_ch2 PARTITION OF trn_ch FOR VALUES FROM (10) TO (20);
+INSERT INTO trn_par VALUES (1);
+SELECT denorm_create_counter('trn_par', 'n', 'trn_ch', 'pid') > 0 AS created;
+INSERT INTO trn_ch SELECT g, 1, g % 20 FROM generate_series(1, 40) g;
+BEGIN;
+TRUNCATE trn_ch1, trn_ch;
+SELECT n, (SELECT count(*) FROM trn_ch) AS actual FROM trn_par;
+INSERT INTO trn_ch SELECT g, 1, g % 20 FROM generate_series(1, 40) g;
+TRUNCATE trn_ch1;
+SELECT n, (SELECT count(*) FROM trn_ch) AS actual FROM trn_par;
+-- and a TRUNCATE run by a function, twice in one statement
+CREATE FUNCTION trn_twice() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE trn_ch2, trn_ch;
+    INSERT INTO trn_ch SELECT g, 1, g % 20 FROM generate_series(1, 40) g;
+    TRUNCATE trn_ch2;
+END
+$$;
+SELECT trn_twice();
+SELECT n, (SELECT count(*) FROM trn_ch) AS actual FROM trn_par;
+COMMIT;
+SELECT n, (SELECT count(*) FROM trn_ch) AS actual FROM trn_par;
+DROP FUNCTION trn_twice();
+SET client_min_messages = error;
+DROP TABLE trn_ch, trn_par;
+RESET client_min_messages;
