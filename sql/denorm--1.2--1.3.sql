@@ -3715,3 +3715,243 @@ CREATE EVENT TRIGGER denorm_guard_schema_rename ON ddl_command_end
     EXECUTE FUNCTION @extschema@.denorm_on_schema_rename();
 COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
     'Refuses to rename the schema denorm is installed in, whose name its functions use';
+
+------------------------------------------------------------------------
+-- Lookups by table and column, and denorm_check for tests
+------------------------------------------------------------------------
+
+-- The id of the counter kept in a parent column, for every function that
+-- takes a counter id; denorm_drop_counter(parent, column) now uses it.
+CREATE FUNCTION @extschema@.denorm_counter_id(parent regclass, counter_column name)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id integer;
+    counted text;
+    hint text;
+BEGIN
+    -- (not denorm_require, which is not PUBLIC's)
+    IF parent IS NULL OR counter_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004',
+            format('argument "%s" must not be null', CASE WHEN parent IS NULL THEN 'parent' ELSE 'counter_column' END),
+            NULL, NULL);
+    END IF;
+    SELECT d.id INTO id FROM @extschema@.denorm_counters d
+     WHERE d.parent = parent AND d.counter_column = counter_column;
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = parent::oid) THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table with OID %s does not exist', parent::oid),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    SELECT string_agg(format('"%s" (counter %s)', d.counter_column, d.id), ', '
+                      ORDER BY d.counter_column)
+      INTO counted
+      FROM @extschema@.denorm_counters d WHERE d.parent = parent;
+    hint := CASE WHEN counted IS NULL
+                 THEN format('Table "%s" has no denorm counters.', parent)
+                 ELSE format('The denorm counters of table "%s" are in columns %s.', parent, counted)
+            END;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = parent AND a.attname = counter_column
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        PERFORM @extschema@.denorm_error('42703',
+            format('column "%s" of table "%s" does not exist', counter_column, parent),
+            NULL, hint);
+    END IF;
+    PERFORM @extschema@.denorm_error('42704',
+        format('column "%s" of table "%s" has no denorm counter', counter_column, parent),
+        NULL, hint || ' The denorm_status view lists them all.');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_id(regclass, name) IS
+    'The id of the denorm counter kept in a parent table''s column; an error (SQLSTATE 42704) when that column has none';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_id(regclass, name) TO PUBLIC;
+
+-- By column, as denorm_drop_counter(counter_id) does.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_drop_counter(@extschema@.denorm_counter_id(parent, counter_column))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
+    'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
+
+-- The by-name forms of reconcile, flush and the exact reads (the range's
+-- column is text: see sql/denorm.sql).
+CREATE FUNCTION @extschema@.denorm_reconcile(parent regclass, counter_column name,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2), $3,
+                                                     NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) IS
+    'denorm_reconcile(counter_id) for the counter kept in a parent column. Healing locks the drifted parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_reconcile_range(parent regclass, counter_column text,
+                                                   key_from text, key_to text,
+                                                   heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2::name), $5,
+                                                     $3, $4, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) IS
+    'denorm_reconcile_range(counter_id, ...) for the counter kept in a parent column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) FROM PUBLIC;
+
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(parent regclass, counter_column name,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    id integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    id := @extschema@.denorm_counter_id(parent, counter_column);
+    CALL @extschema@.denorm_reconcile_batched(id, heal, fail_on_drift);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) IS
+    'denorm_reconcile_batched(counter_id, ...) for the counter kept in a parent column; it holds locks one batch at a time';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_flush(parent regclass, counter_column name)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_flush(@extschema@.denorm_counter_id($1, $2))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_flush(regclass, name) IS
+    'denorm_flush(counter_id) for the counter kept in a parent column: folds its pending deltas, locking those parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_flush(regclass, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_value(parent regclass, counter_column name,
+                                         parent_key anyelement)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_value(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) IS
+    'denorm_value(counter_id, key) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_values(parent regclass, counter_column name,
+                                          parent_keys anyarray)
+RETURNS TABLE (parent_key anyelement, value numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_values(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) IS
+    'denorm_values(counter_id, keys) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) TO PUBLIC;
+
+-- denorm_check: the drifted rows, read as reconcile reads them, recording
+-- nothing (see sql/denorm.sql).
+CREATE FUNCTION @extschema@.denorm_check_scope(p_parent regclass, p_column name)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    one integer;
+    starts text[];
+    n integer;
+    lo text;
+    hi text;
+    keys text[];
+    stored_all text[];
+    actual_all text[];
+    is_number boolean;
+    bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
+BEGIN
+    IF p_parent IS NULL AND p_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'parent cannot be null when counter_column is given',
+            NULL,
+            format('Name the table too, for example denorm_check(''orders'', %L).', p_column));
+    END IF;
+    IF p_column IS NOT NULL THEN
+        one := @extschema@.denorm_counter_id(p_parent, p_column);
+    ELSIF p_parent IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent) THEN
+        PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm counters', p_parent),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    PERFORM @extschema@.denorm_apply();
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (p_parent IS NULL OR d.parent = p_parent)
+                AND (one IS NULL OR d.id = one)
+              ORDER BY d.id LOOP
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        is_number := c.aggregate NOT IN ('min', 'max')
+                     OR @extschema@.denorm_column_type(c.parent, c.counter_column)
+                        = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        n := coalesce(array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            lo := CASE WHEN i > 1 THEN starts[i] END;
+            hi := starts[i + 1];
+            IF c.aggregate IN ('min', 'max') THEN
+                SELECT f.keys, f.stored, f.actual INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_extreme_drift(c.id, lo, hi, NULL, NULL) f;
+            ELSE
+                SELECT f.keys, f.stored::text[], f.actual::text[] INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_drift(c.id, lo, hi, NULL, NULL) f;
+            END IF;
+            CONTINUE WHEN keys IS NULL;
+            FOR j IN 1 .. array_length(keys, 1) LOOP
+                parent_key := keys[j];
+                stored := stored_all[j];
+                actual := actual_all[j];
+                drift := CASE WHEN is_number THEN actual::numeric - stored::numeric END;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_scope(regclass, name) IS
+    'Internal: the drifted parent rows of some counters, read as reconcile reads them (no lock but the row locks denorm_apply takes for this transaction''s commit-time deltas), recording nothing';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_scope(regclass, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_check(parent regclass DEFAULT NULL,
+                                         counter_column name DEFAULT NULL)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_check_scope($1, $2)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check(regclass, name) IS
+    'The drifted parent rows of all counters, of a table''s, or of one (stored value with pending deltas, recomputed value, their difference), recording and healing nothing; empty when all are exact. Takes no lock but those of denorm_apply() for the transaction''s own commit-time deltas';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check(regclass, name) FROM PUBLIC;
