@@ -1335,7 +1335,7 @@ COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
 ------------------------------------------------------------------------
 
 -- Brings every parent row of a new counter to the recomputed value, batch
--- by batch, with NOTICE progress on large tables.  The caller holds a lock
+-- by batch, with NOTICE progress on large tables (denorm_progress_due).  The caller holds a lock
 -- that keeps the child's writers out.  It depends on
 -- denorm.reconcile_batch_size only.
 CREATE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
@@ -1348,6 +1348,7 @@ DECLARE
     n integer;
     r record;
     changed bigint := 0;
+    reported timestamptz := clock_timestamp();
 BEGIN
     starts := @extschema@.denorm_batch_starts(
         c, (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size,
@@ -1357,8 +1358,9 @@ BEGIN
         r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
                                            starts[i + 1], NULL, true, NULL);
         changed := changed + r.rows_healed;
-        IF n > 1 THEN
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
             RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+            reported := clock_timestamp();
         END IF;
     END LOOP;
     RETURN changed;
@@ -2038,12 +2040,24 @@ CREATE TABLE @extschema@.denorm_reconcile_runs (
     status          text        NOT NULL DEFAULT 'running'
                                 CHECK (status IN ('running', 'ok', 'drift', 'alert', 'dry_run', 'failed')),
     error           text,
-    backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid()
+    backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid(),
+    current_counter integer,
+    batches_done    integer,
+    batches_total   integer,
+    progress_at     timestamptz
 );
 COMMENT ON TABLE @extschema@.denorm_reconcile_runs IS
     'One row per denorm_reconcile run: what it checked, found and healed';
 COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.backend_pid IS
     'Process id of the session that ran the reconcile (NULL for runs recorded before denorm 1.1)';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.current_counter IS
+    'Progress of denorm_reconcile_batched, committed after every batch: the counter it is checking (its totals so far are in counters, rows_checked, rows_drifted and rows_healed)';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_done IS
+    'Progress of denorm_reconcile_batched: the key-range batches of current_counter done';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_total IS
+    'Progress of denorm_reconcile_batched: the key-range batches current_counter has';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.progress_at IS
+    'Progress of denorm_reconcile_batched: when the last batch was done';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs_run_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.denorm_reconcile_runs FROM PUBLIC;
@@ -2161,6 +2175,25 @@ COMMENT ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) FROM PUBLIC;
 
 -- The SQL steps, which call them.
+
+-- Whether a run over batches (backfill, reconcile) reports progress after
+-- this one: when it has passed another tenth of them, or a minute after
+-- its last report (last_report), so a run prints at most ten lines per
+-- counter plus one a minute, however many batches it has.  Runs of one
+-- batch say nothing.
+CREATE FUNCTION @extschema@.denorm_progress_due(batch integer, batches integer,
+                                                last_report timestamptz)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT batches > 1
+           AND (batch * 10 / batches > (batch - 1) * 10 / batches
+                OR clock_timestamp() - last_report >= interval '1 minute')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) IS
+    'Internal: whether a run over batches reports its progress after this batch (each tenth, or a minute after the last report)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) FROM PUBLIC;
 
 -- Start keys of the key-range batches of a counter's parent table, as
 -- text, ascending; batch i covers [starts[i], starts[i+1]) and the first
@@ -2485,7 +2518,8 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) FROM
 
 -- Reconciles (checks, and heals unless heal is false) one counter over a
 -- key scope, batch by batch, in the caller's transaction, with NOTICE
--- progress on large tables.  Errors propagate: the caller decides what a
+-- progress on large tables (denorm_progress_due: each tenth of the
+-- batches).  Errors propagate: the caller decides what a
 -- failure is.
 CREATE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
                                                      heal boolean, key_from text, key_to text,
@@ -2499,6 +2533,7 @@ DECLARE
     starts text[];
     n integer;
     r record;
+    reported timestamptz := clock_timestamp();
 BEGIN
     rows_checked := 0; rows_drifted := 0; rows_healed := 0;
     starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
@@ -2510,9 +2545,10 @@ BEGIN
         rows_checked := rows_checked + r.rows_checked;
         rows_drifted := rows_drifted + r.rows_drifted;
         rows_healed := rows_healed + r.rows_healed;
-        IF n > 1 THEN
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
             RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
                          run, c.id, i, n, rows_checked, rows_drifted;
+            reported := clock_timestamp();
         END IF;
     END LOOP;
 END
@@ -2808,7 +2844,11 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_commit_allowed() FROM PUBLIC;
 -- The same run as denorm_reconcile, as a procedure that commits after every
 -- batch, so locks and transactions stay short on big tables.  Call it with
 -- CALL, outside a transaction block (pg_cron does): it checks that first,
--- before it records a run.  A procedure that commits cannot carry SET
+-- before it records a run.  After every batch it writes its progress
+-- into its run's row (the counter, batches done of how many, totals so
+-- far), committed with the batch, for other sessions to read; NOTICE
+-- progress comes at each tenth of a counter's batches (denorm_progress_due).
+-- A procedure that commits cannot carry SET
 -- search_path, so it pins the path itself, first thing and again after
 -- every COMMIT (which ends a local setting), and names everything with its
 -- schema besides; nothing is evaluated before the first statement.  A
@@ -2844,6 +2884,11 @@ DECLARE
     run_status text;
     totals record;
     bs integer;
+    reported timestamptz;
+    done_counters integer;
+    done_checked bigint;
+    done_drifted bigint;
+    done_healed bigint;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF NOT @extschema@.denorm_commit_allowed() THEN
@@ -2855,6 +2900,8 @@ BEGIN
     alert := false;
     failed_counters := '{}';
     drift_counters := '{}';
+    done_counters := 0; done_checked := 0; done_drifted := 0; done_healed := 0;
+    reported := pg_catalog.clock_timestamp();
     bs := (@extschema@.denorm_settings()).reconcile_batch_size;
     -- arguments first, so a bad call leaves no run behind
     PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
@@ -2891,10 +2938,19 @@ BEGIN
                     NULL;   -- the reading failed too: the first error says why
                 END;
             END IF;
-            IF n OPERATOR(pg_catalog.>) 1 THEN
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
                 RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
                              run, c.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
             END IF;
+            -- progress for other sessions, committed with the batch
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = c.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
             COMMIT;
             PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             EXIT WHEN err IS NOT NULL;
@@ -2909,6 +2965,10 @@ BEGIN
         END IF;
         alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
         alert := alert OR alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
         IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
             drift_counters := drift_counters OPERATOR(pg_catalog.||)
                               pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
