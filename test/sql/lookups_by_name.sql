@@ -7,7 +7,10 @@
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 SELECT last_value AS saved_last_id, is_called AS saved_id_called FROM denorm_counters_id_seq \gset
-SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids;
+SELECT last_value AS saved_last_run, is_called AS saved_run_called FROM denorm_reconcile_runs_run_id_seq \gset
+-- WARNINGs and NOTICEs name counter and run ids: pin both
+SELECT setval('denorm_counters_id_seq', 9700) AS pinned_counter_ids,
+       setval('denorm_reconcile_runs_run_id_seq', 9700) AS pinned_run_ids;
 
 CREATE TABLE lk_posts (id int PRIMARY KEY, tenant text NOT NULL,
                        comment_count int NOT NULL DEFAULT 0, score int NOT NULL DEFAULT 0);
@@ -102,4 +105,9 @@ DROP ROLE regress_lk_app;
 SELECT denorm_drop_counter('lk_posts', 'comment_count');
 SELECT denorm_drop_counter(:score_id);
 DROP TABLE lk_comments, lk_posts;
-SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') IS NOT NULL AS restored;
+-- leave the history and the ids as the files before left them
+DELETE FROM denorm_drift_log WHERE run_id > 9700;
+DELETE FROM denorm_reconcile_checks WHERE run_id > 9700;
+DELETE FROM denorm_reconcile_runs WHERE run_id > 9700;
+SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') IS NOT NULL AS restored,
+       setval('denorm_reconcile_runs_run_id_seq', :saved_last_run, :'saved_run_called') IS NOT NULL AS runs_restored;

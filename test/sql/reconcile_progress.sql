@@ -3,7 +3,10 @@
 -- counted below), and denorm_reconcile_batched leaves its progress in its
 -- run's row (test/specs/iso_reconcile_progress.spec reads it mid-run).
 SELECT last_value AS saved_last_id, is_called AS saved_id_called FROM denorm_counters_id_seq \gset
-SELECT setval('denorm_counters_id_seq', 9800) AS pinned_counter_ids;
+SELECT last_value AS saved_last_run, is_called AS saved_run_called FROM denorm_reconcile_runs_run_id_seq \gset
+-- WARNINGs and NOTICEs name counter and run ids: pin both
+SELECT setval('denorm_counters_id_seq', 9800) AS pinned_counter_ids,
+       setval('denorm_reconcile_runs_run_id_seq', 9800) AS pinned_run_ids;
 CREATE TABLE rp_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 CREATE TABLE rp_child (id serial PRIMARY KEY, parent_id int REFERENCES rp_parent);
 CREATE INDEX ON rp_child (parent_id);
@@ -38,4 +41,9 @@ RESET denorm.reconcile_batch_size;
 \set VERBOSITY default
 SELECT denorm_drop_counter(:n_id);
 DROP TABLE rp_child, rp_parent;
-SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') IS NOT NULL AS restored;
+-- leave the history and the ids as the files before left them
+DELETE FROM denorm_drift_log WHERE run_id > 9800;
+DELETE FROM denorm_reconcile_checks WHERE run_id > 9800;
+DELETE FROM denorm_reconcile_runs WHERE run_id > 9800;
+SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') IS NOT NULL AS restored,
+       setval('denorm_reconcile_runs_run_id_seq', :saved_last_run, :'saved_run_called') IS NOT NULL AS runs_restored;
