@@ -41,3 +41,19 @@ $(OBJS): $(wildcard src/*.h)
 
 sql/denorm--$(EXTVERSION).sql: sql/denorm.sql
 	cp $< $@
+
+# Tests by layer, against the running server (PGHOST, PGPORT, PGUSER as
+# for psql) with this build installed:
+#   make installcheck            pg_regress files and isolation specs
+#   make installcheck ISOLATION= pg_regress only (REGRESS=name for one file)
+#   make prove                   pgTAP files, in a scratch database PROVE_DB
+#                                made afresh with pgtap and denorm
+# (make installcheck-pgtap is the same as make prove.)
+PROVE_DB ?= denorm_tap
+PROVE_FLAGS ?=
+prove:
+	$(bindir)/psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS $(PROVE_DB)' -c 'CREATE DATABASE $(PROVE_DB)'
+	$(bindir)/psql -X -q -d $(PROVE_DB) -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION denorm'
+	pg_prove --psql-bin $(bindir)/psql $(PROVE_FLAGS) -d $(PROVE_DB) test/pgtap/*.sql
+installcheck-pgtap: prove
+.PHONY: prove installcheck-pgtap

@@ -3952,3 +3952,492 @@ COMMENT ON FUNCTION @extschema@.denorm_truncate_trigger() IS
     'BEFORE TRUNCATE trigger of denorm''s child tables: sets the counters of an emptied child to 0 (NULL for a min or max), and takes what a truncated partition''s rows add up to off its counters'' parent rows (updating them; for a min or max, notes its keys for the AFTER TRUNCATE trigger); TRUNCATE already holds its ACCESS EXCLUSIVE lock on the tables';
 COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
     'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
+
+------------------------------------------------------------------------
+-- Lookups by table and column, and denorm_check for tests
+------------------------------------------------------------------------
+
+-- The id of the counter kept in a parent column, for every function that
+-- takes a counter id; denorm_drop_counter(parent, column) now uses it.
+CREATE FUNCTION @extschema@.denorm_counter_id(parent regclass, counter_column name)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id integer;
+    counted text;
+    hint text;
+BEGIN
+    -- (not denorm_require, which is not PUBLIC's)
+    IF parent IS NULL OR counter_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004',
+            format('argument "%s" must not be null', CASE WHEN parent IS NULL THEN 'parent' ELSE 'counter_column' END),
+            NULL, NULL);
+    END IF;
+    SELECT d.id INTO id FROM @extschema@.denorm_counters d
+     WHERE d.parent = parent AND d.counter_column = counter_column;
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = parent::oid) THEN
+        PERFORM @extschema@.denorm_error('42P01', format('table with OID %s does not exist', parent::oid),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    SELECT string_agg(format('"%s" (counter %s)', d.counter_column, d.id), ', '
+                      ORDER BY d.counter_column)
+      INTO counted
+      FROM @extschema@.denorm_counters d WHERE d.parent = parent;
+    hint := CASE WHEN counted IS NULL
+                 THEN format('Table "%s" has no denorm counters.', parent)
+                 ELSE format('The denorm counters of table "%s" are in columns %s.', parent, counted)
+            END;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = parent AND a.attname = counter_column
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        PERFORM @extschema@.denorm_error('42703',
+            format('column "%s" of table "%s" does not exist', counter_column, parent),
+            NULL, hint);
+    END IF;
+    PERFORM @extschema@.denorm_error('42704',
+        format('column "%s" of table "%s" has no denorm counter', counter_column, parent),
+        NULL, hint || ' The denorm_status view lists them all.');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_id(regclass, name) IS
+    'The id of the denorm counter kept in a parent table''s column; an error (SQLSTATE 42704) when that column has none';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_id(regclass, name) TO PUBLIC;
+
+-- By column, as denorm_drop_counter(counter_id) does.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_drop_counter(@extschema@.denorm_counter_id(parent, counter_column))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
+    'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) FROM PUBLIC;
+
+-- The by-name forms of reconcile, flush and the exact reads (the range's
+-- column is text: see sql/denorm.sql).
+CREATE FUNCTION @extschema@.denorm_reconcile(parent regclass, counter_column name,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2), $3,
+                                                     NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) IS
+    'denorm_reconcile(counter_id) for the counter kept in a parent column. Healing locks the drifted parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_reconcile_range(parent regclass, counter_column text,
+                                                   key_from text, key_to text,
+                                                   heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2::name), $5,
+                                                     $3, $4, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) IS
+    'denorm_reconcile_range(counter_id, ...) for the counter kept in a parent column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) FROM PUBLIC;
+
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(parent regclass, counter_column name,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    id integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    id := @extschema@.denorm_counter_id(parent, counter_column);
+    CALL @extschema@.denorm_reconcile_batched(id, heal, fail_on_drift);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) IS
+    'denorm_reconcile_batched(counter_id, ...) for the counter kept in a parent column; it holds locks one batch at a time';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_flush(parent regclass, counter_column name)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_flush(@extschema@.denorm_counter_id($1, $2))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_flush(regclass, name) IS
+    'denorm_flush(counter_id) for the counter kept in a parent column: folds its pending deltas, locking those parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_flush(regclass, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_value(parent regclass, counter_column name,
+                                         parent_key anyelement)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_value(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) IS
+    'denorm_value(counter_id, key) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_values(parent regclass, counter_column name,
+                                          parent_keys anyarray)
+RETURNS TABLE (parent_key anyelement, value numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_values(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) IS
+    'denorm_values(counter_id, keys) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) TO PUBLIC;
+
+-- denorm_check: the drifted rows, read as reconcile reads them, recording
+-- nothing (see sql/denorm.sql).
+CREATE FUNCTION @extschema@.denorm_check_scope(p_parent regclass, p_column name)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    one integer;
+    starts text[];
+    n integer;
+    lo text;
+    hi text;
+    keys text[];
+    stored_all text[];
+    actual_all text[];
+    is_number boolean;
+    bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
+BEGIN
+    IF p_parent IS NULL AND p_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'parent cannot be null when counter_column is given',
+            NULL,
+            format('Name the table too, for example denorm_check(''orders'', %L).', p_column));
+    END IF;
+    IF p_column IS NOT NULL THEN
+        one := @extschema@.denorm_counter_id(p_parent, p_column);
+    ELSIF p_parent IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent) THEN
+        PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm counters', p_parent),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    PERFORM @extschema@.denorm_apply();
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (p_parent IS NULL OR d.parent = p_parent)
+                AND (one IS NULL OR d.id = one)
+              ORDER BY d.id LOOP
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        is_number := c.aggregate NOT IN ('min', 'max')
+                     OR @extschema@.denorm_column_type(c.parent, c.counter_column)
+                        = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        n := coalesce(array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            lo := CASE WHEN i > 1 THEN starts[i] END;
+            hi := starts[i + 1];
+            IF c.aggregate IN ('min', 'max') THEN
+                SELECT f.keys, f.stored, f.actual INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_extreme_drift(c.id, lo, hi, NULL, NULL) f;
+            ELSE
+                SELECT f.keys, f.stored::text[], f.actual::text[] INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_drift(c.id, lo, hi, NULL, NULL) f;
+            END IF;
+            CONTINUE WHEN keys IS NULL;
+            FOR j IN 1 .. array_length(keys, 1) LOOP
+                parent_key := keys[j];
+                stored := stored_all[j];
+                actual := actual_all[j];
+                drift := CASE WHEN is_number THEN actual::numeric - stored::numeric END;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_scope(regclass, name) IS
+    'Internal: the drifted parent rows of some counters, read as reconcile reads them (no lock but the row locks denorm_apply takes for this transaction''s commit-time deltas), recording nothing';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_scope(regclass, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_check(parent regclass DEFAULT NULL,
+                                         counter_column name DEFAULT NULL)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_check_scope($1, $2)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check(regclass, name) IS
+    'The drifted parent rows of all counters, of a table''s, or of one (stored value with pending deltas, recomputed value, their difference), recording and healing nothing; empty when all are exact. Takes no lock but those of denorm_apply() for the transaction''s own commit-time deltas';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check(regclass, name) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Progress that does not flood
+------------------------------------------------------------------------
+
+-- Backfill and reconcile print a NOTICE at each tenth of a counter's
+-- batches (or a minute after the last) instead of after every batch, and
+-- denorm_reconcile_batched writes its progress into its run's row after
+-- every batch, committed with it, for other sessions to read.
+ALTER TABLE @extschema@.denorm_reconcile_runs ADD COLUMN current_counter integer,
+                                              ADD COLUMN batches_done integer,
+                                              ADD COLUMN batches_total integer,
+                                              ADD COLUMN progress_at timestamptz;
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.current_counter IS
+    'Progress of denorm_reconcile_batched, committed after every batch: the counter it is checking (its totals so far are in counters, rows_checked, rows_drifted and rows_healed)';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_done IS
+    'Progress of denorm_reconcile_batched: the key-range batches of current_counter done';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_total IS
+    'Progress of denorm_reconcile_batched: the key-range batches current_counter has';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.progress_at IS
+    'Progress of denorm_reconcile_batched: when the last batch was done';
+
+CREATE FUNCTION @extschema@.denorm_progress_due(batch integer, batches integer,
+                                                last_report timestamptz)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT batches > 1
+           AND (batch * 10 / batches > (batch - 1) * 10 / batches
+                OR clock_timestamp() - last_report >= interval '1 minute')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) IS
+    'Internal: whether a run over batches reports its progress after this batch (each tenth, or a minute after the last report)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    changed bigint := 0;
+    reported timestamptz := clock_timestamp();
+BEGIN
+    starts := @extschema@.denorm_batch_starts(
+        c, (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size,
+        NULL, NULL);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
+                                           starts[i + 1], NULL, true, NULL);
+        changed := changed + r.rows_healed;
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
+            RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+            reported := clock_timestamp();
+        END IF;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) IS
+    'Internal: the backfill of a new counter: sets every parent row to what its children add up to, batch by batch (denorm_reconcile_key_batch with heal: it locks the rows it changes); the caller holds SHARE ROW EXCLUSIVE on the child';
+REVOKE ALL ON FUNCTION @extschema@.denorm_recompute(@extschema@.denorm_counters) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
+                                                     heal boolean, key_from text, key_to text,
+                                                     OUT rows_checked bigint,
+                                                     OUT rows_drifted bigint,
+                                                     OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    starts text[];
+    n integer;
+    r record;
+    reported timestamptz := clock_timestamp();
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
+                                              key_from, key_to);
+    n := coalesce(array_length(starts, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] ELSE key_from END,
+                                           starts[i + 1], key_to, heal, run);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
+            RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                         run, c.id, i, n, rows_checked, rows_drifted;
+            reported := clock_timestamp();
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) IS
+    'Internal: reconciles one counter over a key scope, batch by batch (denorm_reconcile_key_batch, whose locks last until the transaction ends)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_counter(bigint, @extschema@.denorm_counters, boolean, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alerted boolean;
+    alert boolean;
+    err text;
+    failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
+    bs integer;
+    reported timestamptz;
+    done_counters integer;
+    done_checked bigint;
+    done_drifted bigint;
+    done_healed bigint;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        PERFORM @extschema@.denorm_error('2D000', 'denorm_reconcile_batched() cannot run inside a transaction block',
+            'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+            'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.');
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
+    alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
+    done_counters := 0; done_checked := 0; done_drifted := 0; done_healed := 0;
+    reported := pg_catalog.clock_timestamp();
+    bs := (@extschema@.denorm_settings()).reconcile_batch_size;
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
+        n := COALESCE(pg_catalog.array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                   starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
+            END IF;
+            -- progress for other sessions, committed with the batch
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = c.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
+        END IF;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('55000',
+            pg_catalog.format('denorm reconcile run %s failed for denorm counter %s',
+                              run, pg_catalog.array_to_string(failed_counters, ', counter ')),
+            pg_catalog.format('%s.', failed),
+            pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run));
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        PERFORM @extschema@.denorm_error('23000',
+            pg_catalog.format('denorm reconcile run %s ended with status "%s": %s of %s rows drifted',
+                              run, run_status, totals.rows_drifted, totals.rows_checked),
+            pg_catalog.format('Counter %s.', pg_catalog.array_to_string(drift_counters, '; counter ')),
+            pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                              run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END));
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;

@@ -1382,7 +1382,7 @@ COMMENT ON EVENT TRIGGER denorm_guard_schema_rename IS
 ------------------------------------------------------------------------
 
 -- Brings every parent row of a new counter to the recomputed value, batch
--- by batch, with NOTICE progress on large tables.  The caller holds a lock
+-- by batch, with NOTICE progress on large tables (denorm_progress_due).  The caller holds a lock
 -- that keeps the child's writers out.  It depends on
 -- denorm.reconcile_batch_size only.
 CREATE FUNCTION @extschema@.denorm_recompute(c @extschema@.denorm_counters)
@@ -1395,6 +1395,7 @@ DECLARE
     n integer;
     r record;
     changed bigint := 0;
+    reported timestamptz := clock_timestamp();
 BEGIN
     starts := @extschema@.denorm_batch_starts(
         c, (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size,
@@ -1404,8 +1405,9 @@ BEGIN
         r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i > 1 THEN starts[i] END,
                                            starts[i + 1], NULL, true, NULL);
         changed := changed + r.rows_healed;
-        IF n > 1 THEN
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
             RAISE NOTICE 'denorm counter %: batch % of % done, % rows set', c.id, i, n, changed;
+            reported := clock_timestamp();
         END IF;
     END LOOP;
     RETURN changed;
@@ -1758,12 +1760,16 @@ COMMENT ON FUNCTION @extschema@.denorm_drop_counter(integer) IS
     'Drops a counter''s triggers (locking its tables ACCESS EXCLUSIVE until commit) and registry row, after flushing a deferred one; the column keeps its data';
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_counter(integer) FROM PUBLIC;
 
--- By column: a table that does not exist (an OID without a table), a
--- column the table does not have and a column without a counter are told
--- apart, and the hint names the columns of the table that have one.
-CREATE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
-RETURNS void
-LANGUAGE plpgsql
+-- The id of the counter kept in a parent column: how every function that
+-- takes a counter id also takes (parent, counter_column).  A table that
+-- does not exist (an OID without a table), a column the table does not
+-- have and a column without a counter are told apart, and the hint names
+-- the columns of the table that have one.  It reads only the registry and
+-- the catalogs, which every role may read, with the caller's rights, so
+-- PUBLIC may call it (denorm_value's by-name form does).
+CREATE FUNCTION @extschema@.denorm_counter_id(parent regclass, counter_column name)
+RETURNS integer
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -1772,13 +1778,16 @@ DECLARE
     counted text;
     hint text;
 BEGIN
-    PERFORM @extschema@.denorm_require(parent, 'parent');
-    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    -- (not denorm_require, which is not PUBLIC's)
+    IF parent IS NULL OR counter_column IS NULL THEN
+        PERFORM @extschema@.denorm_error('22004',
+            format('argument "%s" must not be null', CASE WHEN parent IS NULL THEN 'parent' ELSE 'counter_column' END),
+            NULL, NULL);
+    END IF;
     SELECT d.id INTO id FROM @extschema@.denorm_counters d
      WHERE d.parent = parent AND d.counter_column = counter_column;
     IF FOUND THEN
-        PERFORM @extschema@.denorm_drop_counter(id);
-        RETURN;
+        RETURN id;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = parent::oid) THEN
         PERFORM @extschema@.denorm_error('42P01', format('table with OID %s does not exist', parent::oid),
@@ -1804,6 +1813,18 @@ BEGIN
         format('column "%s" of table "%s" has no denorm counter', counter_column, parent),
         NULL, hint || ' The denorm_status view lists them all.');
 END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_counter_id(regclass, name) IS
+    'The id of the denorm counter kept in a parent table''s column; an error (SQLSTATE 42704) when that column has none';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_id(regclass, name) TO PUBLIC;
+
+-- By column, as denorm_drop_counter(counter_id) does.
+CREATE FUNCTION @extschema@.denorm_drop_counter(parent regclass, counter_column name)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_drop_counter(@extschema@.denorm_counter_id(parent, counter_column))
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_drop_counter(regclass, name) IS
     'Drops the counter kept in a parent column, as denorm_drop_counter(counter_id) does; the column keeps its data';
@@ -2066,12 +2087,24 @@ CREATE TABLE @extschema@.denorm_reconcile_runs (
     status          text        NOT NULL DEFAULT 'running'
                                 CHECK (status IN ('running', 'ok', 'drift', 'alert', 'dry_run', 'failed')),
     error           text,
-    backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid()
+    backend_pid     integer     DEFAULT pg_catalog.pg_backend_pid(),
+    current_counter integer,
+    batches_done    integer,
+    batches_total   integer,
+    progress_at     timestamptz
 );
 COMMENT ON TABLE @extschema@.denorm_reconcile_runs IS
     'One row per denorm_reconcile run: what it checked, found and healed';
 COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.backend_pid IS
     'Process id of the session that ran the reconcile (NULL for runs recorded before denorm 1.1)';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.current_counter IS
+    'Progress of denorm_reconcile_batched, committed after every batch: the counter it is checking (its totals so far are in counters, rows_checked, rows_drifted and rows_healed)';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_done IS
+    'Progress of denorm_reconcile_batched: the key-range batches of current_counter done';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.batches_total IS
+    'Progress of denorm_reconcile_batched: the key-range batches current_counter has';
+COMMENT ON COLUMN @extschema@.denorm_reconcile_runs.progress_at IS
+    'Progress of denorm_reconcile_batched: when the last batch was done';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_reconcile_runs_run_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.denorm_reconcile_runs FROM PUBLIC;
@@ -2189,6 +2222,25 @@ COMMENT ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_set_extremes(integer, text[], text[]) FROM PUBLIC;
 
 -- The SQL steps, which call them.
+
+-- Whether a run over batches (backfill, reconcile) reports progress after
+-- this one: when it has passed another tenth of them, or a minute after
+-- its last report (last_report), so a run prints at most ten lines per
+-- counter plus one a minute, however many batches it has.  Runs of one
+-- batch say nothing.
+CREATE FUNCTION @extschema@.denorm_progress_due(batch integer, batches integer,
+                                                last_report timestamptz)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT batches > 1
+           AND (batch * 10 / batches > (batch - 1) * 10 / batches
+                OR clock_timestamp() - last_report >= interval '1 minute')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) IS
+    'Internal: whether a run over batches reports its progress after this batch (each tenth, or a minute after the last report)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_progress_due(integer, integer, timestamptz) FROM PUBLIC;
 
 -- Start keys of the key-range batches of a counter's parent table, as
 -- text, ascending; batch i covers [starts[i], starts[i+1]) and the first
@@ -2513,7 +2565,8 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_finish_run(bigint, boolean, text) FROM
 
 -- Reconciles (checks, and heals unless heal is false) one counter over a
 -- key scope, batch by batch, in the caller's transaction, with NOTICE
--- progress on large tables.  Errors propagate: the caller decides what a
+-- progress on large tables (denorm_progress_due: each tenth of the
+-- batches).  Errors propagate: the caller decides what a
 -- failure is.
 CREATE FUNCTION @extschema@.denorm_reconcile_counter(run bigint, c @extschema@.denorm_counters,
                                                      heal boolean, key_from text, key_to text,
@@ -2527,6 +2580,7 @@ DECLARE
     starts text[];
     n integer;
     r record;
+    reported timestamptz := clock_timestamp();
 BEGIN
     rows_checked := 0; rows_drifted := 0; rows_healed := 0;
     starts := @extschema@.denorm_batch_starts(c, (@extschema@.denorm_settings()).reconcile_batch_size,
@@ -2538,9 +2592,10 @@ BEGIN
         rows_checked := rows_checked + r.rows_checked;
         rows_drifted := rows_drifted + r.rows_drifted;
         rows_healed := rows_healed + r.rows_healed;
-        IF n > 1 THEN
+        IF @extschema@.denorm_progress_due(i, n, reported) THEN
             RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
                          run, c.id, i, n, rows_checked, rows_drifted;
+            reported := clock_timestamp();
         END IF;
     END LOOP;
 END
@@ -2676,6 +2731,23 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) IS
     'Recomputes counters (all, or one), logs every drifted row to denorm_drift_log and heals it unless heal is false; one row per counter with its status and error. Healing locks the drifted parent rows until the transaction ends';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(integer, boolean) FROM PUBLIC;
 
+-- By parent table and counter column (each by-name form below resolves
+-- the id with denorm_counter_id and calls the id form).
+CREATE FUNCTION @extschema@.denorm_reconcile(parent regclass, counter_column name,
+                                             heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2), $3,
+                                                     NULL, NULL, false)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) IS
+    'denorm_reconcile(counter_id) for the counter kept in a parent column. Healing locks the drifted parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile(regclass, name, boolean) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.denorm_reconcile_range(counter_id integer, key_from text,
                                                    key_to text, heal boolean DEFAULT true)
 RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
@@ -2690,6 +2762,123 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, bool
     'Reconciles the parent rows of one counter whose key lies in [key_from, key_to] (NULL: open), as denorm_reconcile does';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(integer, text, text, boolean) FROM PUBLIC;
 
+-- The column is text here, not name: with four literals,
+-- denorm_reconcile_range('orders', 'total', '1', '9'), a name would make
+-- the call match both forms equally well (text being the preferred type
+-- where the id form has it), and PostgreSQL would refuse to choose.
+CREATE FUNCTION @extschema@.denorm_reconcile_range(parent regclass, counter_column text,
+                                                   key_from text, key_to text,
+                                                   heal boolean DEFAULT true)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_scope(@extschema@.denorm_counter_id($1, $2::name), $5,
+                                                     $3, $4, true)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) IS
+    'denorm_reconcile_range(counter_id, ...) for the counter kept in a parent column';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_range(regclass, text, text, text, boolean) FROM PUBLIC;
+
+-- What denorm_check reports: the drifted rows of the given counters, read
+-- batch by batch (denorm.reconcile_batch_size parent rows each) with the
+-- steps reconcile reads with (denorm_find_drift, denorm_find_extreme_drift),
+-- in the snapshot of each of its statements, which sees the caller's own
+-- changes.  It writes nothing of its own: no run, no check, no drift row,
+-- no heal.  The calling transaction's commit-time deltas (mode 'commit')
+-- are applied first, as denorm_apply() does (its commit would apply them
+-- anyway), so a test transaction's own writes do not show as drift.
+CREATE FUNCTION @extschema@.denorm_check_scope(p_parent regclass, p_column name)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    one integer;
+    starts text[];
+    n integer;
+    lo text;
+    hi text;
+    keys text[];
+    stored_all text[];
+    actual_all text[];
+    is_number boolean;
+    bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
+BEGIN
+    IF p_parent IS NULL AND p_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'parent cannot be null when counter_column is given',
+            NULL,
+            format('Name the table too, for example denorm_check(''orders'', %L).', p_column));
+    END IF;
+    IF p_column IS NOT NULL THEN
+        one := @extschema@.denorm_counter_id(p_parent, p_column);
+    ELSIF p_parent IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent) THEN
+        PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm counters', p_parent),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    PERFORM @extschema@.denorm_apply();
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (p_parent IS NULL OR d.parent = p_parent)
+                AND (one IS NULL OR d.id = one)
+              ORDER BY d.id LOOP
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        is_number := c.aggregate NOT IN ('min', 'max')
+                     OR @extschema@.denorm_column_type(c.parent, c.counter_column)
+                        = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        n := coalesce(array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            lo := CASE WHEN i > 1 THEN starts[i] END;
+            hi := starts[i + 1];
+            IF c.aggregate IN ('min', 'max') THEN
+                SELECT f.keys, f.stored, f.actual INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_extreme_drift(c.id, lo, hi, NULL, NULL) f;
+            ELSE
+                SELECT f.keys, f.stored::text[], f.actual::text[] INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_drift(c.id, lo, hi, NULL, NULL) f;
+            END IF;
+            CONTINUE WHEN keys IS NULL;
+            FOR j IN 1 .. array_length(keys, 1) LOOP
+                parent_key := keys[j];
+                stored := stored_all[j];
+                actual := actual_all[j];
+                drift := CASE WHEN is_number THEN actual::numeric - stored::numeric END;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_scope(regclass, name) IS
+    'Internal: the drifted parent rows of some counters, read as reconcile reads them (no lock but the row locks denorm_apply takes for this transaction''s commit-time deltas), recording nothing';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_scope(regclass, name) FROM PUBLIC;
+
+-- The assertion helper for tests: the drifted rows of every counter, of
+-- a table's counters, or of one counter, without recording or healing
+-- anything; empty when every counter is exact.  Inside a test transaction
+-- it sees the transaction's own writes:
+--   SELECT is_empty($$SELECT * FROM denorm_check('orders')$$, 'order totals are exact');
+CREATE FUNCTION @extschema@.denorm_check(parent regclass DEFAULT NULL,
+                                         counter_column name DEFAULT NULL)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_check_scope($1, $2)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check(regclass, name) IS
+    'The drifted parent rows of all counters, of a table''s, or of one (stored value with pending deltas, recomputed value, their difference), recording and healing nothing; empty when all are exact. Takes no lock but those of denorm_apply() for the transaction''s own commit-time deltas';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check(regclass, name) FROM PUBLIC;
+
 -- Whether the calling procedure may COMMIT (see src/reconcile.c).
 CREATE FUNCTION @extschema@.denorm_commit_allowed()
 RETURNS boolean
@@ -2702,7 +2891,11 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_commit_allowed() FROM PUBLIC;
 -- The same run as denorm_reconcile, as a procedure that commits after every
 -- batch, so locks and transactions stay short on big tables.  Call it with
 -- CALL, outside a transaction block (pg_cron does): it checks that first,
--- before it records a run.  A procedure that commits cannot carry SET
+-- before it records a run.  After every batch it writes its progress
+-- into its run's row (the counter, batches done of how many, totals so
+-- far), committed with the batch, for other sessions to read; NOTICE
+-- progress comes at each tenth of a counter's batches (denorm_progress_due).
+-- A procedure that commits cannot carry SET
 -- search_path, so it pins the path itself, first thing and again after
 -- every COMMIT (which ends a local setting), and names everything with its
 -- schema besides; nothing is evaluated before the first statement.  A
@@ -2738,6 +2931,11 @@ DECLARE
     run_status text;
     totals record;
     bs integer;
+    reported timestamptz;
+    done_counters integer;
+    done_checked bigint;
+    done_drifted bigint;
+    done_healed bigint;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF NOT @extschema@.denorm_commit_allowed() THEN
@@ -2749,6 +2947,8 @@ BEGIN
     alert := false;
     failed_counters := '{}';
     drift_counters := '{}';
+    done_counters := 0; done_checked := 0; done_drifted := 0; done_healed := 0;
+    reported := pg_catalog.clock_timestamp();
     bs := (@extschema@.denorm_settings()).reconcile_batch_size;
     -- arguments first, so a bad call leaves no run behind
     PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
@@ -2785,10 +2985,19 @@ BEGIN
                     NULL;   -- the reading failed too: the first error says why
                 END;
             END IF;
-            IF n OPERATOR(pg_catalog.>) 1 THEN
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
                 RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
                              run, c.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
             END IF;
+            -- progress for other sessions, committed with the batch
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = c.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
             COMMIT;
             PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             EXIT WHEN err IS NOT NULL;
@@ -2803,6 +3012,10 @@ BEGIN
         END IF;
         alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
         alert := alert OR alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
         IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
             drift_counters := drift_counters OPERATOR(pg_catalog.||)
                               pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
@@ -2840,6 +3053,26 @@ $$;
 COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
     'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
 REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
+
+-- By parent table and counter column.  A procedure that commits cannot
+-- carry SET search_path, so it pins the path itself and names everything
+-- with its schema; the CALL keeps the caller's right to commit.
+CREATE PROCEDURE @extschema@.denorm_reconcile_batched(parent regclass, counter_column name,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    id integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    id := @extschema@.denorm_counter_id(parent, counter_column);
+    CALL @extschema@.denorm_reconcile_batched(id, heal, fail_on_drift);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) IS
+    'denorm_reconcile_batched(counter_id, ...) for the counter kept in a parent column; it holds locks one batch at a time';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(regclass, name, boolean, boolean) FROM PUBLIC;
 
 ------------------------------------------------------------------------
 -- Deferred counters: flush and exact reads
@@ -2906,6 +3139,17 @@ COMMENT ON FUNCTION @extschema@.denorm_flush(integer) IS
     'Folds pending deltas of deferred counters (all, or one) into their parent columns, locking those parent rows FOR NO KEY UPDATE (table by table, in key order) until the transaction ends; returns the pending rows folded';
 REVOKE ALL ON FUNCTION @extschema@.denorm_flush(integer) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.denorm_flush(parent regclass, counter_column name)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_flush(@extschema@.denorm_counter_id($1, $2))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_flush(regclass, name) IS
+    'denorm_flush(counter_id) for the counter kept in a parent column: folds its pending deltas, locking those parent rows until the transaction ends';
+REVOKE ALL ON FUNCTION @extschema@.denorm_flush(regclass, name) FROM PUBLIC;
+
 -- The exact current value of one parent row's counter: the column plus, for
 -- a deferred counter, its pending deltas, plus the calling transaction's
 -- own deltas not applied yet, read in the calling query's snapshot.  NULL
@@ -2922,6 +3166,23 @@ COMMENT ON FUNCTION @extschema@.denorm_value(integer, anyelement) IS
     'Exact current value of a counter for one parent key (column, pending deltas, this transaction''s own deltas); NULL when the caller sees no such row; needs only SELECT on the parent';
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(integer, anyelement) TO PUBLIC;
 
+-- By parent table and counter column, for every role as the id form is:
+-- it runs with the caller's rights (SECURITY INVOKER), finds the id in the
+-- registry every role may read, and calls the id form, which reads the
+-- parent row with the caller's rights in the calling query's snapshot (a
+-- STABLE SQL function takes no snapshot of its own).
+CREATE FUNCTION @extschema@.denorm_value(parent regclass, counter_column name,
+                                         parent_key anyelement)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_value(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) IS
+    'denorm_value(counter_id, key) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_value(regclass, name, anyelement) TO PUBLIC;
+
 -- denorm_value for many keys in one read: a row per element of the array,
 -- in its order, with NULL where the caller sees no row with that key.
 CREATE FUNCTION @extschema@.denorm_values(counter_id integer, parent_keys anyarray)
@@ -2931,6 +3192,18 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.denorm_values(integer, anyarray) IS
     'Exact current values of a counter for many parent keys in one read: a row per key, in order, value NULL when the caller sees no such row; needs only SELECT on the parent';
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(integer, anyarray) TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_values(parent regclass, counter_column name,
+                                          parent_keys anyarray)
+RETURNS TABLE (parent_key anyelement, value numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_values(@extschema@.denorm_counter_id($1, $2), $3)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) IS
+    'denorm_values(counter_id, keys) for the counter kept in a parent column; needs only SELECT on the parent';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_values(regclass, name, anyarray) TO PUBLIC;
 
 ------------------------------------------------------------------------
 -- Scheduling with pg_cron

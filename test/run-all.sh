@@ -35,9 +35,7 @@ if [ -s regression.diffs ]; then
 fi
 
 echo "== pgTAP tests"
-psql -X -q -d postgres -c "CREATE DATABASE denorm_tap" >/dev/null
-psql -X -q -d denorm_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION denorm" >/dev/null
-pg_prove -v -d denorm_tap test/pgtap/*.sql > "$log/pgtap.txt" 2>&1
+make -s prove PROVE_FLAGS=-v > "$log/pgtap.txt" 2>&1
 grep -vE '^ok [0-9]+ ' "$log/pgtap.txt"
 ok=$(grep -cE '^ok [0-9]+ ' "$log/pgtap.txt"); bad=$(grep -cE '^not ok [0-9]+ ' "$log/pgtap.txt")
 grep -q '^Result: PASS' "$log/pgtap.txt" || bad=$((bad > 0 ? bad : 1))

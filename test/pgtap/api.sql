@@ -3,7 +3,7 @@
 -- tables with their column types; the status view; and who may run or
 -- read what.  Changing any of these is an API change and must fail here.
 BEGIN;
-SELECT plan(195);
+SELECT plan(211);
 
 ------------------------------------------------------------------------
 -- Functions: exact signatures and result types
@@ -27,7 +27,15 @@ SELECT has_function(f, args::name[], format('function %s(%s) exists', f, transla
     ('denorm_unschedule_purge', '{}'),
     ('denorm_recreate_counter', '{integer,regclass,regclass}'),
     ('denorm_row_trigger', '{}'),
-    ('denorm_stmt_trigger', '{}')
+    ('denorm_stmt_trigger', '{}'),
+    -- by parent table and counter column (since 1.3)
+    ('denorm_counter_id', '{regclass,name}'),
+    ('denorm_reconcile', '{regclass,name,boolean}'),
+    ('denorm_reconcile_range', '{regclass,text,text,text,boolean}'),
+    ('denorm_flush', '{regclass,name}'),
+    ('denorm_value', '{regclass,name,anyelement}'),
+    ('denorm_values', '{regclass,name,anyarray}'),
+    ('denorm_check', '{regclass,name}')
   ) AS v(f, args);
 
 SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s', f, translate(args, '{}', ''), ret))
@@ -54,6 +62,8 @@ SELECT function_returns(f, args::name[], ret, format('function %s(%s) returns %s
 
 SELECT is_procedure('denorm_reconcile_batched', ARRAY['integer', 'boolean', 'boolean']::name[],
                     'denorm_reconcile_batched(integer, boolean, boolean) is a procedure');
+SELECT is_procedure('denorm_reconcile_batched', ARRAY['regclass', 'name', 'boolean', 'boolean']::name[],
+                    'denorm_reconcile_batched(regclass, name, boolean, boolean) is a procedure');
 
 -- Argument names and defaults are part of the API: callers use
 -- aggregate => 'sum', value_column => ..., filter => ... .
@@ -189,6 +199,11 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY[]::name[],
     ('denorm_schedule_purge', '{text,interval}'),
     ('denorm_unschedule_purge', '{}'),
     ('denorm_recreate_counter', '{integer,regclass,regclass}'),
+    ('denorm_reconcile', '{regclass,name,boolean}'),
+    ('denorm_reconcile_range', '{regclass,text,text,text,boolean}'),
+    ('denorm_reconcile_batched', '{regclass,name,boolean,boolean}'),
+    ('denorm_flush', '{regclass,name}'),
+    ('denorm_check', '{regclass,name}'),
     -- internals that write parent tables or the logs
     ('denorm_recompute', '{denorm_counters}'),
     ('denorm_reconcile_key_batch', '{denorm_counters,text,text,text,boolean,bigint}'),
@@ -206,7 +221,10 @@ SELECT function_privs_are(f, args::name[], 'public', ARRAY['EXECUTE']::name[],
                           format('PUBLIC may run %s(%s)', f, translate(args, '{}', '')))
   FROM (VALUES
     ('denorm_value', '{integer,anyelement}'),
-    ('denorm_values', '{integer,anyarray}')
+    ('denorm_values', '{integer,anyarray}'),
+    ('denorm_value', '{regclass,name,anyelement}'),
+    ('denorm_values', '{regclass,name,anyarray}'),
+    ('denorm_counter_id', '{regclass,name}')
   ) AS v(f, args);
 
 -- the registry and the status view can be read by all; the logs and the

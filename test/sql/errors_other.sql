@@ -249,7 +249,7 @@ SELECT * FROM denorm_reconcile(-1);
 \echo :SQLSTATE
 SELECT * FROM denorm_reconcile(:n_id, NULL);
 \echo :SQLSTATE
-SELECT * FROM denorm_reconcile(NULL, NULL);
+SELECT * FROM denorm_reconcile(NULL::integer, NULL);
 \echo :SQLSTATE
 SELECT * FROM denorm_reconcile_range(:n_id, NULL, NULL);
 \echo :SQLSTATE
@@ -265,7 +265,7 @@ SELECT * FROM denorm_reconcile_range(:n_id, 'abc', NULL);
 \echo :SQLSTATE
 CALL denorm_reconcile_batched(-1);
 \echo :SQLSTATE
-CALL denorm_reconcile_batched(NULL, NULL);
+CALL denorm_reconcile_batched(NULL::integer, NULL);
 \echo :SQLSTATE
 -- the procedure commits, so it cannot run inside a transaction block
 BEGIN;
