@@ -11,10 +11,11 @@ denorm_install_packages
 denorm_build_install
 denorm_cluster_start postgres
 psql -X -q -d postgres -c "CREATE DATABASE denorm_demo"
-psql -X -d denorm_demo -v ON_ERROR_STOP=1 --echo-queries <<'SQL'
+psql -X -q -d denorm_demo -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
 CREATE EXTENSION denorm;
-
--- A shop: products with a review count, a rating sum and an average.
+\echo
+\echo '== 1. A shop: products keep a review count, a rating sum and an average of published reviews'
 CREATE TABLE products (
     id           int PRIMARY KEY,
     name         text NOT NULL,
@@ -29,29 +30,51 @@ CREATE TABLE reviews (
     status     text NOT NULL DEFAULT 'published'
 );
 INSERT INTO products (id, name) VALUES (1, 'kettle'), (2, 'toaster'), (3, 'teapot');
-
--- Declare the caches: only published reviews count.
+\echo '   Declaring the two caches (only published reviews count):'
+\echo '     denorm_create_counter(products, review_count, reviews, product_id, filter => status = published)'
+\echo '     denorm_create_counter(products, rating_sum, reviews, product_id, sum, rating, filter => ...)'
 SELECT denorm_create_counter('products', 'review_count', 'reviews', 'product_id',
-                             filter => $$status = 'published'$$) AS review_count_id;
+                             filter => $$status = 'published'$$) AS review_count_id \gset
 SELECT denorm_create_counter('products', 'rating_sum', 'reviews', 'product_id',
                              aggregate => 'sum', value_column => 'rating',
-                             filter => $$status = 'published'$$) AS rating_sum_id;
-
--- Write as usual: many rows, moves, status flips, deletes.
-INSERT INTO reviews (product_id, rating) VALUES (1, 5), (1, 4), (2, 2), (3, 5), (3, 3), (3, 4);
-UPDATE reviews SET product_id = 2 WHERE id = 2;      -- moved to another product
-UPDATE reviews SET status = 'hidden' WHERE id = 4;   -- no longer counted
-DELETE FROM reviews WHERE id = 5;                    -- the DELETE case hand-written triggers forget
+                             filter => $$status = 'published'$$) AS rating_sum_id \gset
+\echo '   Before any review:'
 SELECT id, name, review_count, rating_sum, avg_rating FROM products ORDER BY id;
 
--- Drift happens behind the triggers' back: a bulk load with triggers off.
+\echo
+\echo '== 2. Writing as usual: six reviews, one moved to another product, one hidden, one deleted'
+INSERT INTO reviews (product_id, rating) VALUES (1, 5), (1, 4), (2, 2), (3, 5), (3, 3), (3, 4);
+UPDATE reviews SET product_id = 2 WHERE id = 2;
+UPDATE reviews SET status = 'hidden' WHERE id = 4;
+DELETE FROM reviews WHERE id = 5;
+\echo '   After (no trigger written by hand, no COUNT(*) on the read path):'
+SELECT id, name, review_count, rating_sum, avg_rating FROM products ORDER BY id;
+\echo '   The same figures recomputed from the reviews, for comparison:'
+SELECT p.id, count(r.id) AS review_count, coalesce(sum(r.rating), 0) AS rating_sum
+  FROM products p LEFT JOIN reviews r ON r.product_id = p.id AND r.status = 'published'
+ GROUP BY p.id ORDER BY p.id;
+
+\echo
+\echo '== 3. Drift behind the triggers: a bulk load with session_replication_role = replica'
 SET session_replication_role = replica;
 INSERT INTO reviews (product_id, rating) VALUES (1, 1), (1, 1);
 RESET session_replication_role;
+\echo '   The kettle now has 2 more published reviews than its counters say:'
+SELECT id, name, review_count, rating_sum, avg_rating FROM products WHERE id = 1;
 
--- Nightly (pg_cron) or by hand: find, log and heal it.
-SELECT * FROM denorm_reconcile();
-SELECT counter_column, parent_key, stored_value, actual_value, drift, healed FROM denorm_drift_log;
+\echo
+\echo '== 4. The nightly reconcile (pg_cron runs it; here by hand) finds, logs and heals it'
+SELECT counter_id, status, rows_checked, rows_drifted, rows_healed FROM denorm_reconcile();
+\echo '   What it logged:'
+SELECT counter_column, parent_key, stored_value, actual_value, drift, healed FROM denorm_drift_log ORDER BY log_id;
+\echo '   After the heal:'
 SELECT id, name, review_count, rating_sum, avg_rating FROM products ORDER BY id;
-SELECT counter_id, parent, counter_column, triggers_ok, last_rows_drifted FROM denorm_status;
+
+\echo
+\echo '== Summary'
+SELECT format('%s counters, triggers %s; the last reconcile found %s drifted rows and healed them; a second one finds %s.',
+              count(*), CASE WHEN bool_and(triggers_ok) THEN 'all in place' ELSE 'NOT all in place' END,
+              sum(last_rows_drifted),
+              (SELECT sum(rows_drifted) FROM denorm_reconcile())) AS summary
+  FROM denorm_status;
 SQL
