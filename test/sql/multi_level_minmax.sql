@@ -266,9 +266,9 @@ SELECT * FROM mlm_wrong;
 -- UPDATE of the next level's child, and an updated child's value leaves
 -- and enters its parent's extreme: product 2's heal (2040 leaves category
 -- 20) recomputes category 20's max, planted value and all, before the
--- categories are checked, and category 10's heal does the same for
--- department 1 (nothing stored there); category 10's busiest is found at
--- its own level.
+-- categories are checked.  Category 10's heal changes its busiest, not its
+-- latest review, so it leaves department 1 alone: the NULL planted there is
+-- found at its own level, as category 10's busiest is at its.
 SELECT mlm_set_mode('immediate');
 SET session_replication_role = replica;
 UPDATE mlm_products SET last_review_at = '2040-01-01' WHERE id = 2;
