@@ -263,60 +263,12 @@ EntryLevel(DenormTarget *target, int colidx, bool allow_commit)
 }
 
 /*
- * DenormAddExtreme folds one value of a min/max column into the pending
- * set: added (a row version entering the key's children) or removed (one
- * leaving).  key and value must be detoasted.
+ * The current subtransaction's entry of (target, column, key) at the level
+ * a write now goes to, made empty (its key copied into PendingContext) when
+ * there is none yet.
  */
-void
-DenormAddExtreme(DenormTarget *target, int colidx, Datum key, Datum value, bool added,
-				 bool allow_commit)
-{
-	PendingKey	k;
-	PendingEntry *e;
-	bool		found;
-
-	EnsurePendingHash();
-	memset(&k, 0, sizeof(k));
-	k.subxid = GetCurrentSubTransactionId();
-	k.level = EntryLevel(target, colidx, allow_commit);
-	k.target = target;
-	k.colidx = colidx;
-	k.key = key;
-
-	e = (PendingEntry *) hash_search(PendingHash, &k, HASH_ENTER, &found);
-	if (!found)
-	{
-		if (target->keybyval)
-			e->k.key = key;
-		else
-		{
-			MemoryContext old = MemoryContextSwitchTo(PendingContext);
-
-			e->k.key = datumCopy(key, false, target->keylen);
-			MemoryContextSwitchTo(old);
-		}
-		e->isnum = false;
-		e->idelta = 0;
-		e->ndelta = (Datum) 0;
-		e->has_new = e->has_removed = false;
-		e->best_new = e->best_removed = (Datum) 0;
-		PendingCount++;
-		CountEntries(k.subxid, k.level, 1);
-	}
-	FoldExtreme(e, value, added);
-}
-
-/*
- * DenormAddDelta folds one contribution into the pending set of the
- * current subtransaction.  key must be a detoasted value (it is hashed and
- * copied as is).  Integer deltas are summed in an int64 and move to a
- * numeric sum if that would overflow, so only a final delta out of range is
- * an error.  Numeric sums are replaced, never grown in place, so memory
- * stays bounded.
- */
-void
-DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
-			   int64 idelta, Datum ndelta, bool allow_commit)
+static PendingEntry *
+EnterEntry(DenormTarget *target, int colidx, Datum key, bool allow_commit)
 {
 	PendingKey	k;
 	PendingEntry *e;
@@ -356,6 +308,34 @@ DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
 		 * entry out from under us.
 		 */
 	}
+	return e;
+}
+
+/*
+ * DenormAddExtreme folds one value of a min/max column into the pending
+ * set: added (a row version entering the key's children) or removed (one
+ * leaving).  key and value must be detoasted.
+ */
+void
+DenormAddExtreme(DenormTarget *target, int colidx, Datum key, Datum value, bool added,
+				 bool allow_commit)
+{
+	FoldExtreme(EnterEntry(target, colidx, key, allow_commit), value, added);
+}
+
+/*
+ * DenormAddDelta folds one contribution into the pending set of the
+ * current subtransaction.  key must be a detoasted value (it is hashed and
+ * copied as is).  Integer deltas are summed in an int64 and move to a
+ * numeric sum if that would overflow, so only a final delta out of range is
+ * an error.  Numeric sums are replaced, never grown in place, so memory
+ * stays bounded.
+ */
+void
+DenormAddDelta(DenormTarget *target, int colidx, Datum key, bool numeric,
+			   int64 idelta, Datum ndelta, bool allow_commit)
+{
+	PendingEntry *e = EnterEntry(target, colidx, key, allow_commit);
 
 	if (!numeric && !e->isnum)
 	{

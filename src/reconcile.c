@@ -285,6 +285,26 @@ RangeArgs(FunctionCallInfo fcinfo, int first, Datum *range, char *rangenulls)
 	}
 }
 
+/*
+ * The row a drift finder returns: (rows read, then the arrays it built),
+ * rows read 0 where the batch held no row.
+ */
+static Datum
+DriftResult(FunctionCallInfo fcinfo, Datum *result, bool *resultnulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (resultnulls[0])
+	{
+		result[0] = Int64GetDatum(0);
+		resultnulls[0] = false;
+	}
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, result, resultnulls));
+}
+
 PG_FUNCTION_INFO_V1(denorm_read_batch);
 
 /*
@@ -325,7 +345,6 @@ denorm_read_batch(PG_FUNCTION_ARGS)
 	Datum		result[6];
 	bool		resultnulls[6];
 	Snapshot	snap;
-	TupleDesc	tupdesc;
 	char	   *sql;
 	int			i;
 
@@ -377,15 +396,7 @@ denorm_read_batch(PG_FUNCTION_ARGS)
 		  NULL, true, 6, result, resultnulls, cxt);
 	SPI_finish();
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-	if (resultnulls[0])
-	{
-		result[0] = Int64GetDatum(0);
-		resultnulls[0] = false;
-	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, resultnulls)));
+	PG_RETURN_DATUM(DriftResult(fcinfo, result, resultnulls));
 }
 
 PG_FUNCTION_INFO_V1(denorm_lock_parents);
@@ -755,7 +766,6 @@ denorm_find_extreme_drift(PG_FUNCTION_ARGS)
 	Datum		result[4];
 	bool		resultnulls[4];
 	Snapshot	snap;
-	TupleDesc	tupdesc;
 	char	   *sql;
 	int			i;
 
@@ -807,15 +817,7 @@ denorm_find_extreme_drift(PG_FUNCTION_ARGS)
 		  NULL, true, 4, result, resultnulls, cxt);
 	SPI_finish();
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-	if (resultnulls[0])
-	{
-		result[0] = Int64GetDatum(0);
-		resultnulls[0] = false;
-	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, resultnulls)));
+	PG_RETURN_DATUM(DriftResult(fcinfo, result, resultnulls));
 }
 
 PG_FUNCTION_INFO_V1(denorm_set_extremes);
