@@ -4441,3 +4441,24 @@ $$;
 COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
     'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
 REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Partitions that DROP SCHEMA ... CASCADE or DROP OWNED take with them
+------------------------------------------------------------------------
+-- Such a command removes counted partitions without naming them; the
+-- start of the command now finds them and takes their rows off the
+-- counters, as for DROP TABLE.
+DROP EVENT TRIGGER denorm_guard_drop_start;
+CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
+    'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: before DROP TABLE, DETACH PARTITION, DROP SCHEMA ... CASCADE or DROP OWNED removes a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
+DROP EVENT TRIGGER denorm_guard_drop_end;
+CREATE EVENT TRIGGER denorm_guard_drop_end ON ddl_command_end
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_end();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_end IS
+    'Recomputes the denorm min and max counters whose extreme a dropped or detached partition held';

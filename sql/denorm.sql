@@ -1031,7 +1031,8 @@ CREATE EVENT TRIGGER denorm_guard_ddl ON ddl_command_end
 COMMENT ON EVENT TRIGGER denorm_guard_ddl IS
     'Refuses table changes that break denorm counters and follows renames and partitions';
 
--- Partitions leaving with their rows (DROP TABLE, DETACH PARTITION): taken
+-- Partitions leaving with their rows (DROP TABLE, DETACH PARTITION, and
+-- DROP SCHEMA ... CASCADE or DROP OWNED taking partitions with them): taken
 -- off their counters when the command starts, after taking the lock it is
 -- about to take; tables being attached are noted for denorm_shift_attached.
 CREATE FUNCTION @extschema@.denorm_on_drop_start()
@@ -1039,11 +1040,11 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'denorm_on_drop_start'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
-    'Event trigger: before DROP TABLE or DETACH PARTITION of a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
+    'Event trigger: before DROP TABLE, DETACH PARTITION, DROP SCHEMA ... CASCADE or DROP OWNED removes a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_start() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
-    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
 COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
     'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
@@ -1061,7 +1062,7 @@ COMMENT ON FUNCTION @extschema@.denorm_on_drop_end() IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_drop_end() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_drop_end ON ddl_command_end
-    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION @extschema@.denorm_on_drop_end();
 COMMENT ON EVENT TRIGGER denorm_guard_drop_end IS
     'Recomputes the denorm min and max counters whose extreme a dropped or detached partition held';
