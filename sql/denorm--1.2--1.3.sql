@@ -4630,9 +4630,16 @@ BEGIN
                    format_type(sa.atttypid, sa.atttypmod), child, copy_column, format_type(sa.atttypid, sa.atttypmod));
         RETURN;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod,
+                                 (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) AS base FROM pg_type t
+                                   WHERE t.oid = ca.atttypid) b
+                                 JOIN pg_type bt ON bt.oid = b.base
                     WHERE o.opcdefault AND m.amname IN ('btree', 'hash')
-                      AND o.opcintype = (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) FROM pg_type t WHERE t.oid = ca.atttypid)) THEN
+                      AND (o.opcintype = b.base
+                           OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = b.base
+                                         AND k.casttarget = o.opcintype AND k.castmethod = 'b')
+                           OR (o.opcintype = 'anyarray'::regtype AND bt.typcategory = 'A')
+                           OR (o.opcintype = 'anyenum'::regtype AND bt.typtype = 'e'))) THEN
         RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator',
                                             format_type(ca.atttypid, ca.atttypmod), copy_column, child),
                             'Copy a column of a type with an equality operator (jsonb rather than json, for example).';
