@@ -3872,6 +3872,14 @@ BEGIN
     IF r.sqlstate IS NOT NULL THEN
         PERFORM @extschema@.denorm_error(r.sqlstate, r.problem, NULL, r.hint);
     END IF;
+    IF NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+       OR NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = parent), 'USAGE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('must be owner of table %s', CASE WHEN pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+                                                     THEN parent ELSE child END),
+            'Only the owner of both the child and the parent table can create or drop a copy on them.',
+            'Have the role that owns both tables create the copy, or give both tables one owner.');
+    END IF;
     -- parent first, the order the fan-out locks in
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', parent);
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);

@@ -54,6 +54,7 @@ UPDATE cp_orders SET note = 'touched' WHERE id = 2;
 UPDATE cp_orders SET customer_id = 2 WHERE id = 1;
 UPDATE cp_orders SET customer_id = NULL WHERE id = 4;
 SELECT * FROM cp_state WHERE id IN (1, 2, 4);
+UPDATE cp_orders SET customer_id = 1 WHERE id = 4;
 SELECT * FROM denorm_check_copies();
 
 -- parent UPDATE of the source: every child follows (sync), snapshots stay
@@ -68,8 +69,8 @@ UPDATE cp_customers SET id = 20 WHERE id = 2;
 SELECT * FROM cp_state WHERE customer_id = 20;
 SELECT * FROM denorm_check_copies();
 -- parent DELETE: ON DELETE SET NULL empties the foreign key, and the sync
--- copies with it; the snapshot copies become NULL too (the foreign key
--- changed: there is no parent to take a value from)
+-- copies with it; the snapshots keep the value they were taken with
+-- (also when a user empties the foreign key)
 DELETE FROM cp_customers WHERE id = 3;
 SELECT * FROM cp_state WHERE id IN (7, 10, 13);
 SELECT * FROM denorm_check_copies();
