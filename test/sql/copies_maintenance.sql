@@ -4,6 +4,8 @@
 -- denorm_copy_status and denorm_check_copies.
 \set SHOW_CONTEXT never
 SELECT last_value AS saved_last_id, is_called AS saved_id_called FROM denorm_counters_id_seq \gset
+-- runs made here are removed at the end, and their ids given back
+SELECT last_value AS saved_last_run, is_called AS saved_run_called FROM denorm_reconcile_runs_run_id_seq \gset
 SELECT setval('denorm_counters_id_seq', 9300) AS pinned_ids;
 
 CREATE TABLE cm_authors (id int PRIMARY KEY, name text, code varchar(8), born date, meta json,
@@ -158,4 +160,6 @@ SELECT count(*) AS copies_left FROM denorm_copies;
 DROP TABLE cm_quotes, cm_authors;
 DELETE FROM denorm_drift_log WHERE counter_id > 9300 AND counter_id < 9400;
 DELETE FROM denorm_reconcile_checks WHERE counter_id > 9300 AND counter_id < 9400;
-SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') > 0 AS ids_restored;
+DELETE FROM denorm_reconcile_runs WHERE run_id > :saved_last_run OR (:'saved_run_called' = 'f' AND run_id >= :saved_last_run);
+SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') > 0 AS ids_restored,
+       setval('denorm_reconcile_runs_run_id_seq', :saved_last_run, :'saved_run_called') > 0 AS run_ids_restored;
