@@ -112,6 +112,9 @@ typedef struct FanOut
 	bool		typbyval;
 	uint64		rows;
 	const char *child_name;
+	Oid			relid;			/* the last table its rows came from */
+	AttrNumber	fkatt;			/* and the columns there */
+	AttrNumber	copyatt;
 	struct FanOut *outer;
 } FanOut;
 
@@ -487,41 +490,45 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 	 * The fan-out's own rows: the value it writes, the foreign key it kept.
 	 * Checked before the registry, as the fan-out read it a moment ago.
 	 */
-	if (update && CurrentFanOut != NULL && HealingCopy == 0)
+	if (update && CurrentFanOut != NULL && HealingCopy == 0 &&
+		CurrentFanOut->id == TriggerCopyId(td, "denorm_copy_child_trigger"))
 	{
 		FanOut	   *f = CurrentFanOut;
-		int32		id = TriggerCopyId(td, "denorm_copy_child_trigger");
+		Oid			relid = RelationGetRelid(rel);
 
-		if (f->id == id)
+		/* the table's columns, once per table the fan-out reaches */
+		if (f->relid != relid)
 		{
-			e = LookupCopy(get_func_namespace(fcinfo->flinfo->fn_oid), id,
-						   RelationGetRelid(rel), td->tg_trigger->tgname, false);
-			fkatt = get_attnum(RelationGetRelid(rel), e->foreign_key);
-			copyatt = get_attnum(RelationGetRelid(rel), e->copy_column);
-			if (fkatt > 0 && copyatt > 0)
+			e = LookupCopy(get_func_namespace(fcinfo->flinfo->fn_oid), f->id, relid,
+						   td->tg_trigger->tgname, false);
+			f->fkatt = get_attnum(relid, e->foreign_key);
+			f->copyatt = get_attnum(relid, e->copy_column);
+			f->relid = relid;
+		}
+		if (f->fkatt > 0 && f->copyatt > 0)
+		{
+			bool		oldnull,
+						newnull;
+			Datum		oldfk = heap_getattr(td->tg_trigtuple, f->fkatt, desc, &oldnull);
+			Datum		newfk = heap_getattr(newtup, f->fkatt, desc, &newnull);
+			Datum		newval = heap_getattr(newtup, f->copyatt, desc, &valnull);
+			Form_pg_attribute fa = TupleDescAttr(desc, f->fkatt - 1);
+
+			if (oldnull == newnull && !newnull &&
+				datumIsEqual(oldfk, newfk, fa->attbyval, fa->attlen) &&
+				valnull == f->isnull &&
+				(valnull || datumIsEqual(newval, f->value, f->typbyval, f->typlen)))
 			{
-				bool		oldnull,
-							newnull;
-				Datum		oldfk = heap_getattr(td->tg_trigtuple, fkatt, desc, &oldnull);
-				Datum		newfk = heap_getattr(newtup, fkatt, desc, &newnull);
-				Datum		newval = heap_getattr(newtup, copyatt, desc, &valnull);
-				Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
-
-				if (oldnull == newnull && !newnull &&
-					datumIsEqual(oldfk, newfk, fa->attbyval, fa->attlen) &&
-					valnull == f->isnull &&
-					(valnull || datumIsEqual(newval, f->value, f->typbyval, f->typlen)))
+				if (++f->rows % COPY_PROGRESS_ROWS == 0)
 				{
-					if (++f->rows % COPY_PROGRESS_ROWS == 0)
-					{
-						char	   *msg = psprintf("denorm copy %d: %llu rows of table %s set so far",
-												   id, (unsigned long long) f->rows,
-												   f->child_name);
+					char	   *msg = psprintf("denorm copy %d: %llu rows of table %s set so far",
+											   f->id, (unsigned long long) f->rows,
+											   f->child_name);
 
-						pgstat_report_activity(STATE_RUNNING, msg);
-					}
-					return PointerGetDatum(newtup);
+					pgstat_report_activity(STATE_RUNNING, msg);
+					pfree(msg);
 				}
+				return PointerGetDatum(newtup);
 			}
 		}
 	}
@@ -548,9 +555,13 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 		bool		moved = oldnull != fknull ||
 			(!fknull && !datumIsEqual(oldfk, fk, fa->attbyval, fa->attlen));
 
-		if (!moved && !e->sync)
+		/*
+		 * A snapshot stays what it was taken as, also when the foreign key
+		 * is emptied (ON DELETE SET NULL: the value at the time outlives
+		 * the parent); a new parent gives a new snapshot.
+		 */
+		if (!e->sync && (!moved || fknull))
 		{
-			/* a snapshot stays what it was taken as */
 			value = heap_getattr(td->tg_trigtuple, copyatt, desc, &valnull);
 			goto set;
 		}
@@ -611,6 +622,8 @@ FanOutKey(CopyEntry *e, Datum key, Datum src, bool srcnull)
 	get_typlenbyval(e->copytype, &f.typlen, &f.typbyval);
 	f.rows = 0;
 	f.child_name = e->child_name;
+	f.relid = InvalidOid;
+	f.fkatt = f.copyatt = InvalidAttrNumber;
 	f.outer = CurrentFanOut;
 
 	argtypes[0] = e->copytype;
