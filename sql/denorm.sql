@@ -3527,13 +3527,14 @@ COMMENT ON FUNCTION @extschema@.denorm_copy_unregister(integer) IS
     'Internal: deletes a copy''s registry row after checking the caller owns its tables; false when there is none';
 REVOKE ALL ON FUNCTION @extschema@.denorm_copy_unregister(integer) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@.denorm_copy_follow_names(copy_id integer)
+CREATE FUNCTION @extschema@.denorm_copy_follow_names(copy_id integer, copy_column name, foreign_key name,
+                                                     source_column name, parent_key name)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'denorm_copy_follow_names'
 LANGUAGE C STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_copy_follow_names(integer) IS
-    'Internal: records the names a copy''s columns have now, after a rename';
-REVOKE ALL ON FUNCTION @extschema@.denorm_copy_follow_names(integer) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.denorm_copy_follow_names(integer, name, name, name, name) IS
+    'Internal: records the names a copy''s columns have after DDL, and their numbers now';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_follow_names(integer, name, name, name, name) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.denorm_copy_check(copy_id integer)
 RETURNS void
@@ -3709,8 +3710,9 @@ RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_index i
-                    WHERE i.indrelid = c.child AND i.indkey[0] = c.fk_attnum AND i.indpred IS NULL)
+    SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = c.child AND a.attname = c.foreign_key AND i.indpred IS NULL)
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_copies) IS
     'Internal: whether the child has an index that starts with the copy''s foreign key';
@@ -3961,33 +3963,63 @@ AS $$
 DECLARE
     c @extschema@.denorm_copies;
     r record;
+    touched oid[];
+    everything boolean := TG_TAG = 'DROP INDEX';
+    names name[];
+    rels oid[];
+    renamed name;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies) THEN
         RETURN;
     END IF;
+    -- the tables the command changed (a dropped index is not reported:
+    -- then every copy is checked)
+    SELECT array_agg(coalesce(i.indrelid, x.objid)) INTO touched
+      FROM pg_event_trigger_ddl_commands() x
+      LEFT JOIN pg_index i ON i.indexrelid = x.objid
+     WHERE x.classid = 'pg_class'::regclass;
     FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
               WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
                 AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
+                AND (everything OR d.child::oid = ANY (touched) OR d.parent::oid = ANY (touched))
               ORDER BY d.id LOOP
-        IF (SELECT array_agg(a.attname ORDER BY x.n)
-              FROM unnest(ARRAY[c.child, c.child, c.parent, c.parent]::oid[],
-                          ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]) WITH ORDINALITY x(rel, att, n)
-              LEFT JOIN pg_attribute a ON a.attrelid = x.rel AND a.attnum = x.att AND NOT a.attisdropped)
-           IS DISTINCT FROM ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key]::name[] THEN
-            IF EXISTS (SELECT 1 FROM unnest(ARRAY[c.child, c.child, c.parent, c.parent]::oid[],
-                                            ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]) x(rel, att)
-                        WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.rel AND a.attnum = x.att
-                                             AND NOT a.attisdropped)) THEN
+        -- a name that is no longer a column of its table was renamed by
+        -- this command (which reports the column it renamed) or dropped
+        names := ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key];
+        rels := ARRAY[c.child, c.child, c.parent, c.parent]::oid[];
+        FOR i IN 1 .. 4 LOOP
+            CONTINUE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rels[i]
+                                     AND a.attname = names[i] AND a.attnum > 0 AND NOT a.attisdropped);
+            renamed := (SELECT a.attname FROM pg_event_trigger_ddl_commands() x
+                          JOIN pg_attribute a ON a.attrelid = x.objid AND a.attnum = x.objsubid
+                                             AND NOT a.attisdropped
+                         WHERE x.classid = 'pg_class'::regclass AND x.objid = rels[i] AND x.objsubid > 0
+                           AND NOT (a.attname = ANY (names))
+                         LIMIT 1);
+            IF renamed IS NULL THEN
                 PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
-                    format('It drops a column that copy %s of column "%s" of table "%s" uses.', c.id, c.copy_column, c.child),
+                    format('It drops column "%s" of table "%s", which copy %s of column "%s" of table "%s" uses.',
+                           names[i], rels[i]::regclass, c.id, c.copy_column, c.child),
                     format('Drop the copy first with denorm_drop_copy(%s).', c.id));
             END IF;
-            PERFORM @extschema@.denorm_copy_follow_names(c.id);
+            names[i] := renamed;
+        END LOOP;
+        -- (the numbers are recorded again too: a restored table numbers
+        -- its columns afresh)
+        IF names IS DISTINCT FROM ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key]
+           OR (SELECT array_agg(a.attnum ORDER BY x.n)
+                 FROM unnest(rels, names) WITH ORDINALITY x(rel, col, n)
+                 JOIN pg_attribute a ON a.attrelid = x.rel AND a.attname = x.col AND NOT a.attisdropped)
+              IS DISTINCT FROM ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]::int2[] THEN
+            PERFORM @extschema@.denorm_copy_follow_names(c.id, names[1], names[2], names[3], names[4]);
             SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = c.id;
         END IF;
         SELECT * INTO r FROM @extschema@.denorm_copy_rules(c.child, c.copy_column, c.parent, c.source_column,
                                                            c.foreign_key, c.parent_key) LIMIT 1;
-        IF r.sqlstate IS NOT NULL THEN
+        -- (the parent key's index is the parent's: a restore adds the
+        -- child's constraints before it, which must not count as losing it)
+        IF r.sqlstate IS NOT NULL
+           AND (r.sqlstate <> '42P10' OR everything OR c.parent::oid = ANY (touched)) THEN
             PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
                 r.problem || '.', format('Drop the copy first with denorm_drop_copy(%s).', c.id));
         END IF;
@@ -4078,7 +4110,7 @@ SET jit = off
 AS $$
 DECLARE
     copytype text := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                       WHERE a.attrelid = c.child AND a.attnum = c.copy_attnum);
+                       WHERE a.attrelid = c.child AND a.attname = c.copy_column AND NOT a.attisdropped);
     drift text;
 BEGIN
     drift := CASE WHEN c.mode = 'sync'

@@ -237,41 +237,50 @@ denorm_copy_unregister(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(denorm_copy_follow_names);
 
 /*
- * denorm_copy_follow_names(copy_id integer) returns boolean
+ * denorm_copy_follow_names(copy_id integer, copy_column name, foreign_key
+ * name, source_column name, parent_key name) returns boolean
  *
- * After a column rename: records the names the copy's columns (known by
- * attribute number) have now, and returns whether any changed.  The caller
- * owns the tables (it renamed a column of one of them; the check is made).
+ * Records the names a copy's columns have after DDL (the guard works them
+ * out: a rename reports the column it renamed), and their numbers as the
+ * tables have them now (a restored table numbers its columns afresh,
+ * leaving out dropped ones).  Every name must be a column of its table.
+ * The caller owns the tables (the check is made).  Returns whether there
+ * is such a copy.
  */
 Datum
 denorm_copy_follow_names(PG_FUNCTION_ARGS)
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	int32		id = PG_GETARG_INT32(0);
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
+	Oid			argtypes[9] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, NAMEOID,
+	INT2OID, INT2OID, INT2OID, INT2OID};
+	Datum		values[9];
 	Oid			child,
 				parent;
-	bool		changed = false;
+	bool		found;
+	int			i;
 
-	values[0] = Int32GetDatum(id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (CheckCopyOwners(nsp, id, &child, &parent))
+	found = CheckCopyOwners(nsp, id, &child, &parent);
+	if (found)
 	{
+		values[0] = Int32GetDatum(id);
+		for (i = 1; i <= 4; i++)
+			values[i] = PG_GETARG_DATUM(i);
+		values[5] = Int16GetDatum(RequireCopyColumn(child, NameStr(*PG_GETARG_NAME(1))));
+		values[6] = Int16GetDatum(RequireCopyColumn(child, NameStr(*PG_GETARG_NAME(2))));
+		values[7] = Int16GetDatum(RequireCopyColumn(parent, NameStr(*PG_GETARG_NAME(3))));
+		values[8] = Int16GetDatum(RequireCopyColumn(parent, NameStr(*PG_GETARG_NAME(4))));
 		ExecAsCopyRegistryOwner(nsp,
-								psprintf("UPDATE %s.denorm_copies d SET "
-										 "copy_column = (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) d.child AND a.attnum OPERATOR(pg_catalog.=) d.copy_attnum AND NOT a.attisdropped), "
-										 "foreign_key = (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) d.child AND a.attnum OPERATOR(pg_catalog.=) d.fk_attnum AND NOT a.attisdropped), "
-										 "source_column = (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) d.parent AND a.attnum OPERATOR(pg_catalog.=) d.source_attnum AND NOT a.attisdropped), "
-										 "parent_key = (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) d.parent AND a.attnum OPERATOR(pg_catalog.=) d.key_attnum AND NOT a.attisdropped) "
-										 "WHERE d.id OPERATOR(pg_catalog.=) $1",
+								psprintf("UPDATE %s.denorm_copies SET copy_column = $2, foreign_key = $3, "
+										 "source_column = $4, parent_key = $5, copy_attnum = $6, "
+										 "fk_attnum = $7, source_attnum = $8, key_attnum = $9 "
+										 "WHERE id OPERATOR(pg_catalog.=) $1",
 										 quote_identifier(get_namespace_name(nsp))),
-								1, argtypes, values, NULL);
-		changed = SPI_processed > 0;
-		if (changed)
-			CacheInvalidateRelcacheByRelid(child);
+								9, argtypes, values, NULL);
+		CacheInvalidateRelcacheByRelid(child);
 	}
 	SPI_finish();
-	PG_RETURN_BOOL(changed);
+	PG_RETURN_BOOL(found);
 }
