@@ -60,6 +60,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -95,6 +96,10 @@ typedef struct CopyEntry
 	char	   *cast_sql;		/* a source value as the copy column's type */
 	char	   *child_name;		/* for messages */
 	char	   *parent_name;
+	Oid			trusted_child;	/* the last table a child trigger was found right on */
+	Oid			trusted_parent; /* and a parent trigger */
+	LocalTransactionId checked_lxid;	/* the transaction that checked the parent */
+	struct CopyEntry *cached;	/* (in a caller's copy) the entry it came from */
 	struct CopyEntry *next;
 } CopyEntry;
 
@@ -342,16 +347,22 @@ LookupCopy(Oid nsp, int32 id, Oid relid, const char *tgname, bool parent_side)
 		}
 	}
 	if (e == NULL ||
-		!(parent_side ? (DenormInChildTree(relid, e->parent) && e->sync)
-		  : DenormInChildTree(relid, e->child)))
+		((parent_side ? e->trusted_parent : e->trusted_child) != relid &&
+		 !(parent_side ? (DenormInChildTree(relid, e->parent) && e->sync)
+		   : DenormInChildTree(relid, e->child))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm copy %d",
 						tgname, get_rel_name(relid), id),
 				 errdetail("denorm triggers act only as registered in denorm_copies."),
 				 errhint("Create copies with denorm_create_copy().")));
+	if (parent_side)
+		e->trusted_parent = relid;
+	else
+		e->trusted_child = relid;
 	mine = palloc(sizeof(CopyEntry));
 	memcpy(mine, e, sizeof(CopyEntry));
+	mine->cached = CopiesStale ? NULL : e;
 	mine->copy_column = pstrdup(e->copy_column);
 	mine->source_column = pstrdup(e->source_column);
 	mine->foreign_key = pstrdup(e->foreign_key);
@@ -411,7 +422,13 @@ ParentValue(CopyEntry *e, Datum fk, bool *isnull)
 	*isnull = true;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	DenormCheckTable(e->parent, e->id, "parent");
+	/* once per transaction: the lock it takes keeps the table so */
+	if (e->checked_lxid != MyProc->lxid || e->cached == NULL || CopiesStale)
+	{
+		DenormCheckTable(e->parent, e->id, "parent");
+		if (e->cached != NULL && !CopiesStale)
+			e->cached->checked_lxid = MyProc->lxid;
+	}
 	n = DenormExecAs(owner, DENORM_PATH_SAFE, e->parent, e->lookup_sql, 1, argtypes, values,
 					 NULL, NULL, false);
 	if (n == 0)

@@ -116,6 +116,12 @@ CREATE TRIGGER forged AFTER UPDATE ON cps_mine FOR EACH ROW
 INSERT INTO cps_mine VALUES (1, 'a');
 UPDATE cps_mine SET pname = 'x';
 DROP TRIGGER forged ON cps_mine;
+-- copy 9401's own id, on its parent, as a child trigger (after the parent's
+-- real trigger was trusted there): still refused
+CREATE TRIGGER forged BEFORE INSERT ON "Shop Data"."Products" FOR EACH ROW
+    EXECUTE FUNCTION denorm_copy_child_trigger('9401');
+INSERT INTO "Shop Data"."Products" VALUES ('c', 'Cherry');
+DROP TRIGGER forged ON "Shop Data"."Products";
 -- a real child trigger fired the wrong way round
 CREATE TRIGGER forged AFTER INSERT ON cps_mine FOR EACH ROW
     EXECUTE FUNCTION denorm_copy_child_trigger('9401');
