@@ -3679,6 +3679,16 @@ BEGIN
                             'Copy a column of a type with an equality operator (jsonb rather than json, for example).';
         RETURN;
     END IF;
+    -- (the fan-out compares with pg_catalog's "=" by name: a type whose
+    -- equality lives elsewhere would need its schema on everyone's path)
+    BEGIN
+        EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
+    EXCEPTION WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a built-in type, or of a domain over one.';
+        RETURN;
+    END;
     IF NOT @extschema@.denorm_builtin_type(ka.atttypid) OR NOT @extschema@.denorm_builtin_type(fa.atttypid) THEN
         RETURN QUERY SELECT '0A000', format('parent key "%s" and foreign key "%s" of a denorm copy must be of built-in types', parent_key, foreign_key),
                             'Use the domain''s base type for the key columns.';

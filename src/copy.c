@@ -93,6 +93,7 @@ typedef struct CopyEntry
 	Oid			copytype;
 	char	   *lookup_sql;		/* the parent's value for a foreign key */
 	char	   *fanout_sql;		/* set the copy on the children of a key */
+	char	   *fanout_null_sql;	/* the same for a NULL value */
 	char	   *cast_sql;		/* a source value as the copy column's type */
 	char	   *child_name;		/* for messages */
 	char	   *parent_name;
@@ -303,10 +304,20 @@ ReadCopy(Oid nsp, int32 id)
 	e->lookup_sql = psprintf("SELECT p.%s::%s FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1 FOR SHARE OF p",
 							 quote_identifier(e->source_column), copytype, e->parent_name,
 							 quote_identifier(e->parent_key));
+	/*
+	 * The fan-out runs with the owner's search path (the child's own
+	 * triggers expect it), so its operators are named with their schema:
+	 * IS DISTINCT FROM would look "=" up along that path.
+	 */
 	e->fanout_sql = psprintf("UPDATE %s c SET %s = $1 WHERE c.%s OPERATOR(pg_catalog.=) $2 "
-							 "AND c.%s IS DISTINCT FROM $1",
+							 "AND (c.%s IS NULL OR NOT (c.%s OPERATOR(pg_catalog.=) $1))",
 							 e->child_name, quote_identifier(e->copy_column),
-							 quote_identifier(e->foreign_key), quote_identifier(e->copy_column));
+							 quote_identifier(e->foreign_key), quote_identifier(e->copy_column),
+							 quote_identifier(e->copy_column));
+	e->fanout_null_sql = psprintf("UPDATE %s c SET %s = NULL WHERE c.%s OPERATOR(pg_catalog.=) $2 "
+								  "AND c.%s IS NOT NULL",
+								  e->child_name, quote_identifier(e->copy_column),
+								  quote_identifier(e->foreign_key), quote_identifier(e->copy_column));
 	e->cast_sql = psprintf("SELECT $1::%s", copytype);
 	MemoryContextSwitchTo(old);
 	return e;
@@ -369,6 +380,7 @@ LookupCopy(Oid nsp, int32 id, Oid relid, const char *tgname, bool parent_side)
 	mine->parent_key = pstrdup(e->parent_key);
 	mine->lookup_sql = pstrdup(e->lookup_sql);
 	mine->fanout_sql = pstrdup(e->fanout_sql);
+	mine->fanout_null_sql = pstrdup(e->fanout_null_sql);
 	mine->cast_sql = pstrdup(e->cast_sql);
 	mine->child_name = pstrdup(e->child_name);
 	mine->parent_name = pstrdup(e->parent_name);
@@ -653,7 +665,8 @@ FanOutKey(CopyEntry *e, Datum key, Datum src, bool srcnull)
 	PG_TRY();
 	{
 		(void) DenormExecAsChecked(DenormRelationOwner(e->child), DENORM_PATH_OWNER, e->child,
-								   e->fanout_sql, 2, argtypes, values, nulls,
+								   srcnull ? e->fanout_null_sql : e->fanout_sql,
+								   2, argtypes, values, nulls,
 								   isxact ? GetLatestSnapshot() : NULL,
 								   isxact ? GetTransactionSnapshot() : InvalidSnapshot,
 								   false, 0);

@@ -143,6 +143,16 @@ GRANT USAGE ON SCHEMA "Shop Data" TO regress_cp_other;
 INSERT INTO "Shop Data"."Order Items" ("SKU") VALUES ('a');
 UPDATE "Shop Data"."Products" SET "Display Name" = 'Red apple' WHERE "SKU" = 'a';
 SELECT "SKU", "Product Name" FROM "Shop Data"."Order Items" ORDER BY id;
+-- the fan-out runs with the child owner's own search_path (its triggers
+-- expect it): one that names a schema others write in before pg_catalog
+-- still compares with pg_catalog's "=", not the planted one (which says
+-- every value equals every other, so it would skip every row)
+GRANT USAGE ON SCHEMA regress_cp_evil TO regress_cp_other;
+ALTER ROLE regress_cp_other SET search_path = regress_cp_evil, pg_catalog, public;
+UPDATE "Shop Data"."Products" SET "Display Name" = 'Ripe apple' WHERE "SKU" = 'a';
+ALTER ROLE regress_cp_other RESET search_path;
+SELECT "SKU", "Product Name" FROM "Shop Data"."Order Items" ORDER BY id;
+SELECT * FROM denorm_check_copies();
 ALTER TABLE "Shop Data"."Order Items" OWNER TO CURRENT_USER;
 
 DROP TABLE cps_mine;
