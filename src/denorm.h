@@ -20,6 +20,7 @@
  *   rename.c     following renames of the columns counters use
  *   dropped.c    what recreating a counter dropped with its table needs
  *   reads.c      exact counter values for roles that may read the parent
+ *   citus.c      counters over Citus distributed tables: shards and the nodes' registry
  *
  *-------------------------------------------------------------------------
  */
@@ -141,6 +142,17 @@ extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
 
+/* citus.c: counters over Citus distributed tables */
+extern bool DenormCitusPresent(void);
+extern char DenormCitusKind(Oid relid, int64 *colocation);
+extern Oid	DenormCitusShardOf(Oid relid, int64 *shardid);
+extern List *DenormCitusCountersOfShard(Oid nsp, Oid shard, bool parent_side);
+extern bool DenormCitusRegistry(Oid nsp, int32 id, Oid shard, bool parent_side,
+								DenormRegistry *r);
+extern void DenormCitusUnregistered(Oid shard, const char *tgname) pg_attribute_noreturn();
+extern void DenormCitusCheckNew(DenormRegistry *r);
+extern bool DenormCitusPublish(Oid nsp, int32 id);
+
 /* parent.c */
 extern void DenormInvalidateParentCounters(Oid relid);
 
@@ -191,6 +203,8 @@ extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
 #define DENORM_COUNTER_WRITE (1 << 30)
 extern bool DenormWritingCounters(void);
 extern void DenormResetCounterWrites(void);
+extern void DenormMarkCounterWrite(void);
+extern bool DenormTakeMarkedWrite(void);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);

@@ -172,6 +172,7 @@ typedef struct ParentCounter
 	DenormRegistry r;
 	DenormNames n;
 	bool		fk_guarded;		/* see ChildKeyGuarded */
+	bool		shard;			/* r is a Citus shard pair (DenormCitusRegistry) */
 } ParentCounter;
 
 static HTAB *ParentCounters = NULL;
@@ -253,9 +254,16 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 	if (!found)
 	{
 		e->valid = false;
+		e->shard = false;
 		e->cxt = NULL;
 		e->oldcxt = NULL;
 	}
+	/*
+	 * On a Citus node the entry is for one shard of the parent, with its
+	 * co-located child shard: another shard of it builds its own.
+	 */
+	if (e->valid && e->shard && e->r.parent != RelationGetRelid(rel))
+		e->valid = false;
 	if (!e->valid || e->nsp != nsp)
 	{
 		MemoryContext old;
@@ -277,6 +285,10 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 			/* (names resolved only for a trigger of the counter's own tree) */
 			exists = DenormReadRegistry(nsp, id, &e->r) &&
 				DenormInChildTree(RelationGetRelid(rel), e->r.parent);
+			e->shard = false;
+			if (!exists && DenormCitusPresent() &&
+				OidIsValid(DenormCitusShardOf(RelationGetRelid(rel), NULL)))
+				exists = e->shard = DenormCitusRegistry(nsp, id, RelationGetRelid(rel), true, &e->r);
 			if (exists)
 			{
 				DenormResolveNames(nsp, &e->r, &e->n);
@@ -579,7 +591,9 @@ PG_FUNCTION_INFO_V1(denorm_counter_guard);
  * row keeps the column's value and the rest of the write goes through;
  * 'error' refuses the statement; 'allow' lets it through (drift, for
  * reconcile).  denorm's own writes (deltas, flushes, heals, backfills,
- * corrections) pass: they run with DenormWritingCounters set.
+ * corrections) pass: they run with DenormWritingCounters set, or, sent
+ * by the Citus coordinator to the node of a shard, mark their rows
+ * (denorm_counter_write).
  */
 Datum
 denorm_counter_guard(PG_FUNCTION_ARGS)
@@ -635,6 +649,9 @@ denorm_counter_guard(PG_FUNCTION_ARGS)
 			(oldnull || datumIsEqual(oldvalue, newvalue, att->attbyval, att->attlen)))
 			return PointerGetDatum(trigdata->tg_newtuple);
 	}
+	/* a row denorm writes from the Citus coordinator (denorm_counter_write) */
+	if (DenormTakeMarkedWrite())
+		return PointerGetDatum(trigdata->tg_newtuple);
 	/*
 	 * The column changes: what to do depends on denorm.counter_writes, so a
 	 * value of it that could not be checked (given before the library was

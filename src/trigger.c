@@ -380,6 +380,9 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
  * arguments instead (until ALTER EXTENSION denorm UPDATE replaces it); it
  * serves that counter, if the registry confirms every argument.  Every
  * counter passes the trust check (DenormCheckTrigger) before it is used.
+ * On a Citus node, a shard of a distributed child serves the counters the
+ * nodes' copy of the registry has for its table, over the co-located
+ * shards (DenormCitusRegistry, whose trust rule citus.c explains).
  */
 static void
 BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid)
@@ -391,6 +394,7 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	ListCell   *lc;
 	MemoryContext old;
 	int			i = 0;
+	bool		shard = false;
 
 	if (tg->tgnargs != 0 && tg->tgnargs != DENORM_LEGACY_TRIGGER_NARGS)
 		ereport(ERROR,
@@ -415,6 +419,15 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	{
 		e->origin = TriggerOrigin(tg->tgoid);
 		ids = DenormCountersOfChildren(nsp, list_make1_oid(e->origin));
+		/* a shard of a distributed child: its counters as the nodes know them */
+		if (ids == NIL && e->origin == e->relid && DenormCitusPresent() &&
+			OidIsValid(DenormCitusShardOf(e->relid, NULL)))
+		{
+			shard = true;
+			ids = DenormCitusCountersOfShard(nsp, e->relid, false);
+			if (ids == NIL)
+				DenormCitusUnregistered(e->relid, tg->tgname);
+		}
 	}
 
 	old = MemoryContextSwitchTo(e->cxt);
@@ -424,8 +437,16 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	{
 		DenormRegistry r;
 
-		DenormCheckTrigger(nsp, lfirst_int(lc), e->relid, tg->tgname,
-						   tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS ? tg->tgargs : NULL, &r);
+		if (!shard)
+			DenormCheckTrigger(nsp, lfirst_int(lc), e->relid, tg->tgname,
+							   tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS ? tg->tgargs : NULL, &r);
+		else if (!DenormCitusRegistry(nsp, lfirst_int(lc), e->relid, false, &r))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+							tg->tgname, RelationGetRelationName(rel), lfirst_int(lc)),
+					 errdetail("denorm triggers act only as registered in denorm_counters."),
+					 errhint("Create counters with denorm_create_counter().")));
 		old = MemoryContextSwitchTo(e->cxt);
 		BuildCounter(&e->counters[i++], rel, &r, nsp);
 		MemoryContextSwitchTo(old);
