@@ -2,9 +2,9 @@
  * triggers and reconciled.  The install script of the current version
  * (make builds denorm--<default_version>.sql from it), and the one place
  * to edit it, by feature: the registry; the triggers on child and parent
- * tables; what can be counted; the guards on DDL; DROP EXTENSION; creating
- * and dropping counters; counters dropped with their tables; reconcile;
- * flush; scheduling; history; Citus; the status view and privileges.
+ * tables; what can be counted; Citus; the guards on DDL; DROP EXTENSION;
+ * creating and dropping counters; counters dropped with their tables;
+ * reconcile; flush; scheduling; history; the status view and privileges.
  *
  * The scripts beside it are frozen, but for the newest upgrade script
  * while its version is unreleased: every change made here also goes into
@@ -912,6 +912,117 @@ COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) I
 -- (PUBLIC may run it: the status view calls it; see Privileges)
 
 ------------------------------------------------------------------------
+-- Citus: counters over distributed, co-located tables
+------------------------------------------------------------------------
+
+-- The nodes' copy of the registry (src/citus.c): one row per counter
+-- whose child is a Citus table, with its tables by schema and name (OIDs
+-- differ between nodes).  The first such counter makes it a Citus
+-- reference table, which Citus keeps on every node, nodes added later
+-- included, and writes in the transaction that writes it.  Only denorm
+-- writes it, as its owner, and only from denorm_counters
+-- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
+-- only through it and Citus's own metadata.
+CREATE TABLE @extschema@.denorm_citus_registry (
+    id              integer PRIMARY KEY,
+    parent_schema   text NOT NULL,
+    parent_table    text NOT NULL,
+    counter_column  text NOT NULL,
+    child_schema    text NOT NULL,
+    child_table     text NOT NULL,
+    foreign_key     text NOT NULL,
+    parent_key      text NOT NULL,
+    aggregate       text NOT NULL,
+    value_column    text,
+    filter          text,
+    mode            text NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_citus_registry IS
+    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
+RETURNS "char"
+AS 'MODULE_PATHNAME', 'denorm_citus_kind'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
+    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_publish'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
+    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
+
+-- Wraps the new value of a counter column that a heal or backfill on the
+-- coordinator writes to a distributed parent, whose row Citus updates on
+-- its shard's node: the counter's guard there lets the marked row through
+-- (src/citus.c).  The guard keeps accidental writes out, which anyone may
+-- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
+-- owner runs the UPDATE.
+CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'denorm_counter_write'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
+    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
+
+-- Brings the nodes' copy of the registry up to date: after a counter's
+-- tables were distributed while empty, after renaming a table with
+-- counters, or to check it.  Counters created on distributed tables are
+-- copied as they are created, dropped and renamed by their columns.
+CREATE FUNCTION @extschema@.denorm_citus_sync()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.denorm_counters;
+    gone integer;
+    n integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
+            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
+            NULL);
+    END IF;
+    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
+            -- the rules a counter created on distributed tables passes
+            PERFORM @extschema@.denorm_citus_check(d);
+        END IF;
+        IF @extschema@.denorm_citus_publish(d.id) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
+        -- (read whole first: publishing writes the table)
+        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
+                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
+            PERFORM @extschema@.denorm_citus_publish(gone);
+        END LOOP;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
+    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_citus_check'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
+    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
+
+------------------------------------------------------------------------
 -- Guards: DDL on counted tables (event triggers)
 ------------------------------------------------------------------------
 
@@ -987,6 +1098,8 @@ BEGIN
                                    '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                   AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
                                    WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+                  -- (on a Citus worker, the coordinator's counters' tables and shards)
+                  AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
     LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
@@ -1530,6 +1643,16 @@ BEGIN
                                   parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
             NULL);
     END IF;
+    -- with Citus: both tables distributed and co-located on the keys, or
+    -- neither (src/citus.c); before the comparison below, which Citus
+    -- refuses over tables that are not co-located
+    c.parent := parent;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.mode := mode;
+    PERFORM @extschema@.denorm_citus_check(c);
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
                        ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
@@ -3540,117 +3663,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_purge_history(interval) IS
     'Closes reconcile runs that can no longer finish (locking the runs still marked running), then deletes runs that started more than keep ago with their checks and drift rows (each counter''s latest check is kept)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_purge_history(interval) FROM PUBLIC;
-
-------------------------------------------------------------------------
--- Citus: counters over distributed, co-located tables
-------------------------------------------------------------------------
-
--- The nodes' copy of the registry (src/citus.c): one row per counter
--- whose child is a Citus table, with its tables by schema and name (OIDs
--- differ between nodes).  The first such counter makes it a Citus
--- reference table, which Citus keeps on every node, nodes added later
--- included, and writes in the transaction that writes it.  Only denorm
--- writes it, as its owner, and only from denorm_counters
--- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
--- only through it and Citus's own metadata.
-CREATE TABLE @extschema@.denorm_citus_registry (
-    id              integer PRIMARY KEY,
-    parent_schema   text NOT NULL,
-    parent_table    text NOT NULL,
-    counter_column  text NOT NULL,
-    child_schema    text NOT NULL,
-    child_table     text NOT NULL,
-    foreign_key     text NOT NULL,
-    parent_key      text NOT NULL,
-    aggregate       text NOT NULL,
-    value_column    text,
-    filter          text,
-    mode            text NOT NULL
-);
-COMMENT ON TABLE @extschema@.denorm_citus_registry IS
-    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
-REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
-GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
-
-CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
-RETURNS "char"
-AS 'MODULE_PATHNAME', 'denorm_citus_kind'
-LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
-    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), NULL for a table Citus does not manage or without Citus';
-REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
-
-CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
-RETURNS boolean
-AS 'MODULE_PATHNAME', 'denorm_citus_publish'
-LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
-    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
-REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
-
--- Wraps the new value of a counter column that a heal or backfill on the
--- coordinator writes to a distributed parent, whose row Citus updates on
--- its shard's node: the counter's guard there lets the marked row through
--- (src/citus.c).  The guard keeps accidental writes out, which anyone may
--- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
--- owner runs the UPDATE.
-CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
-RETURNS anyelement
-AS 'MODULE_PATHNAME', 'denorm_counter_write'
-LANGUAGE C IMMUTABLE;
-COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
-    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
-GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
-
--- Brings the nodes' copy of the registry up to date: after a counter's
--- tables were distributed while empty, after renaming a table with
--- counters, or to check it.  Counters created on distributed tables are
--- copied as they are created, dropped and renamed by their columns.
-CREATE FUNCTION @extschema@.denorm_citus_sync()
-RETURNS integer
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    d @extschema@.denorm_counters;
-    gone integer;
-    n integer := 0;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
-        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
-            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
-            NULL);
-    END IF;
-    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
-        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
-            -- the rules a counter created on distributed tables passes
-            PERFORM @extschema@.denorm_citus_check(d);
-        END IF;
-        IF @extschema@.denorm_citus_publish(d.id) THEN
-            n := n + 1;
-        END IF;
-    END LOOP;
-    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
-        -- (read whole first: publishing writes the table)
-        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
-                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
-            PERFORM @extschema@.denorm_citus_publish(gone);
-        END LOOP;
-    END IF;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
-    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
-REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
-
-CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
-RETURNS void
-AS 'MODULE_PATHNAME', 'denorm_citus_check'
-LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
-    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
-REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
 
 ------------------------------------------------------------------------
 -- The status view

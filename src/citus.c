@@ -41,6 +41,7 @@
 #include "denorm.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -154,6 +155,28 @@ DenormCitusShardOf(Oid relid, int64 *shardid)
 	if (shardid)
 		*shardid = id;
 	return logical;
+}
+
+/*
+ * DenormCitusDistributedNow: whether shard is a shard of a table this
+ * transaction distributed (its Citus metadata on this node was written by
+ * this transaction): Citus is copying the table's rows into its shards.
+ */
+bool
+DenormCitusDistributedNow(Oid shard)
+{
+	Oid			logical = DenormCitusShardOf(shard, NULL);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(logical)};
+	TransactionId xmin;
+
+	if (!OidIsValid(logical))
+		return false;
+	xmin = (TransactionId) MetadataInt8("SELECT p.xmin::pg_catalog.text::pg_catalog.int8"
+										" FROM pg_catalog.pg_dist_partition p"
+										" WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+										1, argtypes, values);
+	return TransactionIdIsValid(xmin) && TransactionIdIsCurrentTransactionId(xmin);
 }
 
 /*
@@ -338,7 +361,7 @@ DenormCitusUnregistered(Oid shard, const char *tgname)
 			 errmsg("trigger \"%s\" on shard \"%s\" of table \"%s\" has no denorm counter on this node",
 					tgname, get_rel_name(shard), get_rel_name(logical)),
 			 errdetail("The table was distributed after its counters were created, or the nodes' copy of the counters is out of date."),
-			 errhint("Create counters after distributing both tables (drop the counter with denorm_drop_counter() and create it again), or run SELECT denorm_citus_sync() on the coordinator.")));
+			 errhint("Create counters after distributing both tables: drop the counter with denorm_drop_counter(), distribute, and create it again. For tables distributed while empty, or renamed, run SELECT denorm_citus_sync() on the coordinator.")));
 }
 
 PG_FUNCTION_INFO_V1(denorm_citus_kind);
@@ -346,12 +369,16 @@ PG_FUNCTION_INFO_V1(denorm_citus_kind);
 /*
  * denorm_citus_kind(tbl regclass) returns "char": the Citus distribution
  * method of a table ('h' hash-distributed, 'n' reference table or Citus
- * local table), NULL when it is not a Citus table or Citus is absent.
+ * local table), 's' for a shard of a distributed table, NULL when it is
+ * neither or Citus is absent.
  */
 Datum
 denorm_citus_kind(PG_FUNCTION_ARGS)
 {
 	char		kind = DenormCitusKind(PG_GETARG_OID(0), NULL);
+
+	if (kind == 0 && OidIsValid(DenormCitusShardOf(PG_GETARG_OID(0), NULL)))
+		kind = 's';
 
 	if (kind == 0)
 		PG_RETURN_NULL();

@@ -146,6 +146,7 @@ extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 extern bool DenormCitusPresent(void);
 extern char DenormCitusKind(Oid relid, int64 *colocation);
 extern Oid	DenormCitusShardOf(Oid relid, int64 *shardid);
+extern bool DenormCitusDistributedNow(Oid shard);
 extern List *DenormCitusCountersOfShard(Oid nsp, Oid shard, bool parent_side);
 extern bool DenormCitusRegistry(Oid nsp, int32 id, Oid shard, bool parent_side,
 								DenormRegistry *r);

@@ -314,6 +314,51 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 	return e;
 }
 
+/*
+ * Whether rel is a shard Citus is filling as it distributes its table in
+ * this transaction, whose counter id was created before (so the rows hold
+ * their counts already) and is not on this node yet: its metadata was
+ * written here by this transaction, or (written over another connection
+ * of the transaction) is not visible yet and the shard unknown.  A trigger
+ * that leaves such rows alone reads and writes nothing of anyone's.
+ */
+static bool
+CitusCopyingRows(Oid nsp, Relation rel, int32 id)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *us = strrchr(name, '_');
+	Oid			relid = RelationGetRelid(rel);
+
+	if (us == NULL || us[1] == '\0' || strspn(us + 1, "0123456789") != strlen(us + 1) ||
+		!DenormCitusPresent())
+		return false;
+	if (!OidIsValid(DenormCitusShardOf(relid, NULL)))
+		return true;
+	return DenormCitusDistributedNow(relid) &&
+		!list_member_int(DenormCitusCountersOfShard(nsp, relid, true), id);
+}
+
+/*
+ * Refuses a parent-side trigger for counter id that the registry does not
+ * confirm.  On a shard of a Citus table whose counter the nodes' copy of
+ * the registry lacks, that says why (the table was distributed after the
+ * counter was created).
+ */
+static void
+NoSuchCounter(Oid nsp, TriggerData *trigdata, int32 id)
+{
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+
+	if (DenormCitusPresent() && OidIsValid(DenormCitusShardOf(relid, NULL)) &&
+		!list_member_int(DenormCitusCountersOfShard(nsp, relid, true), id))
+		DenormCitusUnregistered(relid, trigdata->tg_trigger->tgname);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+					trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation), id),
+			 errdetail("denorm triggers act only as registered in denorm_counters.")));
+}
+
 PG_FUNCTION_INFO_V1(denorm_parent_trigger);
 
 /*
@@ -370,12 +415,12 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 				 errhint("Create counters with denorm_create_counter().")));
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
 	pc = GetParentCounter(nsp, id, rel);
+	if (pc == NULL && CitusCopyingRows(nsp, rel, id))
+		return PointerGetDatum(TRIGGER_FIRED_AFTER(trigdata->tg_event) ? NULL :
+							   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 	if (pc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
-						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
-				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+		NoSuchCounter(nsp, trigdata, id);
 	r = pc->r;
 	n = pc->n;
 	/* every call: role memberships change without an invalidation */
@@ -630,11 +675,7 @@ denorm_counter_guard(PG_FUNCTION_ARGS)
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
 	pc = GetParentCounter(nsp, id, rel);
 	if (pc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
-						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
-				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+		NoSuchCounter(nsp, trigdata, id);
 	desc = RelationGetDescr(rel);
 	colattno = get_attnum(RelationGetRelid(rel), pc->r.counter_column);
 	if (colattno == InvalidAttrNumber)

@@ -16,6 +16,8 @@
  */
 #include "denorm.h"
 
+#include "access/xact.h"
+
 #include "access/heapam.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -88,6 +90,7 @@ typedef struct DenormTriggerCounters
 	MemoryContext cxt;			/* holds everything below */
 	int			ncounters;
 	DenormCounter *counters;
+	TransactionId only_in;		/* valid in this transaction only, if set */
 } DenormTriggerCounters;
 
 static HTAB *CounterHash = NULL;
@@ -408,6 +411,7 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	e->cxt = AllocSetContextCreate(TopMemoryContext, "denorm trigger counters",
 								   ALLOCSET_SMALL_SIZES);
 	e->relid = RelationGetRelid(rel);
+	e->only_in = InvalidTransactionId;
 	e->ncounters = 0;
 	e->counters = NULL;
 	if (tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS)
@@ -425,7 +429,14 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 		{
 			shard = true;
 			ids = DenormCitusCountersOfShard(nsp, e->relid, false);
-			if (ids == NIL)
+			/*
+			 * Citus copying the rows of a table it distributes in this
+			 * transaction, whose counters (created before) already hold
+			 * them: nothing to count, in this transaction.
+			 */
+			if (ids == NIL && DenormCitusDistributedNow(e->relid))
+				e->only_in = GetTopTransactionId();
+			else if (ids == NIL)
 				DenormCitusUnregistered(e->relid, tg->tgname);
 		}
 	}
@@ -479,7 +490,8 @@ GetTriggerCounters(TriggerData *trigdata, Oid funcid)
 		e->cxt = NULL;
 		e->valid = false;
 	}
-	if (!e->valid || e->relid != RelationGetRelid(trigdata->tg_relation))
+	if (!e->valid || e->relid != RelationGetRelid(trigdata->tg_relation) ||
+		(TransactionIdIsValid(e->only_in) && !TransactionIdIsCurrentTransactionId(e->only_in)))
 	{
 		PG_TRY();
 		{
