@@ -4,8 +4,8 @@
 # starts a throwaway PostgreSQL 15 cluster with pg_cron preloaded, runs the
 # pg_regress, isolation, pgTAP, packaging (META.json, the Debian package
 # built, installed and tried), pg_cron, reliability, Citus (skipped when
-# Citus is not installed), upgrade and soak tests, and removes the cluster.  Ends with a "N passed, N failed" line;
-# exits non-zero on any failure.
+# Citus is not installed), upgrade and soak tests, and removes the cluster.
+# Ends with a "N passed, N failed" line; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
