@@ -121,8 +121,16 @@ DenormCitusKind(Oid relid, int64 *colocation)
  * lives in its schema, with its owner: a table elsewhere, by another owner
  * or with a longer name is not taken for one.  *shardid gets the shard id.
  */
-Oid
-DenormCitusShardOf(Oid relid, int64 *shardid)
+/*
+ * The table relid is a shard of by its name's shard id, in Citus's
+ * metadata on this node, when it is in that table's schema with its owner;
+ * InvalidOid when it is none (or Citus is not installed).  *shardid gets
+ * the shard id.  The name before the shard id is not compared: while a
+ * distributed table is renamed, each shard is renamed by a connection of
+ * its own, and a shard renamed by one is not seen renamed by the others.
+ */
+static Oid
+ShardIdOf(Oid relid, int64 *shardid)
 {
 	char	   *name = get_rel_name(relid);
 	char	   *us;
@@ -146,11 +154,22 @@ DenormCitusShardOf(Oid relid, int64 *shardid)
 								 " FROM pg_catalog.pg_dist_shard s"
 								 " WHERE s.shardid OPERATOR(pg_catalog.=) $1",
 								 1, argtypes, values);
-	if (!OidIsValid(logical) || logical == relid ||
+	if (!OidIsValid(logical) || logical == relid || get_rel_name(logical) == NULL ||
 		get_rel_namespace(logical) != get_rel_namespace(relid) ||
-		get_rel_name(logical) == NULL ||
-		strcmp(psprintf("%s_" INT64_FORMAT, get_rel_name(logical), id), name) != 0 ||
 		DenormRelationOwner(logical) != DenormRelationOwner(relid))
+		return InvalidOid;
+	*shardid = id;
+	return logical;
+}
+
+Oid
+DenormCitusShardOf(Oid relid, int64 *shardid)
+{
+	int64		id;
+	Oid			logical = ShardIdOf(relid, &id);
+
+	if (!OidIsValid(logical) ||
+		strcmp(psprintf("%s_" INT64_FORMAT, get_rel_name(logical), id), get_rel_name(relid)) != 0)
 		return InvalidOid;
 	if (shardid)
 		*shardid = id;
@@ -377,8 +396,13 @@ denorm_citus_kind(PG_FUNCTION_ARGS)
 {
 	char		kind = DenormCitusKind(PG_GETARG_OID(0), NULL);
 
-	if (kind == 0 && OidIsValid(DenormCitusShardOf(PG_GETARG_OID(0), NULL)))
-		kind = 's';
+	if (kind == 0)
+	{
+		int64		shardid;
+
+		if (OidIsValid(ShardIdOf(PG_GETARG_OID(0), &shardid)))
+			kind = 's';
+	}
 
 	if (kind == 0)
 		PG_RETURN_NULL();

@@ -232,6 +232,21 @@ q "INSERT INTO a_children SELECT g, 1 + g % 40, g % 100 FROM generate_series(300
    INSERT INTO e_children SELECT g, 1 + g % 20, g % 100 FROM generate_series(1, 200) g" >/dev/null
 check "writes after the rebalance are exact" "0|0" "$(wrong a)|$(wrong e)"
 
+# ---- renames
+q "ALTER TABLE e_children RENAME COLUMN v TO val" >/dev/null
+q "INSERT INTO e_children (id, parent_id, val) SELECT g, 1 + g % 20, 40 + g % 30 FROM generate_series(1000, 1100) g;
+   UPDATE e_children SET val = val + 20 WHERE id % 7 = 0" >/dev/null
+q "ALTER TABLE e_children RENAME COLUMN val TO v" >/dev/null
+check "a renamed value column (in a filter too) is followed on every node" 0 "$(wrong e)"
+q "ALTER TABLE e_children RENAME TO e_kids" >/dev/null
+check "after renaming a table, writes are refused until synced" 1 \
+      "$(psql -X -q -d "$DB" -c "INSERT INTO e_kids VALUES (2000, 1, 60)" 2>&1 | grep -c 'run SELECT denorm_citus_sync()')"
+q "SELECT denorm_citus_sync()" >/dev/null
+q "INSERT INTO e_kids SELECT g, 1 + g % 20, g % 100 FROM generate_series(2000, 2100) g" >/dev/null
+q "ALTER TABLE e_kids RENAME TO e_children" >/dev/null
+q "SELECT denorm_citus_sync()" >/dev/null
+check "(synced, they are exact)" 0 "$(wrong e)"
+
 # ---- dropping a counter
 q "SELECT denorm_drop_counter('a_parents', 'big')" >/dev/null
 check "a dropped counter leaves every node's copy" "0|0" \
