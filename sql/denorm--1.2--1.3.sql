@@ -4482,6 +4482,14 @@ COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
     'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
 REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.denorm_citus_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_worker'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_citus_worker() IS
+    'Internal: whether this node is a Citus worker (Citus installed and this node not the coordinator)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_worker() FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'denorm_citus_publish'
@@ -4728,9 +4736,13 @@ BEGIN
                                    '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                   AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
                                    WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
-                  -- (on a Citus worker, the coordinator's counters' tables and shards)
+                  -- (with Citus, not the tables and shards Citus manages, nor
+                  -- anything on a worker, where the coordinator's counters are)
+                  AND NOT @extschema@.denorm_citus_worker()
                   AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
     LOOP
+        -- (a table dropped since, such as a shard Citus moved away)
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
         -- (only min and max trees have it)

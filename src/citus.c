@@ -356,12 +356,17 @@ DenormCitusRegistry(Oid nsp, int32 id, Oid shard, bool parent_side, DenormRegist
 		!DenormBuiltinType(get_atttype(r->child, get_attnum(r->child, r->foreign_key))))
 		return false;
 	DenormCheckAuthority(r, id);
+	/* from here on, the counter of this node's shard pair */
 	if (parent_side)
+	{
 		r->child = ColocatedShard(shardid, r->child, id);
+		r->parent = shard;
+	}
 	else
+	{
 		r->parent = ColocatedShard(shardid, r->parent, id);
-	r->parent = parent_side ? shard : r->parent;
-	r->child = parent_side ? r->child : shard;
+		r->child = shard;
+	}
 	return true;
 }
 
@@ -655,4 +660,21 @@ denorm_counter_write(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+PG_FUNCTION_INFO_V1(denorm_citus_worker);
+
+/*
+ * denorm_citus_worker() returns boolean: whether Citus is installed and
+ * this node is a worker (its group in pg_dist_local_group is not the
+ * coordinator's, 0).  The DDL guard leaves tables alone there: their
+ * counters are the coordinator's.
+ */
+Datum
+denorm_citus_worker(PG_FUNCTION_ARGS)
+{
+	if (!DenormCitusPresent())
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(MetadataInt8("SELECT g.groupid::pg_catalog.int8 FROM pg_catalog.pg_dist_local_group g",
+								0, NULL, NULL) != 0);
 }

@@ -185,6 +185,24 @@ check "(planted)" 2 "$(wrong a)"
 q "CALL denorm_reconcile_batched()" >/dev/null 2>&1
 check "denorm_reconcile_batched heals too" 0 "$(wrong a)"
 
+# a shard whose heal fails (a trigger of the application's refuses the row
+# unless counter writes are allowed, as they are while drift is planted):
+# its drift is logged unhealed, the other shards are healed
+q "CREATE FUNCTION a_refuse() RETURNS trigger LANGUAGE plpgsql AS
+     \$\$BEGIN IF NEW.id = 13 AND NEW.n <> OLD.n
+                         AND current_setting('denorm.counter_writes') <> 'allow' THEN RAISE EXCEPTION 'row 13 is frozen'; END IF; RETURN NEW; END\$\$" >/dev/null
+q "CREATE TRIGGER a_refuse BEFORE UPDATE ON a_parents FOR EACH ROW EXECUTE FUNCTION a_refuse()" >/dev/null
+plant "UPDATE a_parents SET n = n + 2 WHERE id IN (13, 27);"
+check "(planted on two shards)" t \
+      "$(q "SELECT get_shard_id_for_distribution_column('a_parents', 13) <> get_shard_id_for_distribution_column('a_parents', 27)")"
+check "a heal that fails on one shard: both rows logged, the other shard's healed" "2|1|13" \
+      "$(q "SELECT sum(rows_drifted) FROM denorm_reconcile()" 2>/dev/null)|$(q "SELECT count(*) FILTER (WHERE healed) FROM denorm_drift_log WHERE run_id = (SELECT max(run_id) FROM denorm_reconcile_runs)")|$(q "SELECT parent_key FROM denorm_drift_log WHERE run_id = (SELECT max(run_id) FROM denorm_reconcile_runs) AND NOT healed")"
+check "(with a warning naming the counter and the error)" 1 \
+      "$(psql -X -q -d "$DB" -c "SELECT 1 FROM denorm_reconcile(heal => true)" 2>&1 | grep -c 'could not heal 1 drifted row(s) of one shard of table "public.a_parents": row 13 is frozen')"
+q "DROP TRIGGER a_refuse ON a_parents" >/dev/null
+q "SELECT 1 FROM denorm_reconcile()" >/dev/null 2>&1
+check "the next run heals it" 0 "$(wrong a)"
+
 # ---- pgbench: several clients, transactions over several parents
 cat > "$CITUS_DIR/bench.sql" <<'SQL'
 \set p1 random(1, 40)
@@ -204,6 +222,15 @@ bench=$(pgbench -n -h 127.0.0.1 -p "$C" -U postgres -c 4 -j 2 -T 8 --max-tries=2
 check "pgbench: every transaction committed (deadlocks between opposite transactions retried)" 0 "$(echo "$bench" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')"
 echo "# pgbench: $(echo "$bench" | grep -E '^(number of transactions actually processed|tps)' | tr '\n' ' ')"
 check "pgbench with 4 clients: every counter exact" 0 "$(wrong a)"
+
+# ---- a writer with no rights on the parent, and SELECT, INSERT, DELETE on the child
+q "CREATE ROLE app_writer LOGIN; GRANT SELECT, INSERT, DELETE ON a_children TO app_writer" >/dev/null
+psql -X -q -h 127.0.0.1 -p "$C" -U app_writer -d "$DB" -v ON_ERROR_STOP=1 \
+     -c "INSERT INTO a_children SELECT g, 1 + g % 40, g % 100 FROM generate_series(150000, 150200) g" \
+     -c "DELETE FROM a_children WHERE parent_id = 3" >/dev/null 2>&1
+check "a writer with rights on the child only moves the counters" "t|0|0" \
+      "$(q "SELECT count(*) > 150 FROM a_children WHERE id BETWEEN 150000 AND 150200")|$(q "SELECT n FROM a_parents WHERE id = 3")|$(q "SELECT count(*) FROM a_children WHERE parent_id = 3")"
+check "(exact)" 0 "$(wrong a)"
 
 # ---- shard move and rebalance, then writes
 shard=$(q "SELECT get_shard_id_for_distribution_column('a_parents', 7)")
