@@ -4443,6 +4443,941 @@ COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, bool
 REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
 
 ------------------------------------------------------------------------
+-- Partitions that DROP SCHEMA ... CASCADE or DROP OWNED take with them
+------------------------------------------------------------------------
+-- Such a command removes counted partitions without naming them; the
+-- start of the command now finds them and takes their rows off the
+-- counters, as for DROP TABLE.
+DROP EVENT TRIGGER denorm_guard_drop_start;
+CREATE EVENT TRIGGER denorm_guard_drop_start ON ddl_command_start
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_start();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_start IS
+    'Takes off the denorm counters above it what a partition being dropped or detached adds up to';
+COMMENT ON FUNCTION @extschema@.denorm_on_drop_start() IS
+    'Event trigger: before DROP TABLE, DETACH PARTITION, DROP SCHEMA ... CASCADE or DROP OWNED removes a counted partition, locks it and its parent ACCESS EXCLUSIVE (as the command will) and takes its rows off the counters (for a min or max, notes their keys for denorm_on_drop_end); notes tables being attached';
+DROP EVENT TRIGGER denorm_guard_drop_end;
+CREATE EVENT TRIGGER denorm_guard_drop_end ON ddl_command_end
+    WHEN TAG IN ('DROP TABLE', 'ALTER TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION @extschema@.denorm_on_drop_end();
+COMMENT ON EVENT TRIGGER denorm_guard_drop_end IS
+    'Recomputes the denorm min and max counters whose extreme a dropped or detached partition held';
+
+------------------------------------------------------------------------
+-- Copied columns (denorm_create_copy): a parent's value kept on its
+-- children, new in 1.3
+------------------------------------------------------------------------
+
+-- One row per copy.  Ids come from the counters' sequence, so a counter
+-- and a copy never share one (reconcile's checks and drift log name
+-- either by it).  Columns are also known by attribute number, so that
+-- the DDL guard can follow their renames.  Everyone may read it; only
+-- denorm writes it, through denorm_copy_register and
+-- denorm_copy_unregister, which check the caller.
+CREATE TABLE @extschema@.denorm_copies (
+    id              integer     PRIMARY KEY
+                                DEFAULT pg_catalog.nextval('@extschema@.denorm_counters_id_seq'::pg_catalog.regclass),
+    child           regclass    NOT NULL,
+    copy_column     name        NOT NULL,
+    parent          regclass    NOT NULL,
+    source_column   name        NOT NULL,
+    foreign_key     name        NOT NULL,
+    parent_key      name        NOT NULL,
+    mode            text        NOT NULL DEFAULT 'sync' CHECK (mode IN ('sync', 'snapshot')),
+    copy_attnum     smallint    NOT NULL,
+    source_attnum   smallint    NOT NULL,
+    fk_attnum       smallint    NOT NULL,
+    key_attnum      smallint    NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (child, copy_column)
+);
+COMMENT ON TABLE @extschema@.denorm_copies IS
+    'One row per denorm copy: which child column holds which parent column''s value, kept in sync or taken as a snapshot';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.denorm_copies', '');
+REVOKE ALL ON TABLE @extschema@.denorm_copies FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_copies TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_register(child regclass, copy_column name,
+                                                 parent regclass, source_column name,
+                                                 foreign_key name, parent_key name, mode text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'denorm_copy_register'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_copy_register(regclass, name, regclass, name, name, name, text) IS
+    'Internal: records a copy after checking the caller owns its tables';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_register(regclass, name, regclass, name, name, name, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_unregister(copy_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_copy_unregister'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_unregister(integer) IS
+    'Internal: deletes a copy''s registry row after checking the caller owns its tables; false when there is none';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_unregister(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_follow_names(copy_id integer, copy_column name, foreign_key name,
+                                                     source_column name, parent_key name)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_copy_follow_names'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_follow_names(integer, name, name, name, name) IS
+    'Internal: records the names a copy''s columns have after DDL, and their numbers now';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_follow_names(integer, name, name, name, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_check(copy_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_copy_check'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_check(integer) IS
+    'Internal: the trust checks of a copy, as its triggers make them';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_check(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_heal(copy_id integer, tbl regclass, rows tid[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_copy_heal'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_heal(integer, regclass, tid[]) IS
+    'Internal: sets the copy of some rows of a child table afresh from their parents, as a writer would, as the child''s owner';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_heal(integer, regclass, tid[]) FROM PUBLIC;
+
+-- The triggers (src/copy.c)
+CREATE FUNCTION @extschema@.denorm_copy_child_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_copy_child_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_copy_child_trigger() IS
+    'Internal: BEFORE INSERT OR UPDATE row trigger of a copy''s child: sets the copy from the parent';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_child_trigger() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_parent_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_copy_parent_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_copy_parent_trigger() IS
+    'Internal: AFTER row trigger of a sync copy''s parent: sets the copy on the children of the keys a row left, took or kept';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_parent_trigger() FROM PUBLIC;
+
+-- Whether a value of type src always fits a column of type dst unchanged:
+-- the same type and a typmod that is the same or looser, or a widening
+-- within integers, floats or strings.  A cast that may round, truncate,
+-- fail, or depend on a setting (TimeZone, DateStyle) does not qualify.
+CREATE FUNCTION @extschema@.denorm_copy_type_fits(src oid, srcmod integer, dst oid, dstmod integer)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN src = dst THEN
+            dstmod = -1 OR dstmod = srcmod
+            OR (src IN ('varchar'::regtype, 'bpchar'::regtype) AND srcmod <> -1 AND dstmod >= srcmod
+                AND src = 'varchar'::regtype)
+            OR (src = 'numeric'::regtype AND srcmod <> -1
+                AND ((dstmod - 4) & 65535) >= ((srcmod - 4) & 65535)
+                AND ((dstmod - 4) >> 16) - ((dstmod - 4) & 65535) >= ((srcmod - 4) >> 16) - ((srcmod - 4) & 65535))
+        WHEN dstmod <> -1 THEN false
+        ELSE (src, dst) IN (('int2'::regtype, 'int4'::regtype), ('int2'::regtype, 'int8'::regtype),
+                            ('int4'::regtype, 'int8'::regtype), ('int2'::regtype, 'numeric'::regtype),
+                            ('int4'::regtype, 'numeric'::regtype), ('int8'::regtype, 'numeric'::regtype),
+                            ('float4'::regtype, 'float8'::regtype), ('varchar'::regtype, 'text'::regtype))
+        END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_type_fits(oid, integer, oid, integer) IS
+    'Internal: whether every value of one column type is kept unchanged in a column of another';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_type_fits(oid, integer, oid, integer) FROM PUBLIC;
+
+-- The rules a copy must meet, at creation and after every change of its
+-- tables (the DDL guard): the first one broken, with its SQLSTATE and a
+-- hint, or no row.  Both creation and the guard call this.
+CREATE FUNCTION @extschema@.denorm_copy_rules(child regclass, copy_column name, parent regclass,
+                                              source_column name, foreign_key name, parent_key name)
+RETURNS TABLE (sqlstate text, problem text, hint text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    ca pg_attribute;
+    sa pg_attribute;
+    fa pg_attribute;
+    ka pg_attribute;
+    why text;
+BEGIN
+    SELECT * INTO ca FROM pg_attribute a WHERE a.attrelid = child AND a.attname = copy_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO fa FROM pg_attribute a WHERE a.attrelid = child AND a.attname = foreign_key AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO sa FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = source_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO ka FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = parent_key AND a.attnum > 0 AND NOT a.attisdropped;
+    IF ca.attname IS NULL OR fa.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN ca.attname IS NULL THEN copy_column ELSE foreign_key END, child),
+                            'Name a column of the child table.';
+        RETURN;
+    END IF;
+    IF sa.attname IS NULL OR ka.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN sa.attname IS NULL THEN source_column ELSE parent_key END, parent),
+                            'Name a column of the parent table.';
+        RETURN;
+    END IF;
+    IF child = parent THEN
+        RETURN QUERY SELECT '0A000', format('a denorm copy cannot copy table "%s" into itself', child),
+                            'Copy between two tables.';
+        RETURN;
+    END IF;
+    IF copy_column = foreign_key THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF ca.attgenerated <> '' OR ca.attidentity <> '' THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a generated or identity column', copy_column, child),
+                            'Copy into an ordinary column.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_partitioned_table t WHERE t.partrelid = child AND ca.attnum = ANY (t.partattrs::int2[])) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is in its partition key', copy_column, child),
+                            'Copy into a column the table is not partitioned by.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = child AND d.counter_column = copy_column) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a denorm counter column', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF NOT @extschema@.denorm_copy_type_fits(sa.atttypid, sa.atttypmod, ca.atttypid, ca.atttypmod) THEN
+        RETURN QUERY SELECT '42804',
+            format('copy column "%s" of table "%s" is of type %s, which cannot hold every value of column "%s" of table "%s" (type %s) unchanged',
+                   copy_column, child, format_type(ca.atttypid, ca.atttypmod), source_column, parent,
+                   format_type(sa.atttypid, sa.atttypmod)),
+            format('Make the copy column of type %s: ALTER TABLE %s ALTER COLUMN %I TYPE %s;',
+                   format_type(sa.atttypid, sa.atttypmod), child, copy_column, format_type(sa.atttypid, sa.atttypmod));
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod,
+                                 (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) AS base FROM pg_type t
+                                   WHERE t.oid = ca.atttypid) b
+                                 JOIN pg_type bt ON bt.oid = b.base
+                    WHERE o.opcdefault AND m.amname IN ('btree', 'hash')
+                      AND (o.opcintype = b.base
+                           OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = b.base
+                                         AND k.casttarget = o.opcintype AND k.castmethod = 'b')
+                           OR (o.opcintype = 'anyarray'::regtype AND bt.typcategory = 'A')
+                           OR (o.opcintype = 'anyenum'::regtype AND bt.typtype = 'e'))) THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a type with an equality operator (jsonb rather than json, for example).';
+        RETURN;
+    END IF;
+    -- (the fan-out compares with pg_catalog's "=" by name: a type whose
+    -- equality lives elsewhere would need its schema on everyone's path)
+    BEGIN
+        EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
+    EXCEPTION WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a built-in type, or of a domain over one.';
+        RETURN;
+    END;
+    IF NOT @extschema@.denorm_builtin_type(ka.atttypid) OR NOT @extschema@.denorm_builtin_type(fa.atttypid) THEN
+        RETURN QUERY SELECT '0A000', format('parent key "%s" and foreign key "%s" of a denorm copy must be of built-in types', parent_key, foreign_key),
+                            'Use the domain''s base type for the key columns.';
+        RETURN;
+    END IF;
+    why := @extschema@.denorm_key_compare_problem(ka.atttypid::regtype, fa.atttypid::regtype);
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" cannot be matched with parent key "%s" of table "%s" exactly', foreign_key, child, parent_key, parent),
+                            why;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+                      AND i.indkey[0] = ka.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        RETURN QUERY SELECT '42P10', format('parent key "%s" of table "%s" has no unique index of its own', parent_key, parent),
+                            format('Add one: CREATE UNIQUE INDEX ON %s (%I);', parent, parent_key);
+        RETURN;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) IS
+    'Internal: the first rule a copy breaks (SQLSTATE, what, hint), or no row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) FROM PUBLIC;
+
+-- Whether the child has an index that starts with the foreign key, which
+-- every fan-out and every child write's lookup use
+CREATE FUNCTION @extschema@.denorm_copy_fk_indexed(c @extschema@.denorm_copies)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = c.child AND a.attname = c.foreign_key AND i.indpred IS NULL)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_copies) IS
+    'Internal: whether the child has an index that starts with the copy''s foreign key';
+
+-- Missing or disabled triggers of a copy, NULL when all fire.  Triggers
+-- are recognised by their function and the copy id they carry.
+CREATE FUNCTION @extschema@.denorm_copy_trigger_problems(c @extschema@.denorm_copies)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname, e.rel,
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.tgname, e.rel::oid)
+      FROM (SELECT r.rel, format('denorm_copy_%s', c.id) AS tgname,
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = r.rel
+                       AND t.tgfoid = '@extschema@.denorm_copy_child_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1) AS enabled
+              FROM (SELECT c.child::regclass AS rel
+                    UNION SELECT p.relid FROM pg_partition_tree(c.child) p WHERE p.isleaf) r
+            UNION ALL
+            SELECT c.parent, format('denorm_copy_%s_source', c.id),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent
+                       AND t.tgfoid = '@extschema@.denorm_copy_parent_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+             WHERE c.mode = 'sync') e
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) IS
+    'Internal: missing or disabled triggers of a copy, NULL when all fire';
+
+-- Installs a copy's triggers: on the child, and for a sync copy on the parent
+CREATE FUNCTION @extschema@.denorm_copy_install_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
+                   'denorm_copy_' || c.id, c.foreign_key, c.copy_column, c.child, c.id);
+    IF c.mode = 'sync' THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
+                       'denorm_copy_' || c.id || '_source', c.source_column, c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) IS
+    'Internal: creates a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+-- Drops a copy's triggers from whichever of its tables exist: those that
+-- run denorm's copy trigger functions with the copy's id, whatever their
+-- names
+CREATE FUNCTION @extschema@.denorm_copy_remove_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
+              WHERE g.tgrelid IN (c.child, c.parent) AND g.tgparentid = 0
+                AND g.tgfoid IN ('@extschema@.denorm_copy_child_trigger()'::regprocedure,
+                                 '@extschema@.denorm_copy_parent_trigger()'::regprocedure)
+                AND g.tgnargs = 1 AND encode(g.tgargs, 'escape') = c.id || '\000' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_remove_triggers(@extschema@.denorm_copies) IS
+    'Internal: drops a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_remove_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+-- The copy of a child column, or an error telling a missing table, column
+-- and copy apart
+CREATE FUNCTION @extschema@.denorm_copy_id(child regclass, copy_column name)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    found integer;
+BEGIN
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(copy_column, 'copy_column');
+    SELECT d.id INTO found FROM @extschema@.denorm_copies d
+     WHERE d.child = child AND d.copy_column = copy_column;
+    IF found IS NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = child AND a.attname = copy_column
+                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            PERFORM @extschema@.denorm_error('42703', format('column "%s" of table "%s" does not exist', copy_column, child),
+                NULL, NULL);
+        END IF;
+        PERFORM @extschema@.denorm_error('42704', format('column "%s" of table "%s" has no denorm copy', copy_column, child),
+            (SELECT 'The table''s copied columns: ' || string_agg(format('%I', d.copy_column), ', ' ORDER BY d.copy_column) || '.'
+               FROM @extschema@.denorm_copies d WHERE d.child = child),
+            'The denorm_copy_status view lists the copies there are.');
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_id(regclass, name) IS
+    'The id of the copy kept in a column of a child table';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_id(regclass, name) FROM PUBLIC;
+
+-- Declares a copy: validates it, records it, fills the column and
+-- installs the triggers, in the calling transaction.  Both tables are
+-- locked (SHARE ROW EXCLUSIVE) until commit, so that the fill sees every
+-- row and no write slips between the fill and the triggers.
+CREATE FUNCTION @extschema@.denorm_create_copy(child regclass, copy_column name, parent regclass,
+                                               source_column name, foreign_key name,
+                                               mode text DEFAULT 'sync', parent_key name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    key name := parent_key;
+    copytype text;
+    id integer;
+BEGIN
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(copy_column, 'copy_column');
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(source_column, 'source_column');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+    IF mode NOT IN ('sync', 'snapshot') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown copy mode "%s"', mode),
+            NULL, 'Use mode ''sync'' (the copy follows the parent) or ''snapshot'' (the copy keeps the value it was taken with).');
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_copy must run in a READ COMMITTED transaction',
+            'Its fill must see every row committed before it locked the tables.', NULL);
+    END IF;
+    IF key IS NULL THEN
+        SELECT a.attname INTO key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key IS NULL THEN
+            PERFORM @extschema@.denorm_error('42P10', format('table "%s" has no single-column primary key', parent),
+                NULL, 'Name the parent key: parent_key => ''column''.');
+        END IF;
+    END IF;
+    SELECT * INTO r FROM @extschema@.denorm_copy_rules(child, copy_column, parent, source_column, foreign_key, key) LIMIT 1;
+    IF r.sqlstate IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error(r.sqlstate, r.problem, NULL, r.hint);
+    END IF;
+    IF NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+       OR NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = parent), 'USAGE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('must be owner of table %s', CASE WHEN pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+                                                     THEN parent ELSE child END),
+            'Only the owner of both the child and the parent table can create or drop a copy on them.',
+            'Have the role that owns both tables create the copy, or give both tables one owner.');
+    END IF;
+    -- parent first, the order the fan-out locks in
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', parent);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = child AND d.copy_column = copy_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm copy', copy_column, child),
+            NULL, format('Drop it first with denorm_drop_copy(%L, %L).', child, copy_column));
+    END IF;
+    id := @extschema@.denorm_copy_register(child, copy_column, parent, source_column, foreign_key, key, mode);
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = id;
+    PERFORM @extschema@.denorm_copy_check(id);
+    SELECT format_type(a.atttypid, a.atttypmod) INTO copytype
+      FROM pg_attribute a WHERE a.attrelid = child AND a.attnum = c.copy_attnum;
+    -- the fill, before the triggers exist (they would read the parent row by row)
+    EXECUTE format('UPDATE %s c SET %I = p.%I::%s FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I AND c.%I IS DISTINCT FROM p.%I::%s%s',
+                   child, copy_column, source_column, copytype, parent, key, foreign_key, copy_column,
+                   source_column, copytype, CASE WHEN mode = 'snapshot' THEN format(' AND c.%I IS NULL', copy_column) ELSE '' END);
+    IF mode = 'sync' THEN
+        EXECUTE format('UPDATE %s c SET %I = NULL WHERE c.%I IS NOT NULL AND NOT EXISTS '
+                       '(SELECT FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I)',
+                       child, copy_column, copy_column, parent, key, foreign_key);
+    END IF;
+    PERFORM @extschema@.denorm_copy_install_triggers(c);
+    IF NOT @extschema@.denorm_copy_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Every change of a parent''s value, and every reconcile, looks up its children by it.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) IS
+    'Declares a copied column: child.copy_column holds parent.source_column of the row its foreign key names, kept in sync or taken once (snapshot); returns the copy id';
+REVOKE ALL ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_drop_copy(copy_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+BEGIN
+    PERFORM @extschema@.denorm_require(copy_id, 'copy_id');
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    IF c.id IS NULL OR NOT @extschema@.denorm_copy_unregister(copy_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm copy %s does not exist', copy_id),
+            NULL, 'The denorm_copy_status view lists the copies there are.');
+    END IF;
+    PERFORM @extschema@.denorm_copy_remove_triggers(c);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_copy(integer) IS
+    'Removes a copy''s triggers and registry row; the column keeps its values';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_copy(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_drop_copy(child regclass, copy_column name)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.denorm_drop_copy(@extschema@.denorm_copy_id($1, $2))
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) IS
+    'Removes the copy kept in a column of a child table (its triggers and registry row); the column keeps its values';
+REVOKE ALL ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) FROM PUBLIC;
+
+-- The DDL guard for copies, after ALTER TABLE and index commands: follows
+-- renames of the columns a copy uses, then refuses a change after which a
+-- copy breaks a rule of denorm_copy_rules (a column dropped with CASCADE,
+-- a type that no longer fits, the parent key's unique index gone).
+CREATE FUNCTION @extschema@.denorm_on_copy_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a table need not administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    touched oid[];
+    everything boolean := TG_TAG = 'DROP INDEX';
+    names name[];
+    rels oid[];
+    renamed name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies) THEN
+        RETURN;
+    END IF;
+    -- the tables the command changed (a dropped index is not reported:
+    -- then every copy is checked)
+    SELECT array_agg(coalesce(i.indrelid, x.objid)) INTO touched
+      FROM pg_event_trigger_ddl_commands() x
+      LEFT JOIN pg_index i ON i.indexrelid = x.objid
+     WHERE x.classid = 'pg_class'::regclass;
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
+                AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
+                AND (everything OR d.child::oid = ANY (touched) OR d.parent::oid = ANY (touched))
+              ORDER BY d.id LOOP
+        -- a name that is no longer a column of its table was renamed by
+        -- this command (which reports the column it renamed) or dropped
+        names := ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key];
+        rels := ARRAY[c.child, c.child, c.parent, c.parent]::oid[];
+        FOR i IN 1 .. 4 LOOP
+            CONTINUE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rels[i]
+                                     AND a.attname = names[i] AND a.attnum > 0 AND NOT a.attisdropped);
+            renamed := (SELECT a.attname FROM pg_event_trigger_ddl_commands() x
+                          JOIN pg_attribute a ON a.attrelid = x.objid AND a.attnum = x.objsubid
+                                             AND NOT a.attisdropped
+                         WHERE x.classid = 'pg_class'::regclass AND x.objid = rels[i] AND x.objsubid > 0
+                           AND NOT (a.attname = ANY (names))
+                         LIMIT 1);
+            IF renamed IS NULL THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                    format('It drops column "%s" of table "%s", which copy %s of column "%s" of table "%s" uses.',
+                           names[i], rels[i]::regclass, c.id, c.copy_column, c.child),
+                    format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+            END IF;
+            names[i] := renamed;
+        END LOOP;
+        -- (the numbers are recorded again too: a restored table numbers
+        -- its columns afresh)
+        IF names IS DISTINCT FROM ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key]
+           OR (SELECT array_agg(a.attnum ORDER BY x.n)
+                 FROM unnest(rels, names) WITH ORDINALITY x(rel, col, n)
+                 JOIN pg_attribute a ON a.attrelid = x.rel AND a.attname = x.col AND NOT a.attisdropped)
+              IS DISTINCT FROM ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]::int2[] THEN
+            PERFORM @extschema@.denorm_copy_follow_names(c.id, names[1], names[2], names[3], names[4]);
+            SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = c.id;
+        END IF;
+        SELECT * INTO r FROM @extschema@.denorm_copy_rules(c.child, c.copy_column, c.parent, c.source_column,
+                                                           c.foreign_key, c.parent_key) LIMIT 1;
+        -- (the parent key's index is the parent's: a restore adds the
+        -- child's constraints before it, which must not count as losing it)
+        IF r.sqlstate IS NOT NULL
+           AND (r.sqlstate <> '42P10' OR everything OR c.parent::oid = ANY (touched)) THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                r.problem || '.', format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_copy_ddl() IS
+    'Event trigger after ALTER TABLE and index commands: follows renames of the columns copies use and refuses changes that break a copy';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_ddl() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX')
+    EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_copies IS
+    'Follows renames of the columns denorm copies use and refuses changes that break a copy';
+
+-- Copies go with their tables: a dropped child or parent takes the copy's
+-- registry row and its trigger on the other table along, with a WARNING
+-- naming the call that declares it again.
+CREATE FUNCTION @extschema@.denorm_on_copy_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_copies;
+    o record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies) THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT x.objid, x.object_identity FROM pg_event_trigger_dropped_objects() x
+              WHERE x.classid = 'pg_class'::regclass AND x.objsubid = 0
+                AND x.object_type IN ('table', 'partitioned table') LOOP
+        FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+                  WHERE d.child::oid = o.objid OR d.parent::oid = o.objid ORDER BY d.id LOOP
+            PERFORM @extschema@.denorm_copy_unregister(c.id);
+            PERFORM @extschema@.denorm_copy_remove_triggers(c);
+            RAISE WARNING 'denorm copy % in column "%" was dropped with table %', c.id, c.copy_column, o.object_identity
+                USING DETAIL = format('It copied column "%s" into column "%s" by foreign key "%s" (mode %s).',
+                                      c.source_column, c.copy_column, c.foreign_key, c.mode),
+                      HINT = 'Declare it again with denorm_create_copy() once both tables exist.';
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_copy_drop() IS
+    'Event trigger: drops copies with their tables, dropping their triggers on the other table, with a WARNING';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER denorm_guard_copy_drops ON sql_drop
+    EXECUTE FUNCTION @extschema@.denorm_on_copy_drop();
+COMMENT ON EVENT TRIGGER denorm_guard_copy_drops IS
+    'Drops denorm copies with their tables, naming each';
+
+-- The key a drift row names a child row by: its primary key as text (the
+-- value for one column, a row literal for several), or its ctid when it
+-- has none
+CREATE FUNCTION @extschema@.denorm_copy_key_sql(tbl regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT CASE WHEN count(*) = 1 THEN format('c.%I::text', min(a.attname))
+                                 ELSE format('ROW(%s)::text', string_agg(format('c.%I', a.attname), ', ' ORDER BY k.n)) END
+                       FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(att, n), pg_attribute a
+                      WHERE i.indrelid = tbl AND i.indisprimary AND a.attrelid = tbl AND a.attnum = k.att
+                      HAVING count(*) > 0),
+                    'c.ctid::text')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_key_sql(regclass) IS
+    'Internal: the expression that names a row of a child table in the drift log';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_key_sql(regclass) FROM PUBLIC;
+
+-- One batch of one table of a copy's child (the child, or a leaf
+-- partition): the rows in blocks [lo, hi), how many there are, and those
+-- whose copy is wrong (sync: it differs from the parent's value, NULL
+-- when there is no parent; snapshot: it is NULL while the parent has a
+-- value), each with its ctid, key, stored and expected value as text.
+-- Read with the caller's rights, in one snapshot.
+CREATE FUNCTION @extschema@.denorm_copy_find(c @extschema@.denorm_copies, tbl regclass, lo bigint, hi bigint,
+                                             OUT checked bigint, OUT tids tid[], OUT keys text[],
+                                             OUT stored text[], OUT actual text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    copytype text := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                       WHERE a.attrelid = c.child AND a.attname = c.copy_column AND NOT a.attisdropped);
+    drift text;
+BEGIN
+    drift := CASE WHEN c.mode = 'sync'
+                  THEN format('c.%I IS DISTINCT FROM p.%I::%s', c.copy_column, c.source_column, copytype)
+                  ELSE format('c.%I IS NULL AND p.%I IS NOT NULL', c.copy_column, c.source_column) END;
+    EXECUTE format('SELECT count(*), array_agg(c.ctid ORDER BY c.ctid) FILTER (WHERE %1$s), '
+                   'array_agg(%2$s ORDER BY c.ctid) FILTER (WHERE %1$s), '
+                   'array_agg(c.%3$I::text ORDER BY c.ctid) FILTER (WHERE %1$s), '
+                   'array_agg(p.%4$I::%5$s::text ORDER BY c.ctid) FILTER (WHERE %1$s) '
+                   'FROM ONLY %6$s c LEFT JOIN %7$s p ON p.%8$I OPERATOR(pg_catalog.=) c.%9$I '
+                   'WHERE c.ctid OPERATOR(pg_catalog.>=) $1 AND c.ctid OPERATOR(pg_catalog.<) $2',
+                   drift, @extschema@.denorm_copy_key_sql(tbl), c.copy_column, c.source_column, copytype,
+                   tbl, c.parent, c.parent_key, c.foreign_key)
+       INTO checked, tids, keys, stored, actual
+      USING format('(%s,0)', lo)::tid, format('(%s,0)', hi)::tid;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_find(@extschema@.denorm_copies, regclass, bigint, bigint) IS
+    'Internal: the rows of one block range of a copy''s child whose copy is wrong';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_find(@extschema@.denorm_copies, regclass, bigint, bigint) FROM PUBLIC;
+
+-- The batches of a copy: per table holding its rows (the child, or each
+-- leaf partition), block ranges of about denorm.reconcile_batch_size rows
+CREATE FUNCTION @extschema@.denorm_copy_batches(c @extschema@.denorm_copies, batch_size integer)
+RETURNS TABLE (tbl regclass, lo bigint, hi bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tbl, b.lo, b.lo + t.per
+      FROM (SELECT r.relid AS tbl, s.blocks,
+                   greatest(1, ceil(batch_size::numeric * s.blocks / greatest(k.reltuples, 1)))::bigint AS per
+              FROM (SELECT c.child::oid UNION SELECT p.relid FROM pg_partition_tree(c.child) p) r(relid)
+              JOIN pg_class k ON k.oid = r.relid AND k.relkind = 'r'
+             CROSS JOIN LATERAL (SELECT pg_relation_size(r.relid) / current_setting('block_size')::bigint AS blocks) s) t
+     CROSS JOIN LATERAL generate_series(0::bigint, t.blocks - 1, t.per) AS b(lo)
+     ORDER BY t.tbl::oid, b.lo
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_batches(@extschema@.denorm_copies, integer) IS
+    'Internal: the block-range batches a reconcile of a copy goes through';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_batches(@extschema@.denorm_copies, integer) FROM PUBLIC;
+
+-- Reconciles copies (all, or one): finds every child row whose copy is
+-- wrong, batch by batch, logs each to denorm_drift_log (counter_id is the
+-- copy id, parent_table and counter_column name the child and its copy
+-- column, parent_key the child row's key, stored_text and actual_text the
+-- values) and heals it unless heal is false, recording a run as
+-- denorm_reconcile does.  A heal sets the copy as a writer would, under
+-- the same locks: the parent row FOR SHARE, then the child row.
+CREATE FUNCTION @extschema@.denorm_reconcile_copies_scope(p_copy integer, heal boolean)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, rows_checked bigint,
+               rows_drifted bigint, rows_healed bigint, status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    b record;
+    f record;
+    run bigint;
+    problems text;
+    n_batches integer;
+    i integer;
+    last_report timestamptz;
+    any_alert boolean := false;
+    any_failed text;
+    t_checked bigint := 0;
+    t_drifted bigint := 0;
+    t_healed bigint := 0;
+    n_copies integer := 0;
+    bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
+    ratio double precision := (@extschema@.denorm_settings()).drift_alert_ratio;
+BEGIN
+    IF p_copy IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.id = p_copy) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm copy %s does not exist', p_copy),
+            NULL, 'The denorm_copy_status view lists the copies there are.');
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE p_copy IS NULL OR d.id = p_copy ORDER BY d.id LOOP
+        copy_id := c.id; child := c.child; copy_column := c.copy_column;
+        rows_checked := 0; rows_drifted := 0; rows_healed := 0; error := NULL;
+        n_copies := n_copies + 1;
+        problems := @extschema@.denorm_copy_trigger_problems(c);
+        IF problems IS NOT NULL THEN
+            any_alert := true;
+            RAISE WARNING 'denorm copy % in column "%" of table % does not fire: %', c.id, c.copy_column, c.child, problems
+                USING HINT = 'Enable or recreate its triggers (denorm_drop_copy, then denorm_create_copy), then reconcile again.';
+        END IF;
+        BEGIN
+            PERFORM @extschema@.denorm_copy_check(c.id);
+            IF NOT has_table_privilege(c.child, 'SELECT') OR NOT has_table_privilege(c.parent, 'SELECT') THEN
+                PERFORM @extschema@.denorm_error('42501',
+                    format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+                    'Reconciling a copy reads both its tables with the caller''s rights.',
+                    'Grant SELECT on both tables, or reconcile as their owner.');
+            END IF;
+            IF heal AND NOT has_column_privilege(c.child, c.copy_column, 'UPDATE') THEN
+                PERFORM @extschema@.denorm_error('42501',
+                    format('permission denied to heal denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+                    'Healing a copy needs UPDATE on its column.',
+                    format('Grant UPDATE (%I) on the table, or run with heal => false.', c.copy_column));
+            END IF;
+            n_batches := (SELECT count(*) FROM @extschema@.denorm_copy_batches(c, bs));
+            i := 0;
+            last_report := clock_timestamp();
+            FOR b IN SELECT * FROM @extschema@.denorm_copy_batches(c, bs) LOOP
+                i := i + 1;
+                f := @extschema@.denorm_copy_find(c, b.tbl, b.lo, b.hi);
+                rows_checked := rows_checked + f.checked;
+                IF f.tids IS NOT NULL THEN
+                    rows_drifted := rows_drifted + array_length(f.tids, 1);
+                    INSERT INTO @extschema@.denorm_drift_log (run_id, counter_id, parent_table, counter_column,
+                                                              parent_key, stored_text, actual_text, healed, healed_at)
+                    SELECT run, c.id, c.child, c.copy_column, k, s, a, heal, CASE WHEN heal THEN clock_timestamp() END
+                      FROM unnest(f.keys, f.stored, f.actual) AS u(k, s, a);
+                    IF heal THEN
+                        rows_healed := rows_healed + @extschema@.denorm_copy_heal(c.id, b.tbl, f.tids);
+                    END IF;
+                END IF;
+                IF @extschema@.denorm_progress_due(i, n_batches, last_report) THEN
+                    RAISE NOTICE 'denorm copy %: batch % of %, % rows checked, % drifted', c.id, i, n_batches,
+                        rows_checked, rows_drifted;
+                    last_report := clock_timestamp();
+                END IF;
+            END LOOP;
+            status := CASE WHEN problems IS NOT NULL THEN 'alert'
+                           WHEN rows_drifted = 0 THEN 'ok'
+                           WHEN NOT heal THEN 'dry_run'
+                           ELSE 'drift' END;
+            IF rows_checked > 0 AND rows_drifted::double precision / rows_checked > ratio THEN
+                status := 'alert';
+                any_alert := true;
+                RAISE WARNING 'denorm copy % in column "%" of table %: % of % rows drifted', c.id, c.copy_column,
+                    c.child, rows_drifted, rows_checked;
+                PERFORM pg_notify('denorm_drift', json_build_object('run_id', run, 'copy_id', c.id,
+                    'child', c.child::text, 'copy_column', c.copy_column, 'drifted', rows_drifted,
+                    'checked', rows_checked)::text);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            error := SQLERRM;
+            status := 'failed';
+            any_failed := coalesce(any_failed, format('copy %s: %s', c.id, SQLERRM));
+            rows_healed := 0;
+        END;
+        INSERT INTO @extschema@.denorm_reconcile_checks (run_id, counter_id, rows_checked, rows_drifted,
+                                                          rows_healed, trigger_problems, error)
+        VALUES (run, c.id, rows_checked, rows_drifted, rows_healed, problems, error);
+        t_checked := t_checked + rows_checked;
+        t_drifted := t_drifted + rows_drifted;
+        t_healed := t_healed + rows_healed;
+        RETURN NEXT;
+    END LOOP;
+    UPDATE @extschema@.denorm_reconcile_runs r
+       SET finished_at = clock_timestamp(), counters = n_copies, rows_checked = t_checked,
+           rows_drifted = t_drifted, rows_healed = t_healed,
+           drift_ratio = CASE WHEN t_checked > 0 THEN t_drifted::double precision / t_checked END,
+           status = CASE WHEN any_failed IS NOT NULL THEN 'failed'
+                         WHEN any_alert THEN 'alert'
+                         WHEN NOT heal THEN 'dry_run'
+                         WHEN t_drifted > 0 THEN 'drift'
+                         ELSE 'ok' END,
+           error = any_failed
+     WHERE r.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copies_scope(integer, boolean) IS
+    'Internal: denorm_reconcile_copies';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copies_scope(integer, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_reconcile_copies(copy_id integer DEFAULT NULL, heal boolean DEFAULT true)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, rows_checked bigint,
+               rows_drifted bigint, rows_healed bigint, status text, error text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_reconcile_copies_scope($1, $2)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copies(integer, boolean) IS
+    'Checks copies (all, or one) row by row in batches, logs every wrong copy to denorm_drift_log with the child row''s key and heals it unless heal is false; one row per copy with its status and error';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copies(integer, boolean) FROM PUBLIC;
+
+-- The assertion helper for tests: the child rows whose copy is wrong, of
+-- every copy or of a child table's, recording and healing nothing
+CREATE FUNCTION @extschema@.denorm_check_copies_scope(p_child regclass)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, child_key text, stored text, actual text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    b record;
+    f record;
+    bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
+BEGIN
+    IF p_child IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = p_child) THEN
+        PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm copies', p_child),
+            NULL, 'The denorm_copy_status view lists the copies there are.');
+    END IF;
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE p_child IS NULL OR d.child = p_child ORDER BY d.id LOOP
+        PERFORM @extschema@.denorm_copy_check(c.id);
+        copy_id := c.id; copy_column := c.copy_column;
+        FOR b IN SELECT * FROM @extschema@.denorm_copy_batches(c, bs) LOOP
+            f := @extschema@.denorm_copy_find(c, b.tbl, b.lo, b.hi);
+            CONTINUE WHEN f.tids IS NULL;
+            FOR j IN 1 .. array_length(f.tids, 1) LOOP
+                child := c.child;
+                child_key := f.keys[j];
+                stored := f.stored[j];
+                actual := f.actual[j];
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+        child := NULL;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_copies_scope(regclass) IS
+    'Internal: denorm_check_copies';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_copies_scope(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_check_copies(child regclass DEFAULT NULL)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, child_key text, stored text, actual text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.denorm_check_copies_scope($1)
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_copies(regclass) IS
+    'The child rows whose copy is wrong (stored value, the value it should have), of all copies or of a child table''s, recording and healing nothing; empty when all are exact';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_copies(regclass) FROM PUBLIC;
+
+-- Per copy: whether its triggers fire, what its last reconcile found, and
+-- whether the foreign key has an index
+CREATE VIEW @extschema@.denorm_copy_status AS
+SELECT c.id AS copy_id,
+       c.child,
+       c.copy_column,
+       c.parent,
+       c.source_column,
+       c.foreign_key,
+       c.parent_key,
+       c.mode,
+       p.problems IS NULL AS triggers_ok,
+       p.problems AS trigger_problems,
+       k.run_id AS last_run_id,
+       k.checked_at AS last_checked_at,
+       k.rows_checked AS last_rows_checked,
+       k.rows_drifted AS last_rows_drifted,
+       k.error AS last_error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
+       @extschema@.denorm_copy_fk_indexed(c) AS fk_indexed
+  FROM @extschema@.denorm_copies c
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_copy_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
+COMMENT ON VIEW @extschema@.denorm_copy_status IS
+    'Per copy: whether its triggers fire, what its last reconcile found, and whether its foreign key has an index';
+GRANT SELECT ON @extschema@.denorm_copy_status TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_copies) TO PUBLIC;
+
+------------------------------------------------------------------------
 -- Citus: counters over distributed, co-located tables (the nodes' copy of
 -- the registry; reconcile heals a distributed parent shard by shard)
 ------------------------------------------------------------------------

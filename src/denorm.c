@@ -149,6 +149,7 @@ DenormXactCallback(XactEvent event, void *arg)
 			DenormForgetDroppedPartitions();
 			DenormForgetRenames();
 			DenormResetCounterWrites();
+			DenormResetCopies();
 			DenormQueryLevel = 0;
 			break;
 	}
@@ -191,6 +192,7 @@ DenormRelcacheCallback(Datum arg, Oid relid)
 	DenormInvalidateCounters(relid);
 	DenormInvalidateTargets(relid);
 	DenormInvalidateParentCounters(relid);
+	DenormInvalidateCopies(relid);
 }
 
 /*

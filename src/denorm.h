@@ -20,6 +20,8 @@
  *   rename.c     following renames of the columns counters use
  *   dropped.c    what recreating a counter dropped with its table needs
  *   reads.c      exact counter values for roles that may read the parent
+ *   copy.c       copied columns: their triggers, fan-out and heal
+ *   copy_registry.c  denorm_copies: writing it
  *   citus.c      counters over Citus distributed tables: shards and the nodes' registry
  *
  *-------------------------------------------------------------------------
@@ -258,6 +260,10 @@ extern void DenormOverflowError(int32 counter_id, Oid parentrel, const char *col
 
 /* rename.c */
 extern void DenormForgetRenames(void);
+
+/* copy.c */
+extern void DenormInvalidateCopies(Oid relid);
+extern void DenormResetCopies(void);
 
 /* trigger.c */
 extern void DenormInvalidateCounters(Oid relid);

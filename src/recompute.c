@@ -18,7 +18,10 @@
  */
 #include "denorm.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -34,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -788,16 +792,16 @@ DenormForgetDroppedPartitions(void)
  * not own are left alone (the command will fail), as are those whose
  * counter's own child goes in the same command (the counter goes with it)
  * and those below another partition the command removes (counted there).
+ * "allowed" says whether the role may run the command on this partition.
  */
 static void
-ShiftLeavingPartition(Oid nsp, Oid relid, List *leaving, Oid owner_of, bool concurrent)
+ShiftLeavingPartition(Oid nsp, Oid relid, List *leaving, bool allowed, bool concurrent)
 {
 	List	   *ancestors;
 	List	   *ids;
 	ListCell   *lc;
 
-	if (!OidIsValid(relid) || !get_rel_relispartition(relid) ||
-		!has_privs_of_role(GetUserId(), DenormRelationOwner(owner_of)))
+	if (!allowed || !OidIsValid(relid) || !get_rel_relispartition(relid))
 		return;
 	ancestors = get_partition_ancestors(relid);
 	foreach(lc, ancestors)
@@ -828,13 +832,59 @@ ShiftLeavingPartition(Oid nsp, Oid relid, List *leaving, Oid owner_of, bool conc
 	}
 }
 
+/*
+ * The partitions DROP SCHEMA ... CASCADE or DROP OWNED takes with it: those
+ * in one of the schemas, or owned by one of the roles (and, with CASCADE,
+ * those in a schema one of the roles owns, which goes too).  Such a
+ * command names no table, so the partitions are found in pg_class; it is
+ * rare, and the scan is short next to the drop itself.
+ */
+static List *
+PartitionsGoingWith(List *schemas, List *roles, bool cascade)
+{
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tup;
+	List	   *found = NIL;
+
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class c = (Form_pg_class) GETSTRUCT(tup);
+		bool		goes;
+
+		if (!c->relispartition)
+			continue;
+		goes = list_member_oid(schemas, c->relnamespace) ||
+			list_member_oid(roles, c->relowner);
+		if (!goes && cascade && roles != NIL)
+		{
+			ListCell   *lc;
+
+			foreach(lc, roles)
+			{
+				if (pg_namespace_ownercheck(c->relnamespace, lfirst_oid(lc)))
+				{
+					goes = true;
+					break;
+				}
+			}
+		}
+		if (goes)
+			found = lappend_oid(found, c->oid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(denorm_on_drop_start);
 
 /*
  * denorm_on_drop_start: event trigger on ddl_command_start for DROP TABLE
- * and ALTER TABLE.  A partition of a counted child that is dropped or
- * detached takes its rows out of the counters, with no row trigger seeing
- * them leave: the counters are corrected here, before the command.
+ * and ALTER TABLE, DROP SCHEMA and DROP OWNED.  A partition of a counted
+ * child that is dropped or detached takes its rows out of the counters,
+ * with no row trigger seeing them leave: the counters are corrected here,
+ * before the command.
  * Partitions are recognised by OID through pg_inherits, never by the names
  * of triggers on them.  DETACH PARTITION CONCURRENTLY is refused.
  */
@@ -844,7 +894,7 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	List	   *leaving = NIL;
-	List	   *owners = NIL;
+	List	   *allowed = NIL;
 	List	   *concurrent = NIL;
 	ListCell   *lc;
 	ListCell   *lo;
@@ -859,17 +909,63 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 	{
 		DropStmt   *stmt = (DropStmt *) trigdata->parsetree;
 
-		if (stmt->removeType != OBJECT_TABLE)
-			PG_RETURN_VOID();
-		foreach(lc, stmt->objects)
+		if (stmt->removeType == OBJECT_TABLE)
 		{
-			Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList((List *) lfirst(lc)),
-											 NoLock, true);
+			foreach(lc, stmt->objects)
+			{
+				Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList((List *) lfirst(lc)),
+												 NoLock, true);
 
-			if (!OidIsValid(relid))
-				continue;
-			leaving = lappend_oid(leaving, relid);
-			owners = lappend_oid(owners, relid);	/* DROP: the table's owner */
+				if (!OidIsValid(relid))
+					continue;
+				leaving = lappend_oid(leaving, relid);
+				/* DROP TABLE: the table's owner */
+				allowed = lappend_int(allowed,
+									  has_privs_of_role(GetUserId(), DenormRelationOwner(relid)));
+				concurrent = lappend_int(concurrent, 0);
+			}
+		}
+		else if (stmt->removeType == OBJECT_SCHEMA && stmt->behavior == DROP_CASCADE)
+		{
+			List	   *schemas = NIL;
+
+			/* DROP SCHEMA: the schema's owner, whoever owns what is in it */
+			foreach(lc, stmt->objects)
+			{
+				Oid			schema = get_namespace_oid(strVal(lfirst(lc)), true);
+
+				if (OidIsValid(schema) && pg_namespace_ownercheck(schema, GetUserId()))
+					schemas = lappend_oid(schemas, schema);
+			}
+			if (schemas != NIL)
+				leaving = PartitionsGoingWith(schemas, NIL, true);
+			foreach(lc, leaving)
+			{
+				allowed = lappend_int(allowed, 1);
+				concurrent = lappend_int(concurrent, 0);
+			}
+		}
+		else
+			PG_RETURN_VOID();
+	}
+	else if (IsA(trigdata->parsetree, DropOwnedStmt))
+	{
+		DropOwnedStmt *stmt = (DropOwnedStmt *) trigdata->parsetree;
+		List	   *roles = NIL;
+
+		/* DROP OWNED: a role whose rights the user has */
+		foreach(lc, stmt->roles)
+		{
+			Oid			role = get_rolespec_oid((RoleSpec *) lfirst(lc), true);
+
+			if (OidIsValid(role) && has_privs_of_role(GetUserId(), role))
+				roles = lappend_oid(roles, role);
+		}
+		if (roles != NIL)
+			leaving = PartitionsGoingWith(NIL, roles, stmt->behavior == DROP_CASCADE);
+		foreach(lc, leaving)
+		{
+			allowed = lappend_int(allowed, 1);
 			concurrent = lappend_int(concurrent, 0);
 		}
 	}
@@ -907,13 +1003,16 @@ denorm_on_drop_start(PG_FUNCTION_ARGS)
 				continue;
 			}
 			leaving = lappend_oid(leaving, relid);
-			owners = lappend_oid(owners, parent);	/* ALTER: the parent's owner */
+			/* ALTER: the parent's owner */
+			allowed = lappend_int(allowed,
+								  has_privs_of_role(GetUserId(), DenormRelationOwner(parent)));
 			concurrent = lappend_int(concurrent,
 									 pc->concurrent || cmd->subtype == AT_DetachPartitionFinalize);
 		}
 	}
-	forthree(lc, leaving, lo, owners, lcc, concurrent)
-		ShiftLeavingPartition(nsp, lfirst_oid(lc), leaving, lfirst_oid(lo), lfirst_int(lcc) != 0);
+	forthree(lc, leaving, lo, allowed, lcc, concurrent)
+		ShiftLeavingPartition(nsp, lfirst_oid(lc), leaving, lfirst_int(lo) != 0,
+							  lfirst_int(lcc) != 0);
 	PG_RETURN_VOID();
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Dump and restore: pg_dump of a database with counters (immediate,
-# deferred with pending deltas, filtered, partitioned child) restored into
+# deferred with pending deltas, filtered, partitioned child) and a copied
+# column restored into
 # a new database gives working counters: registry rows and triggers once,
 # no double counting, no drift.  Then a data-only restore of child rows
 # with triggers disabled is healed by denorm_reconcile().  Needs the
@@ -38,6 +39,15 @@ SELECT denorm_create_counter('dr_events', 'confirmed_seats', 'dr_reservations', 
 SELECT denorm_create_counter('dr_events', 'reservations', 'dr_reservations', 'event_id');
 SELECT denorm_create_counter('dr_events', 'hot_count', 'dr_reservations', 'event_id',
                              mode => 'deferred');
+-- a copied column, on a child that had a column dropped before it (a
+-- restore numbers its columns afresh)
+CREATE TABLE dr_venues (id int PRIMARY KEY, name text);
+CREATE TABLE dr_bookings (id int PRIMARY KEY, junk int, venue_id int REFERENCES dr_venues, venue_name text);
+CREATE INDEX ON dr_bookings (venue_id);
+ALTER TABLE dr_bookings DROP COLUMN junk;
+INSERT INTO dr_venues VALUES (1, 'Hall'), (2, 'Arena');
+INSERT INTO dr_bookings SELECT g, 1 + g % 2 FROM generate_series(1, 20) g;
+SELECT denorm_create_copy('dr_bookings', 'venue_name', 'dr_venues', 'name', 'venue_id');
 -- pending deltas at dump time
 INSERT INTO dr_reservations (event_id, seats, status, region) VALUES (1, 2, 'confirmed', 'eu'), (2, 1, 'pending', 'us');
 SELECT * FROM denorm_reconcile();
@@ -62,6 +72,14 @@ IFS=: read -r s0 r0 h0 <<<"$before"
 check "an insert after restore counts once" "$((s0 + 3)):$((r0 + 1)):$((h0 + 1))" \
       "$(q $DST "SELECT format('%s:%s:%s', confirmed_seats, reservations, denorm_value(3, id)) FROM dr_events WHERE id = 5")"
 check "reconcile after restore finds no drift" "0" "$(q $DST "SELECT sum(rows_drifted) FROM denorm_reconcile()")"
+check "copies restored once" "$(q $SRC "SELECT count(*) FROM denorm_copies")" "$(q $DST "SELECT count(*) FROM denorm_copies")"
+check "a restored copy knows its columns by their new numbers" "t" \
+      "$(q $DST "SELECT copy_attnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'dr_bookings'::regclass AND attname = 'venue_name') FROM denorm_copies")"
+q $DST "UPDATE dr_venues SET name = 'Great Hall' WHERE id = 1" >/dev/null
+q $DST "ALTER TABLE dr_bookings RENAME COLUMN venue_name TO venue" >/dev/null
+q $DST "INSERT INTO dr_bookings VALUES (100, 1)" >/dev/null
+check "a restored copy follows renames of its parent and its column" "venue:11:0" \
+      "$(q $DST "SELECT format('%s:%s:%s', (SELECT copy_column FROM denorm_copies), (SELECT count(*) FROM dr_bookings WHERE venue = 'Great Hall'), (SELECT count(*) FROM denorm_check_copies()))")"
 check "flush after restore folds the restored pending deltas" "0" \
       "$(q $DST "SELECT denorm_flush() >= 0 AND true; SELECT count(*) FROM denorm_pending" | tail -1)"
 
@@ -74,6 +92,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d $DST2 -f "$DUMP.data" >/dev/null 2>&1
 check "schema then data restore keeps the counters" "$(q $SRC "$state")" "$(q $DST2 "$state")"
 check "schema then data restore: triggers once" "$(q $SRC "$trig")" "$(q $DST2 "$trig")"
 check "schema then data restore: no drift" "0" "$(q $DST2 "SELECT sum(rows_drifted) FROM denorm_reconcile()")"
+q $DST2 "ALTER TABLE dr_bookings RENAME COLUMN venue_name TO venue; UPDATE dr_venues SET name = 'Big Arena' WHERE id = 2" >/dev/null
+check "schema then data restore: the copy follows a rename and fans out" "venue:10:0" \
+      "$(q $DST2 "SELECT format('%s:%s:%s', (SELECT copy_column FROM denorm_copies), (SELECT count(*) FROM dr_bookings WHERE venue = 'Big Arena'), (SELECT count(*) FROM denorm_check_copies()))")"
 
 # A later data-only load of more child rows with triggers disabled leaves
 # the counters behind; reconcile finds exactly those parents and heals them.

@@ -224,3 +224,63 @@ SELECT tgrelid::regclass AS rel, regexp_replace(tgname, '[0-9]+', 'N') AS trigge
  ORDER BY 1, 2;
 DROP VIEW part_check, part_triggers, part_pcheck;
 DROP TABLE part_child, part_child_sa, part_range, part_parent, part_pchild, part_pparent;
+
+------------------------------------------------------------------------
+-- Partitions that go without being named: DROP SCHEMA ... CASCADE and
+-- DROP OWNED take their rows off the counters, as DROP TABLE does
+------------------------------------------------------------------------
+CREATE ROLE regress_part_owner;
+CREATE SCHEMA part_sch;
+CREATE TABLE part_gparent (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0,
+                           total bigint NOT NULL DEFAULT 0, top int);
+CREATE TABLE part_gchild (id int, parent_id int REFERENCES part_gparent, k int, qty int)
+    PARTITION BY LIST (k);
+CREATE INDEX ON part_gchild (parent_id, id);
+CREATE TABLE part_gchild_1 PARTITION OF part_gchild FOR VALUES IN (1);
+CREATE TABLE part_sch.part_gchild_2 PARTITION OF part_gchild FOR VALUES IN (2);
+CREATE TABLE part_gchild_3 PARTITION OF part_gchild FOR VALUES IN (3);
+-- a sub-partitioned partition in the schema: counted once, with its own
+CREATE TABLE part_sch.part_gchild_4 PARTITION OF part_gchild FOR VALUES IN (4)
+    PARTITION BY RANGE (id);
+CREATE TABLE part_gchild_4a PARTITION OF part_sch.part_gchild_4 FOR VALUES FROM (0) TO (1000);
+ALTER TABLE part_gchild_3 OWNER TO regress_part_owner;
+INSERT INTO part_gparent (id) VALUES (1), (2), (3);
+SELECT denorm_create_counter('part_gparent', 'n', 'part_gchild', 'parent_id') AS gn_id \gset
+SELECT denorm_create_counter('part_gparent', 'total', 'part_gchild', 'parent_id',
+                             aggregate => 'sum', value_column => 'qty') AS gtotal_id \gset
+SELECT denorm_create_counter('part_gparent', 'top', 'part_gchild', 'parent_id',
+                             aggregate => 'max', value_column => 'id') AS gtop_id \gset
+-- every partition holds rows of every parent, and each holds some maximum
+INSERT INTO part_gchild
+SELECT g, 1 + g % 3, 1 + (g / 3) % 4, g % 7 FROM generate_series(1, 120) g;
+CREATE VIEW part_gcheck AS
+SELECT p.id, p.n, p.total, p.top,
+       p.n = (SELECT count(*) FROM part_gchild c WHERE c.parent_id = p.id)
+       AND p.total = (SELECT coalesce(sum(c.qty), 0) FROM part_gchild c
+                       WHERE c.parent_id = p.id)
+       AND p.top IS NOT DISTINCT FROM (SELECT max(c.id) FROM part_gchild c
+                                         WHERE c.parent_id = p.id) AS ok
+  FROM part_gparent p
+ ORDER BY p.id;
+SELECT * FROM part_gcheck;
+-- rolled back, the correction goes with the drop
+BEGIN;
+DROP SCHEMA part_sch CASCADE;
+SELECT * FROM part_gcheck;
+ROLLBACK;
+SELECT * FROM part_gcheck;
+-- without CASCADE the command fails and nothing moves
+DROP SCHEMA part_sch;
+SELECT * FROM part_gcheck;
+DROP SCHEMA part_sch CASCADE;
+SELECT * FROM part_gcheck;
+SELECT count(*) AS partitions_left FROM pg_inherits WHERE inhparent = 'part_gchild'::regclass;
+-- DROP OWNED BY the role that owns one partition
+DROP OWNED BY regress_part_owner;
+SELECT * FROM part_gcheck;
+SELECT denorm_drop_counter(:gn_id);
+SELECT denorm_drop_counter(:gtotal_id);
+SELECT denorm_drop_counter(:gtop_id);
+DROP VIEW part_gcheck;
+DROP TABLE part_gchild, part_gparent;
+DROP ROLE regress_part_owner;
