@@ -5377,3 +5377,611 @@ GRANT SELECT ON @extschema@.denorm_copy_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_copies) TO PUBLIC;
 
+------------------------------------------------------------------------
+-- Citus: counters over distributed, co-located tables (the nodes' copy of
+-- the registry; reconcile heals a distributed parent shard by shard)
+------------------------------------------------------------------------
+
+-- The nodes' copy of the registry (src/citus.c): one row per counter
+-- whose child is a Citus table, with its tables by schema and name (OIDs
+-- differ between nodes).  The first such counter makes it a Citus
+-- reference table, which Citus keeps on every node, nodes added later
+-- included, and writes in the transaction that writes it.  Only denorm
+-- writes it, as its owner, and only from denorm_counters
+-- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
+-- only through it and Citus's own metadata.
+CREATE TABLE @extschema@.denorm_citus_registry (
+    id              integer PRIMARY KEY,
+    parent_schema   text NOT NULL,
+    parent_table    text NOT NULL,
+    counter_column  text NOT NULL,
+    child_schema    text NOT NULL,
+    child_table     text NOT NULL,
+    foreign_key     text NOT NULL,
+    parent_key      text NOT NULL,
+    aggregate       text NOT NULL,
+    value_column    text,
+    filter          text,
+    mode            text NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_citus_registry IS
+    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
+RETURNS "char"
+AS 'MODULE_PATHNAME', 'denorm_citus_kind'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
+    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_worker'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_citus_worker() IS
+    'Internal: whether this node is a Citus worker (Citus installed and this node not the coordinator)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_worker() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_publish'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
+    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
+
+-- Wraps the new value of a counter column that a heal or backfill on the
+-- coordinator writes to a distributed parent, whose row Citus updates on
+-- its shard's node: the counter's guard there lets the marked row through
+-- (src/citus.c).  The guard keeps accidental writes out, which anyone may
+-- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
+-- owner runs the UPDATE.
+CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'denorm_counter_write'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
+    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
+
+-- Brings the nodes' copy of the registry up to date: after a counter's
+-- tables were distributed while empty, after renaming a table with
+-- counters, or to check it.  Counters created on distributed tables are
+-- copied as they are created, dropped and renamed by their columns.
+CREATE FUNCTION @extschema@.denorm_citus_sync()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.denorm_counters;
+    gone integer;
+    n integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
+            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
+            NULL);
+    END IF;
+    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
+            -- the rules a counter created on distributed tables passes
+            PERFORM @extschema@.denorm_citus_check(d);
+        END IF;
+        IF @extschema@.denorm_citus_publish(d.id) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
+        -- (read whole first: publishing writes the table)
+        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
+                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
+            PERFORM @extschema@.denorm_citus_publish(gone);
+        END LOOP;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
+    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_citus_check'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
+    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- The drifted rows among some keys of a counter, recounted (after locking
+-- them, with heal) and healed: their keys, what they held and should hold,
+-- and the keys healed.
+CREATE FUNCTION @extschema@.denorm_heal_keys(c @extschema@.denorm_counters,
+                                             lo text, hi text, upto text,
+                                             candidates text[], heal boolean,
+                                             OUT keys text[], OUT stored numeric[],
+                                             OUT actual numeric[], OUT healed text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+BEGIN
+    healed := '{}';
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, candidates);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, candidates);
+    keys := b.keys;
+    stored := b.stored;
+    actual := b.actual;
+    IF b.keys IS NULL OR NOT heal THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) IS
+    'Internal: recounts some drifted keys of a counter and, with heal, locks (denorm_lock_parents) and corrects them; returns the drifted keys, their stored and recomputed values and the keys healed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) FROM PUBLIC;
+
+-- Records drifted rows of a reconcile run in denorm_drift_log (nothing
+-- when run_id is NULL).
+CREATE FUNCTION @extschema@.denorm_log_drift(run_id bigint, c @extschema@.denorm_counters,
+                                             keys text[], stored numeric[], actual numeric[],
+                                             healed text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO @extschema@.denorm_drift_log
+           (run_id, counter_id, parent_table, counter_column, parent_key,
+            stored_value, actual_value, drift, healed, healed_at)
+    SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+           u.actual - u.stored, u.k = ANY (healed),
+           CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+      FROM unnest(keys, stored, actual) AS u(k, stored, actual)
+     WHERE run_id IS NOT NULL
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) IS
+    'Internal: records drifted rows of a counter in denorm_drift_log for reconcile run run_id (nothing for NULL)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) FROM PUBLIC;
+
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
+-- and their children are each read as their table's owner, in one
+-- snapshot, so in-flight writers cannot cause false drift.  Healing
+-- (denorm_heal_keys): the drifted parents are locked in ascending key order
+-- (the order writers use, so the two cannot deadlock), then recounted in a
+-- new snapshot, and the difference (actual - stored) is added to the
+-- current value instead of writing an absolute one, so a writer or flush
+-- that committed in between keeps its change.  Parents are written through
+-- denorm_apply_amounts, as their owner.  Two heals of the same counter are
+-- serialized by an advisory lock, or each would add the same difference.
+-- With Citus, a distributed parent is healed shard by shard (a statement
+-- locking rows of several shards is refused there), each shard's rows in a
+-- subtransaction of their own: a shard whose heal fails has its drift
+-- logged unhealed, with a warning, and the others are healed.  With run_id
+-- NULL nothing is logged.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    h record;
+    keys text[];
+BEGIN
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    IF c.aggregate IN ('min', 'max') THEN
+        SELECT * INTO rows_checked, rows_drifted, rows_healed
+          FROM @extschema@.denorm_reconcile_extreme_batch(c, lo, hi, upto, heal, run_id);
+        RETURN;
+    END IF;
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT heal OR @extschema@.denorm_citus_kind(c.parent) IS DISTINCT FROM 'h' THEN
+        h := @extschema@.denorm_heal_keys(c, lo, hi, upto, b.keys, heal);
+        rows_drifted := coalesce(array_length(h.keys, 1), 0);
+        rows_healed := coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+        RETURN;
+    END IF;
+    FOR keys IN EXECUTE
+        'SELECT pg_catalog.array_agg(u.k ORDER BY u.i) FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(k, i)'
+        ' GROUP BY pg_catalog.get_shard_id_for_distribution_column($2, u.k)'
+        ' ORDER BY pg_catalog.min(u.i)' USING b.keys, c.parent LOOP
+        BEGIN
+            h := @extschema@.denorm_heal_keys(c, lo, hi, upto, keys, true);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'denorm counter %: could not heal % drifted row(s) of one shard of table "%": %',
+                          c.id, array_length(keys, 1), c.parent, SQLERRM
+                USING HINT = 'They are logged unhealed; the next reconcile run heals them.';
+            SELECT array_agg(u.k ORDER BY u.i) AS keys, array_agg(u.s ORDER BY u.i) AS stored,
+                   array_agg(u.a ORDER BY u.i) AS actual, '{}'::text[] AS healed
+              INTO h
+              FROM unnest(b.keys, b.stored, b.actual) WITH ORDINALITY AS u(k, s, a, i)
+             WHERE u.k = ANY (keys);
+        END;
+        rows_drifted := rows_drifted + coalesce(array_length(h.keys, 1), 0);
+        rows_healed := rows_healed + coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them (with Citus, shard by shard)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- The DDL guard leaves alone the triggers of tables Citus manages (on a
+-- worker: the distributed tables and shards of the coordinator's counters).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; corrections run as the tables' owners
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+    problem text;
+    moved bigint;
+BEGIN
+    moved := @extschema@.denorm_shift_attached();
+    IF moved > 0 THEN
+        RAISE NOTICE 'denorm counters corrected for the rows of attached partitions (% parent keys)', moved;
+    END IF;
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions)
+    FOR tbl IN SELECT DISTINCT t.tgrelid::regclass
+                 FROM pg_trigger t
+                WHERE t.tgnargs = 0 AND t.tgparentid = 0
+                  AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                                   WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+                  -- (with Citus, not the tables and shards Citus manages, nor
+                  -- anything on a worker, where the coordinator's counters are)
+                  AND NOT @extschema@.denorm_citus_worker()
+                  AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
+    LOOP
+        -- (a table dropped since, such as a shard Citus moved away)
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+        -- (only min and max trees have it)
+        IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_end_trigger()', false)).oid IS NOT NULL THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
+        END IF;
+    END LOOP;
+
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
+        END IF;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+    END LOOP;
+END
+$$;
+
+-- Creation checks Citus tables first (denorm_citus_check).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_register_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+    new_id integer;
+    problem text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum', 'min', 'max') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'', ''sum'', ''min'' or ''max''.');
+    END IF;
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
+    END IF;
+
+    -- counter column (of a min or max: checked with the value column below)
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
+    IF aggregate IN ('count', 'sum') AND counter_type <> ALL (numeric_types) THEN
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
+        END IF;
+    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
+    END IF;
+    IF parent_key = counter_column THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
+    END IF;
+    -- with Citus: both tables distributed and co-located on the keys, or
+    -- neither (src/citus.c); before the comparison below, which Citus
+    -- refuses over tables that are not co-located
+    c.parent := parent;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.mode := mode;
+    PERFORM @extschema@.denorm_citus_check(c);
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
+    END;
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
+        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
+        IF value_type <> ALL (numeric_types) THEN
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
+        END IF;
+    ELSIF aggregate IN ('min', 'max') THEN
+        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column, aggregate, mode);
+    ELSIF value_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
+    END IF;
+
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
+    END IF;
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
+
+    -- the registry row, written by denorm itself after it has checked the
+    -- caller again (and that the child's owner may write the counter column)
+    new_id := @extschema@.denorm_registry_insert(parent, counter_column, child, foreign_key,
+                                                 parent_key, aggregate, value_column, filter, mode);
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = new_id;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
+
+    n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF aggregate IN ('min', 'max') AND NOT @extschema@.denorm_extreme_indexed(c) THEN
+        RAISE WARNING 'table "%" has no index on (%, %)', child, quote_ident(foreign_key), quote_ident(value_column)
+            USING DETAIL = format('Each write that takes away a parent''s %s recomputes it from the children of its key, and reconcile reads them all.', aggregate),
+                  HINT = format('CREATE INDEX ON %s (%I, %I);', child, foreign_key, value_column);
+    ELSIF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN c.id;
+END
+$$;

@@ -2,10 +2,10 @@
  * triggers and reconciled.  The install script of the current version
  * (make builds denorm--<default_version>.sql from it), and the one place
  * to edit it, by feature: the registry; the triggers on child and parent
- * tables; what can be counted; the guards on DDL; DROP EXTENSION; creating
- * and dropping counters; counters dropped with their tables; reconcile;
- * flush; scheduling; history; copied columns; the status view and
- * privileges.
+ * tables; what can be counted; Citus; the guards on DDL; DROP EXTENSION;
+ * creating and dropping counters; counters dropped with their tables;
+ * reconcile; flush; scheduling; history; copied columns; the status view
+ * and privileges.
  *
  * The scripts beside it are frozen, but for the newest upgrade script
  * while its version is unreleased: every change made here also goes into
@@ -913,6 +913,125 @@ COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) I
 -- (PUBLIC may run it: the status view calls it; see Privileges)
 
 ------------------------------------------------------------------------
+-- Citus: counters over distributed, co-located tables
+------------------------------------------------------------------------
+
+-- The nodes' copy of the registry (src/citus.c): one row per counter
+-- whose child is a Citus table, with its tables by schema and name (OIDs
+-- differ between nodes).  The first such counter makes it a Citus
+-- reference table, which Citus keeps on every node, nodes added later
+-- included, and writes in the transaction that writes it.  Only denorm
+-- writes it, as its owner, and only from denorm_counters
+-- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
+-- only through it and Citus's own metadata.
+CREATE TABLE @extschema@.denorm_citus_registry (
+    id              integer PRIMARY KEY,
+    parent_schema   text NOT NULL,
+    parent_table    text NOT NULL,
+    counter_column  text NOT NULL,
+    child_schema    text NOT NULL,
+    child_table     text NOT NULL,
+    foreign_key     text NOT NULL,
+    parent_key      text NOT NULL,
+    aggregate       text NOT NULL,
+    value_column    text,
+    filter          text,
+    mode            text NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_citus_registry IS
+    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
+RETURNS "char"
+AS 'MODULE_PATHNAME', 'denorm_citus_kind'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
+    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_worker'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_citus_worker() IS
+    'Internal: whether this node is a Citus worker (Citus installed and this node not the coordinator)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_worker() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_publish'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
+    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
+
+-- Wraps the new value of a counter column that a heal or backfill on the
+-- coordinator writes to a distributed parent, whose row Citus updates on
+-- its shard's node: the counter's guard there lets the marked row through
+-- (src/citus.c).  The guard keeps accidental writes out, which anyone may
+-- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
+-- owner runs the UPDATE.
+CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'denorm_counter_write'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
+    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
+
+-- Brings the nodes' copy of the registry up to date: after a counter's
+-- tables were distributed while empty, after renaming a table with
+-- counters, or to check it.  Counters created on distributed tables are
+-- copied as they are created, dropped and renamed by their columns.
+CREATE FUNCTION @extschema@.denorm_citus_sync()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.denorm_counters;
+    gone integer;
+    n integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
+            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
+            NULL);
+    END IF;
+    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
+            -- the rules a counter created on distributed tables passes
+            PERFORM @extschema@.denorm_citus_check(d);
+        END IF;
+        IF @extschema@.denorm_citus_publish(d.id) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
+        -- (read whole first: publishing writes the table)
+        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
+                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
+            PERFORM @extschema@.denorm_citus_publish(gone);
+        END LOOP;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
+    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_citus_check'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
+    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
+
+------------------------------------------------------------------------
 -- Guards: DDL on counted tables (event triggers)
 ------------------------------------------------------------------------
 
@@ -988,7 +1107,13 @@ BEGIN
                                    '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                   AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
                                    WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+                  -- (with Citus, not the tables and shards Citus manages, nor
+                  -- anything on a worker, where the coordinator's counters are)
+                  AND NOT @extschema@.denorm_citus_worker()
+                  AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
     LOOP
+        -- (a table dropped since, such as a shard Citus moved away)
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
         -- (only min and max trees have it)
@@ -1532,6 +1657,16 @@ BEGIN
                                   parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
             NULL);
     END IF;
+    -- with Citus: both tables distributed and co-located on the keys, or
+    -- neither (src/citus.c); before the comparison below, which Citus
+    -- refuses over tables that are not co-located
+    c.parent := parent;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.mode := mode;
+    PERFORM @extschema@.denorm_citus_check(c);
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
                        ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
@@ -2322,18 +2457,87 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denor
     'Internal: denorm_reconcile_key_batch for a min or max counter: finds, logs and (with heal) sets its drifted parent rows under their locks';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
+-- The drifted rows among some keys of a counter, recounted (after locking
+-- them, with heal) and healed: their keys, what they held and should hold,
+-- and the keys healed.
+CREATE FUNCTION @extschema@.denorm_heal_keys(c @extschema@.denorm_counters,
+                                             lo text, hi text, upto text,
+                                             candidates text[], heal boolean,
+                                             OUT keys text[], OUT stored numeric[],
+                                             OUT actual numeric[], OUT healed text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+BEGIN
+    healed := '{}';
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, candidates);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, candidates);
+    keys := b.keys;
+    stored := b.stored;
+    actual := b.actual;
+    IF b.keys IS NULL OR NOT heal THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) IS
+    'Internal: recounts some drifted keys of a counter and, with heal, locks (denorm_lock_parents) and corrects them; returns the drifted keys, their stored and recomputed values and the keys healed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) FROM PUBLIC;
+
+-- Records drifted rows of a reconcile run in denorm_drift_log (nothing
+-- when run_id is NULL).
+CREATE FUNCTION @extschema@.denorm_log_drift(run_id bigint, c @extschema@.denorm_counters,
+                                             keys text[], stored numeric[], actual numeric[],
+                                             healed text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO @extschema@.denorm_drift_log
+           (run_id, counter_id, parent_table, counter_column, parent_key,
+            stored_value, actual_value, drift, healed, healed_at)
+    SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+           u.actual - u.stored, u.k = ANY (healed),
+           CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+      FROM unnest(keys, stored, actual) AS u(k, stored, actual)
+     WHERE run_id IS NOT NULL
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) IS
+    'Internal: records drifted rows of a counter in denorm_drift_log for reconcile run run_id (nothing for NULL)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) FROM PUBLIC;
+
 -- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
 -- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
 -- and their children are each read as their table's owner, in one
--- snapshot, so in-flight writers cannot cause false drift.  Healing: the
--- drifted parents are locked in ascending key order (the order writers
--- use, so the two cannot deadlock), then recounted in a new snapshot, and
--- the difference (actual - stored) is added to the current value instead of
--- writing an absolute one, so a writer or flush that committed in between
--- keeps its change.  Parents are written through denorm_apply_amounts, as
--- their owner.  Two heals of the same counter are serialized by an advisory
--- lock, or each would add the same difference.  With run_id NULL nothing is
--- logged.
+-- snapshot, so in-flight writers cannot cause false drift.  Healing
+-- (denorm_heal_keys): the drifted parents are locked in ascending key order
+-- (the order writers use, so the two cannot deadlock), then recounted in a
+-- new snapshot, and the difference (actual - stored) is added to the
+-- current value instead of writing an absolute one, so a writer or flush
+-- that committed in between keeps its change.  Parents are written through
+-- denorm_apply_amounts, as their owner.  Two heals of the same counter are
+-- serialized by an advisory lock, or each would add the same difference.
+-- With Citus, a distributed parent is healed shard by shard (a statement
+-- locking rows of several shards is refused there), each shard's rows in a
+-- subtransaction of their own: a shard whose heal fails has its drift
+-- logged unhealed, with a warning, and the others are healed.  With run_id
+-- NULL nothing is logged.
 CREATE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
                                                        lo text, hi text, upto text,
                                                        heal boolean, run_id bigint,
@@ -2346,9 +2550,8 @@ SET jit = off
 AS $$
 DECLARE
     b record;
-    amounts numeric[];
-    absolute boolean[];
-    healed text[] := '{}';
+    h record;
+    keys text[];
 BEGIN
     IF heal THEN
         PERFORM pg_advisory_xact_lock(1684368751, c.id);
@@ -2365,39 +2568,37 @@ BEGIN
     IF b.keys IS NULL THEN
         RETURN;
     END IF;
-    IF heal THEN
-        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
-    END IF;
-    -- recount under the locks: what to add (or, over a NaN or infinite
-    -- stored value, to set: nothing to add to) per drifted row
-    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
-    IF b.keys IS NULL THEN
+    IF NOT heal OR @extschema@.denorm_citus_kind(c.parent) IS DISTINCT FROM 'h' THEN
+        h := @extschema@.denorm_heal_keys(c, lo, hi, upto, b.keys, heal);
+        rows_drifted := coalesce(array_length(h.keys, 1), 0);
+        rows_healed := coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
         RETURN;
     END IF;
-    rows_drifted := array_length(b.keys, 1);
-    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
-                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
-           array_agg(f.non_finite ORDER BY u.i)
-      INTO amounts, absolute
-      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
-           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
-    IF heal THEN
-        healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
-        rows_healed := coalesce(array_length(healed, 1), 0);
-    END IF;
-    IF run_id IS NOT NULL THEN
-        INSERT INTO @extschema@.denorm_drift_log
-               (run_id, counter_id, parent_table, counter_column, parent_key,
-                stored_value, actual_value, drift, healed, healed_at)
-        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
-               u.actual - u.stored, u.k = ANY (healed),
-               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
-          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
-    END IF;
+    FOR keys IN EXECUTE
+        'SELECT pg_catalog.array_agg(u.k ORDER BY u.i) FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(k, i)'
+        ' GROUP BY pg_catalog.get_shard_id_for_distribution_column($2, u.k)'
+        ' ORDER BY pg_catalog.min(u.i)' USING b.keys, c.parent LOOP
+        BEGIN
+            h := @extschema@.denorm_heal_keys(c, lo, hi, upto, keys, true);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'denorm counter %: could not heal % drifted row(s) of one shard of table "%": %',
+                          c.id, array_length(keys, 1), c.parent, SQLERRM
+                USING HINT = 'They are logged unhealed; the next reconcile run heals them.';
+            SELECT array_agg(u.k ORDER BY u.i) AS keys, array_agg(u.s ORDER BY u.i) AS stored,
+                   array_agg(u.a ORDER BY u.i) AS actual, '{}'::text[] AS healed
+              INTO h
+              FROM unnest(b.keys, b.stored, b.actual) WITH ORDINALITY AS u(k, s, a, i)
+             WHERE u.k = ANY (keys);
+        END;
+        rows_drifted := rows_drifted + coalesce(array_length(h.keys, 1), 0);
+        rows_healed := rows_healed + coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
-    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them (with Citus, shard by shard)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
 -- Each counter's level in the tree counters make when one sums (or
