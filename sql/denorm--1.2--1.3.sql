@@ -5985,3 +5985,347 @@ BEGIN
     RETURN c.id;
 END
 $$;
+
+------------------------------------------------------------------------
+-- Copies: the fill as the child's owner, every UPDATE seen, stricter rules
+------------------------------------------------------------------------
+-- The fill runs as the child's owner (denorm_copy_fill); the child
+-- trigger fires on every UPDATE, so a user trigger that sets the foreign
+-- key is followed; generated foreign keys, foreign keys of another
+-- collation than the parent key's and children with inheritance children
+-- are refused; the guard follows renames through ALTER VIEW and its kin.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_rules(child regclass, copy_column name, parent regclass,
+                                              source_column name, foreign_key name, parent_key name)
+RETURNS TABLE (sqlstate text, problem text, hint text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    ca pg_attribute;
+    sa pg_attribute;
+    fa pg_attribute;
+    ka pg_attribute;
+    why text;
+BEGIN
+    SELECT * INTO ca FROM pg_attribute a WHERE a.attrelid = child AND a.attname = copy_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO fa FROM pg_attribute a WHERE a.attrelid = child AND a.attname = foreign_key AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO sa FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = source_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO ka FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = parent_key AND a.attnum > 0 AND NOT a.attisdropped;
+    IF ca.attname IS NULL OR fa.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN ca.attname IS NULL THEN copy_column ELSE foreign_key END, child),
+                            'Name a column of the child table.';
+        RETURN;
+    END IF;
+    IF sa.attname IS NULL OR ka.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN sa.attname IS NULL THEN source_column ELSE parent_key END, parent),
+                            'Name a column of the parent table.';
+        RETURN;
+    END IF;
+    IF child = parent THEN
+        RETURN QUERY SELECT '0A000', format('a denorm copy cannot copy table "%s" into itself', child),
+                            'Copy between two tables.';
+        RETURN;
+    END IF;
+    IF fa.attgenerated <> '' THEN
+        RETURN QUERY SELECT '42P17', format('foreign key "%s" of table "%s" is a generated column', foreign_key, child),
+                            'BEFORE triggers see a generated column before it is computed: copy by a foreign key the rows store as written.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                WHERE i.inhparent = child AND NOT k.relispartition) THEN
+        RETURN QUERY SELECT '0A000', format('table "%s" has inheritance children', child),
+                            'A copy is kept on a table and its partitions; declare one on each table of the hierarchy instead.';
+        RETURN;
+    END IF;
+    IF copy_column = foreign_key THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF ca.attgenerated <> '' OR ca.attidentity <> '' THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a generated or identity column', copy_column, child),
+                            'Copy into an ordinary column.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_partitioned_table t WHERE t.partrelid = child AND ca.attnum = ANY (t.partattrs::int2[])) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is in its partition key', copy_column, child),
+                            'Copy into a column the table is not partitioned by.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = child AND d.counter_column = copy_column) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a denorm counter column', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF NOT @extschema@.denorm_copy_type_fits(sa.atttypid, sa.atttypmod, ca.atttypid, ca.atttypmod) THEN
+        RETURN QUERY SELECT '42804',
+            format('copy column "%s" of table "%s" is of type %s, which cannot hold every value of column "%s" of table "%s" (type %s) unchanged',
+                   copy_column, child, format_type(ca.atttypid, ca.atttypmod), source_column, parent,
+                   format_type(sa.atttypid, sa.atttypmod)),
+            format('Make the copy column of type %s: ALTER TABLE %s ALTER COLUMN %I TYPE %s;',
+                   format_type(sa.atttypid, sa.atttypmod), child, copy_column, format_type(sa.atttypid, sa.atttypmod));
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod,
+                                 (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) AS base FROM pg_type t
+                                   WHERE t.oid = ca.atttypid) b
+                                 JOIN pg_type bt ON bt.oid = b.base
+                    WHERE o.opcdefault AND m.amname IN ('btree', 'hash')
+                      AND (o.opcintype = b.base
+                           OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = b.base
+                                         AND k.casttarget = o.opcintype AND k.castmethod = 'b')
+                           OR (o.opcintype = 'anyarray'::regtype AND bt.typcategory = 'A')
+                           OR (o.opcintype = 'anyenum'::regtype AND bt.typtype = 'e'))) THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a type with an equality operator (jsonb rather than json, for example).';
+        RETURN;
+    END IF;
+    -- (the fan-out compares with pg_catalog's "=" by name: a type whose
+    -- equality lives elsewhere would need its schema on everyone's path)
+    BEGIN
+        EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
+    EXCEPTION WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a built-in type, or of a domain over one.';
+        RETURN;
+    END;
+    IF NOT @extschema@.denorm_builtin_type(ka.atttypid) OR NOT @extschema@.denorm_builtin_type(fa.atttypid) THEN
+        RETURN QUERY SELECT '0A000', format('parent key "%s" and foreign key "%s" of a denorm copy must be of built-in types', parent_key, foreign_key),
+                            'Use the domain''s base type for the key columns.';
+        RETURN;
+    END IF;
+    why := @extschema@.denorm_key_compare_problem(ka.atttypid::regtype, fa.atttypid::regtype);
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" cannot be matched with parent key "%s" of table "%s" exactly', foreign_key, child, parent_key, parent),
+                            why;
+        RETURN;
+    END IF;
+    -- the fan-out finds children by the foreign key's collation, the child
+    -- writer its parent by the key's: they must agree
+    IF ka.attcollation <> fa.attcollation THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" and parent key "%s" of table "%s" have different collations', foreign_key, child, parent_key, parent),
+                            format('Give both columns one collation: ALTER TABLE %s ALTER COLUMN %I TYPE %s COLLATE %s;',
+                                   child, foreign_key, format_type(fa.atttypid, fa.atttypmod),
+                                   (SELECT quote_ident(n.nspname) || '.' || quote_ident(l.collname)
+                                      FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                                     WHERE l.oid = ka.attcollation));
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+                      AND i.indkey[0] = ka.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        RETURN QUERY SELECT '42P10', format('parent key "%s" of table "%s" has no unique index of its own', parent_key, parent),
+                            format('Add one: CREATE UNIQUE INDEX ON %s (%I);', parent, parent_key);
+        RETURN;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) IS
+    'Internal: the first rule a copy breaks (SQLSTATE, what, hint), or no row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_install_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call)
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
+                   'denorm_copy_' || c.id, c.child, c.id);
+    IF c.mode = 'sync' THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
+                       'denorm_copy_' || c.id || '_source', c.source_column, c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) IS
+    'Internal: creates a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_fill(copy_id integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_copy_fill'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_fill(integer) IS
+    'Internal: sets a copy column being declared from the parents, as the child''s owner; returns the rows set';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_fill(integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_create_copy(child regclass, copy_column name, parent regclass,
+                                               source_column name, foreign_key name,
+                                               mode text DEFAULT 'sync', parent_key name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    key name := parent_key;
+    filled bigint;
+    id integer;
+BEGIN
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(copy_column, 'copy_column');
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(source_column, 'source_column');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+    IF mode NOT IN ('sync', 'snapshot') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown copy mode "%s"', mode),
+            NULL, 'Use mode ''sync'' (the copy follows the parent) or ''snapshot'' (the copy keeps the value it was taken with).');
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_copy must run in a READ COMMITTED transaction',
+            'Its fill must see every row committed before it locked the tables.', NULL);
+    END IF;
+    IF key IS NULL THEN
+        SELECT a.attname INTO key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key IS NULL THEN
+            PERFORM @extschema@.denorm_error('42P10', format('table "%s" has no single-column primary key', parent),
+                NULL, 'Name the parent key: parent_key => ''column''.');
+        END IF;
+    END IF;
+    SELECT * INTO r FROM @extschema@.denorm_copy_rules(child, copy_column, parent, source_column, foreign_key, key) LIMIT 1;
+    IF r.sqlstate IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error(r.sqlstate, r.problem, NULL, r.hint);
+    END IF;
+    IF NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+       OR NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = parent), 'USAGE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('must be owner of table %s', CASE WHEN pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+                                                     THEN parent ELSE child END),
+            'Only the owner of both the child and the parent table can create or drop a copy on them.',
+            'Have the role that owns both tables create the copy, or give both tables one owner.');
+    END IF;
+    -- parent first, the order the fan-out locks in
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', parent);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = child AND d.copy_column = copy_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm copy', copy_column, child),
+            NULL, format('Drop it first with denorm_drop_copy(%L, %L).', child, copy_column));
+    END IF;
+    id := @extschema@.denorm_copy_register(child, copy_column, parent, source_column, foreign_key, key, mode);
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = id;
+    PERFORM @extschema@.denorm_copy_check(id);
+    -- the fill, before the triggers exist (they would read the parent row
+    -- by row), as the child's owner: user triggers on the child then run
+    -- with their owner's rights, never the caller's
+    filled := @extschema@.denorm_copy_fill(id);
+    IF filled > 0 THEN
+        RAISE NOTICE 'denorm copy %: the fill set column "%" of table "%" in % row(s)', id, copy_column, child, filled
+            USING DETAIL = CASE WHEN mode = 'sync'
+                                THEN 'Each row now holds its parent''s value (NULL where no parent row has its key).'
+                                ELSE 'Rows whose copy was NULL now hold their parent''s value.' END;
+    END IF;
+    PERFORM @extschema@.denorm_copy_install_triggers(c);
+    IF NOT @extschema@.denorm_copy_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Every change of a parent''s value, and every reconcile, looks up its children by it.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) IS
+    'Declares a copied column: child.copy_column holds parent.source_column of the row its foreign key names, kept in sync or taken once (snapshot); returns the copy id';
+REVOKE ALL ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_copy_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a table need not administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    touched oid[];
+    everything boolean := TG_TAG = 'DROP INDEX';
+    names name[];
+    rels oid[];
+    renamed name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies) THEN
+        RETURN;
+    END IF;
+    -- the tables the command changed (a dropped index is not reported:
+    -- then every copy is checked)
+    SELECT array_agg(coalesce(i.indrelid, x.objid)) INTO touched
+      FROM pg_event_trigger_ddl_commands() x
+      LEFT JOIN pg_index i ON i.indexrelid = x.objid
+     WHERE x.classid = 'pg_class'::regclass;
+    -- and the tables a new or altered table now inherits from
+    touched := touched || ARRAY(SELECT h.inhparent::oid FROM pg_inherits h WHERE h.inhrelid = ANY (touched));
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
+                AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
+                AND (everything OR d.child::oid = ANY (touched) OR d.parent::oid = ANY (touched))
+              ORDER BY d.id LOOP
+        -- a name that is no longer a column of its table was renamed by
+        -- this command (which reports the column it renamed) or dropped
+        names := ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key];
+        rels := ARRAY[c.child, c.child, c.parent, c.parent]::oid[];
+        FOR i IN 1 .. 4 LOOP
+            CONTINUE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rels[i]
+                                     AND a.attname = names[i] AND a.attnum > 0 AND NOT a.attisdropped);
+            renamed := (SELECT a.attname FROM pg_event_trigger_ddl_commands() x
+                          JOIN pg_attribute a ON a.attrelid = x.objid AND a.attnum = x.objsubid
+                                             AND NOT a.attisdropped
+                         WHERE x.classid = 'pg_class'::regclass AND x.objid = rels[i] AND x.objsubid > 0
+                           AND NOT (a.attname = ANY (names))
+                         LIMIT 1);
+            IF renamed IS NULL THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                    format('It drops column "%s" of table "%s", which copy %s of column "%s" of table "%s" uses.',
+                           names[i], rels[i]::regclass, c.id, c.copy_column, c.child),
+                    format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+            END IF;
+            names[i] := renamed;
+        END LOOP;
+        -- (the numbers are recorded again too: a restored table numbers
+        -- its columns afresh)
+        IF names IS DISTINCT FROM ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key]
+           OR (SELECT array_agg(a.attnum ORDER BY x.n)
+                 FROM unnest(rels, names) WITH ORDINALITY x(rel, col, n)
+                 JOIN pg_attribute a ON a.attrelid = x.rel AND a.attname = x.col AND NOT a.attisdropped)
+              IS DISTINCT FROM ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]::int2[] THEN
+            PERFORM @extschema@.denorm_copy_follow_names(c.id, names[1], names[2], names[3], names[4]);
+            SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = c.id;
+        END IF;
+        SELECT * INTO r FROM @extschema@.denorm_copy_rules(c.child, c.copy_column, c.parent, c.source_column,
+                                                           c.foreign_key, c.parent_key) LIMIT 1;
+        -- (the parent key's index is the parent's: a restore adds the
+        -- child's constraints before it, which must not count as losing it)
+        IF r.sqlstate IS NOT NULL
+           AND (r.sqlstate <> '42P10' OR everything OR c.parent::oid = ANY (touched)) THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                r.problem || '.', format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_copy_ddl() IS
+    'Event trigger after ALTER TABLE and index commands: follows renames of the columns copies use and refuses changes that break a copy';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_ddl() FROM PUBLIC;
+
+DROP EVENT TRIGGER denorm_guard_copies;
+CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX', 'CREATE TABLE',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_copies IS
+    'Follows renames of the columns denorm copies use and refuses changes that break a copy';

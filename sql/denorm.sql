@@ -3837,6 +3837,17 @@ BEGIN
                             'Copy between two tables.';
         RETURN;
     END IF;
+    IF fa.attgenerated <> '' THEN
+        RETURN QUERY SELECT '42P17', format('foreign key "%s" of table "%s" is a generated column', foreign_key, child),
+                            'BEFORE triggers see a generated column before it is computed: copy by a foreign key the rows store as written.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                WHERE i.inhparent = child AND NOT k.relispartition) THEN
+        RETURN QUERY SELECT '0A000', format('table "%s" has inheritance children', child),
+                            'A copy is kept on a table and its partitions; declare one on each table of the hierarchy instead.';
+        RETURN;
+    END IF;
     IF copy_column = foreign_key THEN
         RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
                             'Copy into a column of its own.';
@@ -3900,6 +3911,17 @@ BEGIN
     IF why IS NOT NULL THEN
         RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" cannot be matched with parent key "%s" of table "%s" exactly', foreign_key, child, parent_key, parent),
                             why;
+        RETURN;
+    END IF;
+    -- the fan-out finds children by the foreign key's collation, the child
+    -- writer its parent by the key's: they must agree
+    IF ka.attcollation <> fa.attcollation THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" and parent key "%s" of table "%s" have different collations', foreign_key, child, parent_key, parent),
+                            format('Give both columns one collation: ALTER TABLE %s ALTER COLUMN %I TYPE %s COLLATE %s;',
+                                   child, foreign_key, format_type(fa.atttypid, fa.atttypmod),
+                                   (SELECT quote_ident(n.nspname) || '.' || quote_ident(l.collname)
+                                      FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                                     WHERE l.oid = ka.attcollation));
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_index i
@@ -3969,9 +3991,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call)
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
-                   'denorm_copy_' || c.id, c.foreign_key, c.copy_column, c.child, c.id);
+                   'denorm_copy_' || c.id, c.child, c.id);
     IF c.mode = 'sync' THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
@@ -4040,6 +4065,15 @@ COMMENT ON FUNCTION @extschema@.denorm_copy_id(regclass, name) IS
     'The id of the copy kept in a column of a child table';
 REVOKE ALL ON FUNCTION @extschema@.denorm_copy_id(regclass, name) FROM PUBLIC;
 
+-- The fill of a copy being declared, as the child's owner (src/copy.c)
+CREATE FUNCTION @extschema@.denorm_copy_fill(copy_id integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_copy_fill'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_fill(integer) IS
+    'Internal: sets a copy column being declared from the parents, as the child''s owner; returns the rows set';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_fill(integer) FROM PUBLIC;
+
 -- Declares a copy: validates it, records it, fills the column and
 -- installs the triggers, in the calling transaction.  Both tables are
 -- locked (SHARE ROW EXCLUSIVE) until commit, so that the fill sees every
@@ -4056,7 +4090,7 @@ DECLARE
     c @extschema@.denorm_copies;
     r record;
     key name := parent_key;
-    copytype text;
+    filled bigint;
     id integer;
 BEGIN
     PERFORM @extschema@.denorm_require(child, 'child');
@@ -4104,16 +4138,15 @@ BEGIN
     id := @extschema@.denorm_copy_register(child, copy_column, parent, source_column, foreign_key, key, mode);
     SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = id;
     PERFORM @extschema@.denorm_copy_check(id);
-    SELECT format_type(a.atttypid, a.atttypmod) INTO copytype
-      FROM pg_attribute a WHERE a.attrelid = child AND a.attnum = c.copy_attnum;
-    -- the fill, before the triggers exist (they would read the parent row by row)
-    EXECUTE format('UPDATE %s c SET %I = p.%I::%s FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I AND c.%I IS DISTINCT FROM p.%I::%s%s',
-                   child, copy_column, source_column, copytype, parent, key, foreign_key, copy_column,
-                   source_column, copytype, CASE WHEN mode = 'snapshot' THEN format(' AND c.%I IS NULL', copy_column) ELSE '' END);
-    IF mode = 'sync' THEN
-        EXECUTE format('UPDATE %s c SET %I = NULL WHERE c.%I IS NOT NULL AND NOT EXISTS '
-                       '(SELECT FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I)',
-                       child, copy_column, copy_column, parent, key, foreign_key);
+    -- the fill, before the triggers exist (they would read the parent row
+    -- by row), as the child's owner: user triggers on the child then run
+    -- with their owner's rights, never the caller's
+    filled := @extschema@.denorm_copy_fill(id);
+    IF filled > 0 THEN
+        RAISE NOTICE 'denorm copy %: the fill set column "%" of table "%" in % row(s)', id, copy_column, child, filled
+            USING DETAIL = CASE WHEN mode = 'sync'
+                                THEN 'Each row now holds its parent''s value (NULL where no parent row has its key).'
+                                ELSE 'Rows whose copy was NULL now hold their parent''s value.' END;
     END IF;
     PERFORM @extschema@.denorm_copy_install_triggers(c);
     IF NOT @extschema@.denorm_copy_fk_indexed(c) THEN
@@ -4161,7 +4194,9 @@ COMMENT ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) IS
     'Removes the copy kept in a column of a child table (its triggers and registry row); the column keeps its values';
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) FROM PUBLIC;
 
--- The DDL guard for copies, after ALTER TABLE and index commands: follows
+-- The DDL guard for copies, after ALTER TABLE (and ALTER VIEW, ALTER
+-- MATERIALIZED VIEW, ALTER FOREIGN TABLE, which can rename a table's
+-- columns too), CREATE TABLE and index commands: follows
 -- renames of the columns a copy uses, then refuses a change after which a
 -- copy breaks a rule of denorm_copy_rules (a column dropped with CASCADE,
 -- a type that no longer fits, the parent key's unique index gone).
@@ -4190,6 +4225,8 @@ BEGIN
       FROM pg_event_trigger_ddl_commands() x
       LEFT JOIN pg_index i ON i.indexrelid = x.objid
      WHERE x.classid = 'pg_class'::regclass;
+    -- and the tables a new or altered table now inherits from
+    touched := touched || ARRAY(SELECT h.inhparent::oid FROM pg_inherits h WHERE h.inhrelid = ANY (touched));
     FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
               WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
                 AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
@@ -4243,7 +4280,8 @@ COMMENT ON FUNCTION @extschema@.denorm_on_copy_ddl() IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_ddl() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX')
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX', 'CREATE TABLE',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
     EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
 COMMENT ON EVENT TRIGGER denorm_guard_copies IS
     'Follows renames of the columns denorm copies use and refuses changes that break a copy';
