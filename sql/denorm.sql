@@ -3993,10 +3993,16 @@ AS $$
 BEGIN
     -- every UPDATE, not only those that name the columns: a user BEFORE
     -- trigger may change the foreign key (any BEFORE UPDATE row trigger
-    -- makes PostgreSQL lock the row first, so firing costs one call)
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+    -- makes PostgreSQL lock the row first, so firing costs one call); and
+    -- for a snapshot on a partitioned child DELETE too, which tells a row
+    -- moving to another partition from a new row
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
-                   'denorm_copy_' || c.id, c.child, c.id);
+                   'denorm_copy_' || c.id,
+                   CASE WHEN c.mode = 'snapshot'
+                             AND (SELECT k.relkind FROM pg_class k WHERE k.oid = c.child) = 'p'
+                        THEN ' OR DELETE' ELSE '' END,
+                   c.child, c.id);
     IF c.mode = 'sync' THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',

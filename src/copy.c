@@ -135,6 +135,28 @@ static FanOut *CurrentFanOut = NULL;
 static int32 HealingCopy = 0;
 
 /*
+ * The row a BEFORE DELETE trigger of a snapshot copy on a partitioned child
+ * saw last.  An UPDATE that moves a row to another partition deletes it
+ * there (firing BEFORE DELETE) and at once inserts it here (BEFORE INSERT),
+ * and nothing else tells that insert from a new row: an insert in the same
+ * command of the row just deleted, with its foreign key and its snapshot,
+ * keeps the snapshot.
+ */
+typedef struct MovingRow
+{
+	bool		set;
+	int32		id;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	Datum		fk;
+	bool		fknull;
+	Datum		copy;
+} MovingRow;
+
+static MovingRow Moving;
+static MemoryContext MovingCxt = NULL;
+
+/*
  * DenormInvalidateCopies forgets what was read from denorm_copies: any
  * relcache invalidation may be a trigger, column, owner or name change of
  * a copy's tables.  The entries are freed at the next lookup, never while
@@ -152,6 +174,7 @@ DenormResetCopies(void)
 {
 	CurrentFanOut = NULL;
 	HealingCopy = 0;
+	Moving.set = false;
 }
 
 static char *
@@ -521,6 +544,57 @@ ParentHoldsKey(CopyEntry *e, Datum fk)
 	return n > 0;
 }
 
+static void
+NoteLeavingRow(CopyEntry *e, HeapTuple tup, TupleDesc desc, AttrNumber fkatt, AttrNumber copyatt)
+{
+	Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
+	Form_pg_attribute ca = TupleDescAttr(desc, copyatt - 1);
+	bool		copynull;
+	Datum		fk = heap_getattr(tup, fkatt, desc, &Moving.fknull);
+	Datum		copy = heap_getattr(tup, copyatt, desc, &copynull);
+	MemoryContext old;
+
+	Moving.set = false;
+	if (copynull)
+		return;					/* no snapshot to keep */
+	if (MovingCxt == NULL)
+		MovingCxt = AllocSetContextCreate(TopMemoryContext, "denorm moving row",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(MovingCxt);
+	old = MemoryContextSwitchTo(MovingCxt);
+	Moving.fk = Moving.fknull ? (Datum) 0 : datumCopy(fk, fa->attbyval, fa->attlen);
+	Moving.copy = datumCopy(copy, ca->attbyval, ca->attlen);
+	MemoryContextSwitchTo(old);
+	Moving.id = e->id;
+	Moving.lxid = MyProc->lxid;
+	Moving.cid = GetCurrentCommandId(false);
+	Moving.set = true;
+}
+
+/* Whether a row being inserted is the row just deleted, moving partitions */
+static bool
+TakeMovingRow(CopyEntry *e, HeapTuple tup, TupleDesc desc, AttrNumber fkatt, AttrNumber copyatt)
+{
+	Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
+	Form_pg_attribute ca = TupleDescAttr(desc, copyatt - 1);
+	bool		fknull,
+				copynull;
+	Datum		fk,
+				copy;
+	bool		same;
+
+	if (!Moving.set || Moving.id != e->id || Moving.lxid != MyProc->lxid ||
+		Moving.cid != GetCurrentCommandId(false))
+		return false;
+	fk = heap_getattr(tup, fkatt, desc, &fknull);
+	copy = heap_getattr(tup, copyatt, desc, &copynull);
+	same = !copynull && fknull == Moving.fknull &&
+		(fknull || datumIsEqual(fk, Moving.fk, fa->attbyval, fa->attlen)) &&
+		datumIsEqual(copy, Moving.copy, ca->attbyval, ca->attlen);
+	Moving.set = false;
+	return same;
+}
+
 PG_FUNCTION_INFO_V1(denorm_copy_child_trigger);
 
 /*
@@ -554,12 +628,24 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("denorm_copy_child_trigger was not called by trigger manager")));
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		!(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+		TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("denorm_copy_child_trigger must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
+				 errmsg("denorm_copy_child_trigger must be fired BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW")));
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		/* a snapshot copy's partitioned child: note the row, it may be moving */
+		e = LookupCopy(get_func_namespace(fcinfo->flinfo->fn_oid),
+					   TriggerCopyId(td, "denorm_copy_child_trigger"),
+					   RelationGetRelid(rel), td->tg_trigger->tgname, false);
+		fkatt = get_attnum(RelationGetRelid(rel), e->foreign_key);
+		copyatt = get_attnum(RelationGetRelid(rel), e->copy_column);
+		if (!e->sync && fkatt > 0 && copyatt > 0)
+			NoteLeavingRow(e, td->tg_trigtuple, desc, fkatt, copyatt);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
 	newtup = update ? td->tg_newtuple : td->tg_trigtuple;
 
@@ -667,6 +753,10 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 			goto set;
 		}
 	}
+
+	/* a snapshot moving to another partition of the child keeps its value */
+	if (!update && !e->sync && TakeMovingRow(e, newtup, desc, fkatt, copyatt))
+		return PointerGetDatum(newtup);
 
 	if (fknull)
 	{

@@ -207,6 +207,29 @@ SELECT * FROM ce_line ORDER BY id;
 SELECT * FROM ce_numline;
 
 ------------------------------------------------------------------------
+-- A snapshot on a partitioned child stays with a row that moves between
+-- partitions; a new row, and a move to another parent, take a new one
+------------------------------------------------------------------------
+CREATE TABLE ce_goods (id int PRIMARY KEY, price numeric);
+CREATE TABLE ce_cart (id int, status text, goods_id int REFERENCES ce_goods, price_paid numeric,
+                      PRIMARY KEY (id, status)) PARTITION BY LIST (status);
+CREATE TABLE ce_cart_open PARTITION OF ce_cart FOR VALUES IN ('open');
+CREATE TABLE ce_cart_done PARTITION OF ce_cart FOR VALUES IN ('done');
+CREATE INDEX ON ce_cart (goods_id);
+INSERT INTO ce_goods VALUES (1, 10), (2, 20);
+SELECT denorm_create_copy('ce_cart', 'price_paid', 'ce_goods', 'price', 'goods_id',
+                          mode => 'snapshot') > 0 AS cart_copy;
+INSERT INTO ce_cart VALUES (1, 'open', 1, NULL), (2, 'open', 1, NULL), (3, 'open', 2, NULL);
+UPDATE ce_goods SET price = price * 10;
+-- two rows move; one of them also to another parent
+UPDATE ce_cart SET status = 'done' WHERE id = 1;
+UPDATE ce_cart SET status = 'done', goods_id = 2 WHERE id = 2;
+-- a row deleted and a new one inserted are not a move
+DELETE FROM ce_cart WHERE id = 3;
+INSERT INTO ce_cart VALUES (3, 'done', 2, 20);
+SELECT tableoid::regclass AS part, id, goods_id, price_paid FROM ce_cart ORDER BY id;
+
+------------------------------------------------------------------------
 -- A role taken away: a session that read the copy checks its rights again
 ------------------------------------------------------------------------
 CREATE ROLE regress_ce_readers;
@@ -233,7 +256,7 @@ SELECT * FROM ce_fans ORDER BY id;
 
 ------------------------------------------------------------------------
 SELECT denorm_drop_copy(id) FROM denorm_copies WHERE id > 6900 AND id < 7000 ORDER BY id;
-DROP TABLE ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
+DROP TABLE ce_cart, ce_goods, ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
            ce_inh, ce_inh_2022, ce_gen, ce_uses, ce_codes, ce_dst, ce_src, ce_ord, ce_cust, ce_bills,
            ce_tenants, ce_notes, ce_people, ce_items, ce_products;
 DROP FUNCTION ce_by_mail();
