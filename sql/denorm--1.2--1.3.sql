@@ -6088,7 +6088,11 @@ BEGIN
     -- equality lives elsewhere would need its schema on everyone's path)
     BEGIN
         EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
-    EXCEPTION WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+    EXCEPTION WHEN not_null_violation OR check_violation THEN
+        -- a domain refusing NULL: the operator was found when the
+        -- statement was planned, before the constant was cast
+        NULL;
+    WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
         RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
                                             format_type(ca.atttypid, ca.atttypmod), copy_column, child),
                             'Copy a column of a built-in type, or of a domain over one.';

@@ -195,6 +195,17 @@ QualifiedType(Oid relid, AttrNumber attnum)
 								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
 
+/*
+ * The base type of a copy column's type, named with its schema: values are
+ * compared by their binary image (record_image_ne), which needs both sides
+ * of one type, and a domain's values are its base type's.
+ */
+static char *
+BaseTypeName(Oid typid)
+{
+	return format_type_extended(getBaseType(typid), -1, FORMAT_TYPE_FORCE_QUALIFY);
+}
+
 static AttrNumber
 RequireAttnum(Oid relid, const char *column, int32 id)
 {
@@ -345,9 +356,10 @@ ReadCopy(Oid nsp, int32 id)
 	 * collation's 'Ann' and 'ann', numeric 1.0 and 1.00, -0 and 0).
 	 */
 	e->fanout_sql = psprintf("UPDATE %s c SET %s = $1 WHERE c.%s OPERATOR(pg_catalog.=) $2 "
-							 "AND pg_catalog.record_image_ne(ROW(c.%s), ROW($1))",
+							 "AND pg_catalog.record_image_ne(ROW(c.%s::%s), ROW($1::%s))",
 							 e->child_name, quote_identifier(e->copy_column),
-							 quote_identifier(e->foreign_key), quote_identifier(e->copy_column));
+							 quote_identifier(e->foreign_key), quote_identifier(e->copy_column),
+							 BaseTypeName(e->copytype), BaseTypeName(e->copytype));
 	e->exists_sql = psprintf("SELECT FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
 							 e->parent_name, quote_identifier(e->parent_key));
 	e->keyed_sql = psprintf("SELECT p.%s FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
@@ -1098,11 +1110,12 @@ denorm_copy_fill(PG_FUNCTION_ARGS)
 	copytype = QualifiedType(e->child, get_attnum(e->child, e->copy_column));
 	sql = psprintf("UPDATE %s c SET %s = p.%s::%s FROM %s p "
 				   "WHERE p.%s OPERATOR(pg_catalog.=) c.%s "
-				   "AND pg_catalog.record_image_ne(ROW(c.%s), ROW(p.%s::%s))%s",
+				   "AND pg_catalog.record_image_ne(ROW(c.%s::%s), ROW(p.%s::%s::%s))%s",
 				   e->child_name, quote_identifier(e->copy_column),
 				   quote_identifier(e->source_column), copytype, e->parent_name,
 				   quote_identifier(e->parent_key), quote_identifier(e->foreign_key),
-				   quote_identifier(e->copy_column), quote_identifier(e->source_column), copytype,
+				   quote_identifier(e->copy_column), BaseTypeName(e->copytype),
+				   quote_identifier(e->source_column), copytype, BaseTypeName(e->copytype),
 				   e->sync ? "" : psprintf(" AND c.%s IS NULL", quote_identifier(e->copy_column)));
 	if (e->sync)
 		nulls_sql = psprintf("UPDATE %s c SET %s = NULL WHERE c.%s IS NOT NULL AND NOT EXISTS "

@@ -133,6 +133,14 @@ SELECT name, price, f::text FROM ce_dst;
 ------------------------------------------------------------------------
 -- Creation refuses what the triggers cannot keep exact
 ------------------------------------------------------------------------
+-- a domain that refuses NULL is a type like another
+CREATE DOMAIN ce_name AS text NOT NULL CHECK (VALUE <> '');
+CREATE TABLE ce_dom_p (id int PRIMARY KEY, name ce_name);
+CREATE TABLE ce_dom_c (id int PRIMARY KEY, p_id int REFERENCES ce_dom_p, name ce_name DEFAULT 'x');
+INSERT INTO ce_dom_p VALUES (1, 'Ann');
+INSERT INTO ce_dom_c VALUES (1, 1);
+SELECT denorm_create_copy('ce_dom_c', 'name', 'ce_dom_p', 'name', 'p_id') > 0 AS domain_copy;
+SELECT * FROM ce_dom_c;
 -- a foreign key of another collation than the parent key's
 CREATE TABLE ce_codes (code text COLLATE ce_ci PRIMARY KEY, name text);
 CREATE TABLE ce_uses (id int PRIMARY KEY, code text, code_name text);
@@ -256,11 +264,12 @@ SELECT * FROM ce_fans ORDER BY id;
 
 ------------------------------------------------------------------------
 SELECT denorm_drop_copy(id) FROM denorm_copies WHERE id > 6900 AND id < 7000 ORDER BY id;
-DROP TABLE ce_cart, ce_goods, ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
+DROP TABLE ce_dom_c, ce_dom_p, ce_cart, ce_goods, ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
            ce_inh, ce_inh_2022, ce_gen, ce_uses, ce_codes, ce_dst, ce_src, ce_ord, ce_cust, ce_bills,
            ce_tenants, ce_notes, ce_people, ce_items, ce_products;
 DROP FUNCTION ce_by_mail();
 DROP COLLATION ce_ci;
+DROP DOMAIN ce_name;
 DROP SCHEMA ce_shop CASCADE;
 DROP SCHEMA ce_shop_v1 CASCADE;
 DROP ROLE regress_ce_readers;
