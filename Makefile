@@ -6,7 +6,7 @@ MODULE_big = denorm
 OBJS = src/denorm.o src/registry.o src/filter.o src/apply.o src/trigger.o src/overflow.o \
        src/owner.o src/recompute.o src/reconcile.o src/pending.o src/parent.o \
        src/extension.o src/keylock.o src/rename.o src/dropped.o src/reads.o \
-       src/copy.o src/copy_registry.o
+       src/copy.o src/copy_registry.o src/citus.o
 # sql/denorm.sql is the install script of the current version, the one
 # file to edit; make builds sql/denorm--$(EXTVERSION).sql from it (not kept
 # in git).  Beside it, the frozen scripts: the 1.0 install script, where

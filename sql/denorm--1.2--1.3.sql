@@ -5377,6 +5377,968 @@ GRANT SELECT ON @extschema@.denorm_copy_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_copies) TO PUBLIC;
 
+------------------------------------------------------------------------
+-- Citus: counters over distributed, co-located tables (the nodes' copy of
+-- the registry; reconcile heals a distributed parent shard by shard)
+------------------------------------------------------------------------
+
+-- The nodes' copy of the registry (src/citus.c): one row per counter
+-- whose child is a Citus table, with its tables by schema and name (OIDs
+-- differ between nodes).  The first such counter makes it a Citus
+-- reference table, which Citus keeps on every node, nodes added later
+-- included, and writes in the transaction that writes it.  Only denorm
+-- writes it, as its owner, and only from denorm_counters
+-- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
+-- only through it and Citus's own metadata.
+CREATE TABLE @extschema@.denorm_citus_registry (
+    id              integer PRIMARY KEY,
+    parent_schema   text NOT NULL,
+    parent_table    text NOT NULL,
+    counter_column  text NOT NULL,
+    child_schema    text NOT NULL,
+    child_table     text NOT NULL,
+    foreign_key     text NOT NULL,
+    parent_key      text NOT NULL,
+    aggregate       text NOT NULL,
+    value_column    text,
+    filter          text,
+    mode            text NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_citus_registry IS
+    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
+RETURNS "char"
+AS 'MODULE_PATHNAME', 'denorm_citus_kind'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
+    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_worker'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_citus_worker() IS
+    'Internal: whether this node is a Citus worker (Citus installed and this node not the coordinator)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_worker() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_publish'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
+    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
+
+-- Wraps the new value of a counter column that a heal or backfill on the
+-- coordinator writes to a distributed parent, whose row Citus updates on
+-- its shard's node: the counter's guard there lets the marked row through
+-- (src/citus.c).  The guard keeps accidental writes out, which anyone may
+-- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
+-- owner runs the UPDATE.
+CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'denorm_counter_write'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
+    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
+
+-- Brings the nodes' copy of the registry up to date: after a counter's
+-- tables were distributed while empty, after renaming a table with
+-- counters, or to check it.  Counters created on distributed tables are
+-- copied as they are created, dropped and renamed by their columns.
+CREATE FUNCTION @extschema@.denorm_citus_sync()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.denorm_counters;
+    gone integer;
+    n integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
+            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
+            NULL);
+    END IF;
+    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
+            -- the rules a counter created on distributed tables passes
+            PERFORM @extschema@.denorm_citus_check(d);
+        END IF;
+        IF @extschema@.denorm_citus_publish(d.id) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
+        -- (read whole first: publishing writes the table)
+        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
+                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
+            PERFORM @extschema@.denorm_citus_publish(gone);
+        END LOOP;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
+    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_citus_check'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
+    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
+
+-- The drifted rows among some keys of a counter, recounted (after locking
+-- them, with heal) and healed: their keys, what they held and should hold,
+-- and the keys healed.
+CREATE FUNCTION @extschema@.denorm_heal_keys(c @extschema@.denorm_counters,
+                                             lo text, hi text, upto text,
+                                             candidates text[], heal boolean,
+                                             OUT keys text[], OUT stored numeric[],
+                                             OUT actual numeric[], OUT healed text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+BEGIN
+    healed := '{}';
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, candidates);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, candidates);
+    keys := b.keys;
+    stored := b.stored;
+    actual := b.actual;
+    IF b.keys IS NULL OR NOT heal THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) IS
+    'Internal: recounts some drifted keys of a counter and, with heal, locks (denorm_lock_parents) and corrects them; returns the drifted keys, their stored and recomputed values and the keys healed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) FROM PUBLIC;
+
+-- Records drifted rows of a reconcile run in denorm_drift_log (nothing
+-- when run_id is NULL).
+CREATE FUNCTION @extschema@.denorm_log_drift(run_id bigint, c @extschema@.denorm_counters,
+                                             keys text[], stored numeric[], actual numeric[],
+                                             healed text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO @extschema@.denorm_drift_log
+           (run_id, counter_id, parent_table, counter_column, parent_key,
+            stored_value, actual_value, drift, healed, healed_at)
+    SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+           u.actual - u.stored, u.k = ANY (healed),
+           CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+      FROM unnest(keys, stored, actual) AS u(k, stored, actual)
+     WHERE run_id IS NOT NULL
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) IS
+    'Internal: records drifted rows of a counter in denorm_drift_log for reconcile run run_id (nothing for NULL)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) FROM PUBLIC;
+
+-- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
+-- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
+-- and their children are each read as their table's owner, in one
+-- snapshot, so in-flight writers cannot cause false drift.  Healing
+-- (denorm_heal_keys): the drifted parents are locked in ascending key order
+-- (the order writers use, so the two cannot deadlock), then recounted in a
+-- new snapshot, and the difference (actual - stored) is added to the
+-- current value instead of writing an absolute one, so a writer or flush
+-- that committed in between keeps its change.  Parents are written through
+-- denorm_apply_amounts, as their owner.  Two heals of the same counter are
+-- serialized by an advisory lock, or each would add the same difference.
+-- With Citus, a distributed parent is healed shard by shard (a statement
+-- locking rows of several shards is refused there), each shard's rows in a
+-- subtransaction of their own: a shard whose heal fails has its drift
+-- logged unhealed, with a warning, and the others are healed.  With run_id
+-- NULL nothing is logged.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
+                                                       lo text, hi text, upto text,
+                                                       heal boolean, run_id bigint,
+                                                       OUT rows_checked bigint,
+                                                       OUT rows_drifted bigint,
+                                                       OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    h record;
+    keys text[];
+BEGIN
+    IF heal THEN
+        PERFORM pg_advisory_xact_lock(1684368751, c.id);
+    END IF;
+    IF c.aggregate IN ('min', 'max') THEN
+        SELECT * INTO rows_checked, rows_drifted, rows_healed
+          FROM @extschema@.denorm_reconcile_extreme_batch(c, lo, hi, upto, heal, run_id);
+        RETURN;
+    END IF;
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, NULL);
+    rows_checked := b.rows_checked;
+    rows_drifted := 0;
+    rows_healed := 0;
+    IF b.keys IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT heal OR @extschema@.denorm_citus_kind(c.parent) IS DISTINCT FROM 'h' THEN
+        h := @extschema@.denorm_heal_keys(c, lo, hi, upto, b.keys, heal);
+        rows_drifted := coalesce(array_length(h.keys, 1), 0);
+        rows_healed := coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+        RETURN;
+    END IF;
+    FOR keys IN EXECUTE
+        'SELECT pg_catalog.array_agg(u.k ORDER BY u.i) FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(k, i)'
+        ' GROUP BY pg_catalog.get_shard_id_for_distribution_column($2, u.k)'
+        ' ORDER BY pg_catalog.min(u.i)' USING b.keys, c.parent LOOP
+        BEGIN
+            h := @extschema@.denorm_heal_keys(c, lo, hi, upto, keys, true);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'denorm counter %: could not heal % drifted row(s) of one shard of table "%": %',
+                          c.id, array_length(keys, 1), c.parent, SQLERRM
+                USING HINT = 'They are logged unhealed; the next reconcile run heals them.';
+            SELECT array_agg(u.k ORDER BY u.i) AS keys, array_agg(u.s ORDER BY u.i) AS stored,
+                   array_agg(u.a ORDER BY u.i) AS actual, '{}'::text[] AS healed
+              INTO h
+              FROM unnest(b.keys, b.stored, b.actual) WITH ORDINALITY AS u(k, s, a, i)
+             WHERE u.k = ANY (keys);
+        END;
+        rows_drifted := rows_drifted + coalesce(array_length(h.keys, 1), 0);
+        rows_healed := rows_healed + coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them (with Citus, shard by shard)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
+
+-- The DDL guard leaves alone the triggers of tables Citus manages (on a
+-- worker: the distributed tables and shards of the coordinator's counters).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a counted table need not
+-- administer denorm; corrections run as the tables' owners
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_counters;
+    tbl regclass;
+    problem text;
+    moved bigint;
+BEGIN
+    moved := @extschema@.denorm_shift_attached();
+    IF moved > 0 THEN
+        RAISE NOTICE 'denorm counters corrected for the rows of attached partitions (% parent keys)', moved;
+    END IF;
+    -- tables that carry denorm's child triggers but are in no counter's
+    -- tree any more (detached partitions)
+    FOR tbl IN SELECT DISTINCT t.tgrelid::regclass
+                 FROM pg_trigger t
+                WHERE t.tgnargs = 0 AND t.tgparentid = 0
+                  AND t.tgfoid IN ('@extschema@.denorm_stmt_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_trigger()'::regprocedure,
+                                   '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                                   WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+                  -- (with Citus, not the tables and shards Citus manages, nor
+                  -- anything on a worker, where the coordinator's counters are)
+                  AND NOT @extschema@.denorm_citus_worker()
+                  AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
+    LOOP
+        -- (a table dropped since, such as a shard Citus moved away)
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
+        -- (only min and max trees have it)
+        IF (@extschema@.denorm_child_trigger(tbl, '@extschema@.denorm_truncate_end_trigger()', false)).oid IS NOT NULL THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate_end ON %s', tbl);
+        END IF;
+    END LOOP;
+
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (@extschema@.denorm_child_trigger(d.child, '@extschema@.denorm_row_trigger()', true)).oid
+                    IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                             WHERE e.classid = 'pg_class'::regclass
+                               AND (e.objid = d.parent OR e.objid IN
+                                    (SELECT * FROM @extschema@.denorm_child_tables(d.child))
+                                    -- a table made to inherit from one of them
+                                    OR e.objid IN (SELECT i.inhrelid FROM pg_inherits i
+                                                    WHERE i.inhparent IN
+                                                          (SELECT * FROM @extschema@.denorm_child_tables(d.child)))))
+              ORDER BY d.id LOOP
+        problem := @extschema@.denorm_counter_problem(c);
+        IF problem IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm counter %s on %s.%s', c.id, c.parent, c.counter_column),
+            format('After it, %s.', problem),
+            format('Drop the counter first with denorm_drop_counter(%s), make the change, then create the counter again.', c.id));
+        END IF;
+        FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(c.child) LOOP
+            PERFORM @extschema@.denorm_install_triggers(c, tbl);
+        END LOOP;
+        PERFORM @extschema@.denorm_install_parent_triggers(c);
+    END LOOP;
+END
+$$;
+
+-- Creation checks Citus tables first (denorm_citus_check).
+CREATE OR REPLACE FUNCTION @extschema@.denorm_register_counter(
+    parent          regclass,
+    counter_column  name,
+    child           regclass,
+    foreign_key     name,
+    aggregate       text DEFAULT 'count',
+    value_column    name DEFAULT NULL,
+    filter          text DEFAULT NULL,
+    parent_key      name DEFAULT NULL,
+    mode            text DEFAULT 'immediate')
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    counter_type oid;
+    fk_type oid;
+    key_type oid;
+    value_type oid;
+    numeric_types oid[] := ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[];
+    tbl regclass;
+    n bigint;
+    new_id integer;
+    problem text;
+BEGIN
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(counter_column, 'counter_column');
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(aggregate, 'aggregate');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+
+    -- tables: ordinary or partitioned, owned by the caller
+    FOREACH tbl IN ARRAY ARRAY[parent, child] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tbl AND relkind IN ('r', 'p')) THEN
+            PERFORM @extschema@.denorm_error('42809', format('"%s" is not a table', tbl),
+            NULL,
+            NULL);
+        END IF;
+        IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
+            PERFORM @extschema@.denorm_error('42501', format('must be owner of table %s', tbl),
+            'Only the owner of both the parent and the child table can create or drop a counter on them.',
+            NULL);
+        END IF;
+    END LOOP;
+
+    IF aggregate NOT IN ('count', 'sum', 'min', 'max') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown aggregate "%s"', aggregate),
+            NULL,
+            'The aggregate must be ''count'', ''sum'', ''min'' or ''max''.');
+    END IF;
+    IF mode NOT IN ('immediate', 'commit', 'deferred') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown counter mode "%s"', mode),
+            NULL,
+            'The mode must be ''immediate'', ''commit'' or ''deferred''.');
+    END IF;
+
+    -- counter column (of a min or max: checked with the value column below)
+    counter_type := @extschema@.denorm_column_type(parent, counter_column);
+    IF aggregate IN ('count', 'sum') AND counter_type <> ALL (numeric_types) THEN
+        PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be an integer or numeric type', counter_column, parent),
+            format('Its type is %s.', format_type(counter_type, NULL)),
+            NULL);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = parent AND attname = counter_column
+                  AND attgenerated <> '') THEN
+        PERFORM @extschema@.denorm_error('42611', format('counter column "%s" of table "%s" is a generated column', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- parent key: the given column or the single-column primary key, unique
+    IF parent_key IS NULL THEN
+        SELECT a.attname INTO parent_key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnatts = 1;
+        IF NOT FOUND THEN
+            PERFORM @extschema@.denorm_error('42830', format('table "%s" has no single-column primary key', parent),
+            NULL,
+            'Name a uniquely indexed column with parent_key.');
+        END IF;
+    END IF;
+    key_type := @extschema@.denorm_column_type(parent, parent_key);
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = parent_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('parent key column "%s" of table "%s" is not unique', parent_key, parent),
+            'A counter''s parent key needs a unique index or constraint on exactly that column.',
+            NULL);
+    END IF;
+    IF parent_key = counter_column THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot be its parent key', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    -- foreign key: exists, comparable with the parent key, hashable and sortable
+    fk_type := @extschema@.denorm_column_type(child, foreign_key);
+    -- Keys are cast and compared by writers and by maintenance jobs with
+    -- their own rights: only PostgreSQL's own types, whose code no table
+    -- owner controls (a domain's CHECK, say, would run as the caller).
+    IF NOT @extschema@.denorm_builtin_type(key_type) OR NOT @extschema@.denorm_builtin_type(fk_type) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'parent key and foreign key must be of built-in types',
+            format('Parent key "%s" is of type %s and foreign key "%s" of type %s; domains and user-defined types are not supported.',
+                                  parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
+            NULL);
+    END IF;
+    -- with Citus: both tables distributed and co-located on the keys, or
+    -- neither (src/citus.c); before the comparison below, which Citus
+    -- refuses over tables that are not co-located
+    c.parent := parent;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.mode := mode;
+    PERFORM @extschema@.denorm_citus_check(c);
+    BEGIN
+        EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
+                       ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
+                       parent, child, parent_key, foreign_key,
+                       foreign_key, parent_key, foreign_key, parent_key);
+    EXCEPTION WHEN undefined_function OR datatype_mismatch THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of type %s cannot be compared with parent key column "%s" of type %s', foreign_key, format_type(fk_type, NULL), parent_key, format_type(key_type, NULL)),
+            NULL,
+            NULL);
+    END;
+    -- default hash and btree operator classes for the type, a domain's base
+    -- type, or a type it is binary-coercible to (varchar uses text's)
+    IF (SELECT count(DISTINCT m.amname) FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+         WHERE m.amname IN ('hash', 'btree') AND o.opcdefault
+           AND (o.opcintype IN (fk_type, (SELECT typbasetype FROM pg_type WHERE oid = fk_type))
+                OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = fk_type
+                              AND k.casttarget = o.opcintype AND k.castmethod = 'b'))) < 2 THEN
+        PERFORM @extschema@.denorm_error('42804', format('foreign key column "%s" of table "%s" has a type without hash and btree support', foreign_key, child),
+            NULL,
+            NULL);
+    END IF;
+
+    -- value column: required for sum, rejected for count
+    IF aggregate = 'sum' THEN
+        IF value_column IS NULL THEN
+            PERFORM @extschema@.denorm_error('22023', 'a sum counter needs a value_column',
+            NULL,
+            NULL);
+        END IF;
+        value_type := @extschema@.denorm_column_type(child, value_column);
+        IF value_type <> ALL (numeric_types) THEN
+            PERFORM @extschema@.denorm_error('42804', format('value column "%s" of table "%s" must be an integer or numeric type', value_column, child),
+            format('Its type is %s.', format_type(value_type, NULL)),
+            NULL);
+        END IF;
+        -- a counter column of fixed scale would round every delta on its own
+        IF counter_type = 'numeric'::regtype
+           AND @extschema@.denorm_sum_rounds(parent, counter_column, child, value_column) THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" has a smaller scale than value column "%s"', counter_column, parent, value_column),
+            'Each change would be rounded on its own and the sum would drift.',
+            'Give the counter column at least the scale of the value column, or no fixed scale.');
+        END IF;
+        IF value_type = 'numeric'::regtype AND counter_type <> 'numeric'::regtype THEN
+            PERFORM @extschema@.denorm_error('42804', format('counter column "%s" of table "%s" must be numeric to hold a sum of numeric column "%s"', counter_column, parent, value_column),
+            NULL,
+            NULL);
+        END IF;
+    ELSIF aggregate IN ('min', 'max') THEN
+        PERFORM @extschema@.denorm_check_extreme(parent, counter_column, child, value_column, aggregate, mode);
+    ELSIF value_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22023', 'a count counter takes no value_column',
+            NULL,
+            'Use aggregate => ''sum'' to add up a column.');
+    END IF;
+
+    -- deferred deltas are kept with the key as text: only types whose text
+    -- form does not depend on session settings (DateStyle, TimeZone, ...)
+    IF mode = 'deferred' AND key_type <> ALL (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                                 'uuid'::regtype]::oid[]) THEN
+        PERFORM @extschema@.denorm_error('0A000', 'a deferred counter needs a parent key of an integer, numeric, text or uuid type',
+            format('Parent key column "%s" of table "%s" is of type %s.',
+                                  parent_key, parent, format_type(key_type, NULL)),
+            NULL);
+    END IF;
+    IF parent = child AND counter_column IN (foreign_key, value_column) THEN
+        PERFORM @extschema@.denorm_error('22023', format('counter column "%s" of table "%s" cannot count itself', counter_column, parent),
+            NULL,
+            NULL);
+    END IF;
+
+    IF filter IS NOT NULL THEN
+        filter := @extschema@.denorm_normalize_filter(child, filter);
+    END IF;
+
+    -- the rules the DDL guard keeps checking (denorm_counter_rules)
+    c.parent := parent;
+    c.counter_column := counter_column;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.value_column := value_column;
+    c.filter := filter;
+    c.mode := mode;
+    problem := @extschema@.denorm_counter_rules(c);
+    IF problem IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('42P17', format('cannot create a denorm counter in column "%s" of table "%s"', counter_column, parent),
+            upper(left(problem, 1)) || substr(problem, 2) || '.',
+            'A counter column must be a plain integer or numeric column that no key, constraint or filter of another counter it changes uses.');
+    END IF;
+    -- a foreign key column that is the child's own primary key, with no
+    -- foreign key constraint to the parent, counts each child for one
+    -- parent at most: most likely the arguments are in the wrong order
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                    WHERE k.conrelid = child AND k.contype = 'f' AND k.confrelid = parent)
+       AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = child AND i.indisprimary AND i.indnatts = 1
+                      AND a.attname = foreign_key) THEN
+        PERFORM @extschema@.denorm_error('42830', format('foreign key column "%s" is the primary key of table "%s"', foreign_key, child),
+            format('Table "%s" has no foreign key constraint to table "%s", and each of its rows would count for one parent row at most.', child, parent),
+            'The arguments are denorm_create_counter(parent, counter_column, child, foreign_key). For a one-to-one count, declare the foreign key constraint first.');
+    END IF;
+
+    -- Keep writers out until commit, so the backfill sees every child row:
+    -- that takes a snapshot newer than the lock, which REPEATABLE READ and
+    -- SERIALIZABLE transactions do not have.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_counter must run in a READ COMMITTED transaction',
+            'Its backfill must see every child row committed before it locked the child table.',
+            NULL);
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    -- (after the lock: a concurrent creation of the same counter has
+    -- committed by now, and this statement's snapshot sees it)
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
+                WHERE d.parent = parent AND d.counter_column = counter_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm counter', counter_column, parent),
+            NULL,
+            'Drop it first with denorm_drop_counter().');
+    END IF;
+
+    -- the registry row, written by denorm itself after it has checked the
+    -- caller again (and that the child's owner may write the counter column)
+    new_id := @extschema@.denorm_registry_insert(parent, counter_column, child, foreign_key,
+                                                 parent_key, aggregate, value_column, filter, mode);
+    SELECT * INTO c FROM @extschema@.denorm_counters d WHERE d.id = new_id;
+
+    FOR tbl IN SELECT * FROM @extschema@.denorm_child_tables(child) LOOP
+        PERFORM @extschema@.denorm_install_triggers(c, tbl);
+    END LOOP;
+    PERFORM @extschema@.denorm_install_parent_triggers(c);
+
+    n := @extschema@.denorm_recompute(c);
+    IF n > 0 THEN
+        RAISE NOTICE 'the backfill set column "%" of % row(s) of table "%" from their children',
+                     counter_column, n, parent;
+    END IF;
+    IF aggregate IN ('min', 'max') AND NOT @extschema@.denorm_extreme_indexed(c) THEN
+        RAISE WARNING 'table "%" has no index on (%, %)', child, quote_ident(foreign_key), quote_ident(value_column)
+            USING DETAIL = format('Each write that takes away a parent''s %s recomputes it from the children of its key, and reconcile reads them all.', aggregate),
+                  HINT = format('CREATE INDEX ON %s (%I, %I);', child, foreign_key, value_column);
+    ELSIF NOT @extschema@.denorm_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key column "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Reconcile, and recomputing a parent whose key changes, then read the whole child table.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN c.id;
+END
+$$;
+
+------------------------------------------------------------------------
+-- Copies: the fill as the child's owner, every UPDATE seen, stricter rules
+------------------------------------------------------------------------
+-- The fill runs as the child's owner (denorm_copy_fill); the child
+-- trigger fires on every UPDATE, so a user trigger that sets the foreign
+-- key is followed; generated foreign keys, foreign keys of another
+-- collation than the parent key's and children with inheritance children
+-- are refused; the guard follows renames through ALTER VIEW and its kin.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_rules(child regclass, copy_column name, parent regclass,
+                                              source_column name, foreign_key name, parent_key name)
+RETURNS TABLE (sqlstate text, problem text, hint text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    ca pg_attribute;
+    sa pg_attribute;
+    fa pg_attribute;
+    ka pg_attribute;
+    why text;
+BEGIN
+    SELECT * INTO ca FROM pg_attribute a WHERE a.attrelid = child AND a.attname = copy_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO fa FROM pg_attribute a WHERE a.attrelid = child AND a.attname = foreign_key AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO sa FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = source_column AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT * INTO ka FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = parent_key AND a.attnum > 0 AND NOT a.attisdropped;
+    IF ca.attname IS NULL OR fa.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN ca.attname IS NULL THEN copy_column ELSE foreign_key END, child),
+                            'Name a column of the child table.';
+        RETURN;
+    END IF;
+    IF sa.attname IS NULL OR ka.attname IS NULL THEN
+        RETURN QUERY SELECT '42703', format('column "%s" of table "%s" does not exist',
+                                            CASE WHEN sa.attname IS NULL THEN source_column ELSE parent_key END, parent),
+                            'Name a column of the parent table.';
+        RETURN;
+    END IF;
+    IF child = parent THEN
+        RETURN QUERY SELECT '0A000', format('a denorm copy cannot copy table "%s" into itself', child),
+                            'Copy between two tables.';
+        RETURN;
+    END IF;
+    IF fa.attgenerated <> '' THEN
+        RETURN QUERY SELECT '42P17', format('foreign key "%s" of table "%s" is a generated column', foreign_key, child),
+                            'BEFORE triggers see a generated column before it is computed: copy by a foreign key the rows store as written.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                WHERE i.inhparent = child AND NOT k.relispartition) THEN
+        RETURN QUERY SELECT '0A000', format('table "%s" has inheritance children', child),
+                            'A copy is kept on a table and its partitions; declare one on each table of the hierarchy instead.';
+        RETURN;
+    END IF;
+    IF copy_column = foreign_key THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF ca.attgenerated <> '' OR ca.attidentity <> '' THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a generated or identity column', copy_column, child),
+                            'Copy into an ordinary column.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_partitioned_table t WHERE t.partrelid = child AND ca.attnum = ANY (t.partattrs::int2[])) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is in its partition key', copy_column, child),
+                            'Copy into a column the table is not partitioned by.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = child AND d.counter_column = copy_column) THEN
+        RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" is a denorm counter column', copy_column, child),
+                            'Copy into a column of its own.';
+        RETURN;
+    END IF;
+    IF NOT @extschema@.denorm_copy_type_fits(sa.atttypid, sa.atttypmod, ca.atttypid, ca.atttypmod) THEN
+        RETURN QUERY SELECT '42804',
+            format('copy column "%s" of table "%s" is of type %s, which cannot hold every value of column "%s" of table "%s" (type %s) unchanged',
+                   copy_column, child, format_type(ca.atttypid, ca.atttypmod), source_column, parent,
+                   format_type(sa.atttypid, sa.atttypmod)),
+            format('Make the copy column of type %s: ALTER TABLE %s ALTER COLUMN %I TYPE %s;',
+                   format_type(sa.atttypid, sa.atttypmod), child, copy_column, format_type(sa.atttypid, sa.atttypmod));
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod,
+                                 (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) AS base FROM pg_type t
+                                   WHERE t.oid = ca.atttypid) b
+                                 JOIN pg_type bt ON bt.oid = b.base
+                    WHERE o.opcdefault AND m.amname IN ('btree', 'hash')
+                      AND (o.opcintype = b.base
+                           OR EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = b.base
+                                         AND k.casttarget = o.opcintype AND k.castmethod = 'b')
+                           OR (o.opcintype = 'anyarray'::regtype AND bt.typcategory = 'A')
+                           OR (o.opcintype = 'anyenum'::regtype AND bt.typtype = 'e'))) THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a type with an equality operator (jsonb rather than json, for example).';
+        RETURN;
+    END IF;
+    -- (the fan-out compares with pg_catalog's "=" by name: a type whose
+    -- equality lives elsewhere would need its schema on everyone's path)
+    BEGIN
+        EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
+    EXCEPTION WHEN not_null_violation OR check_violation THEN
+        -- a domain refusing NULL: the operator was found when the
+        -- statement was planned, before the constant was cast
+        NULL;
+    WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+        RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
+                                            format_type(ca.atttypid, ca.atttypmod), copy_column, child),
+                            'Copy a column of a built-in type, or of a domain over one.';
+        RETURN;
+    END;
+    IF NOT @extschema@.denorm_builtin_type(ka.atttypid) OR NOT @extschema@.denorm_builtin_type(fa.atttypid) THEN
+        RETURN QUERY SELECT '0A000', format('parent key "%s" and foreign key "%s" of a denorm copy must be of built-in types', parent_key, foreign_key),
+                            'Use the domain''s base type for the key columns.';
+        RETURN;
+    END IF;
+    why := @extschema@.denorm_key_compare_problem(ka.atttypid::regtype, fa.atttypid::regtype);
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" cannot be matched with parent key "%s" of table "%s" exactly', foreign_key, child, parent_key, parent),
+                            why;
+        RETURN;
+    END IF;
+    -- the fan-out finds children by the foreign key's collation, the child
+    -- writer its parent by the key's: they must agree
+    IF ka.attcollation <> fa.attcollation THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" and parent key "%s" of table "%s" have different collations', foreign_key, child, parent_key, parent),
+                            format('Give both columns one collation: ALTER TABLE %s ALTER COLUMN %I TYPE %s COLLATE %s;',
+                                   child, foreign_key, format_type(fa.atttypid, fa.atttypmod),
+                                   (SELECT quote_ident(n.nspname) || '.' || quote_ident(l.collname)
+                                      FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                                     WHERE l.oid = ka.attcollation));
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = parent AND i.indisunique AND i.indnkeyatts = 1
+                      AND i.indkey[0] = ka.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        RETURN QUERY SELECT '42P10', format('parent key "%s" of table "%s" has no unique index of its own', parent_key, parent),
+                            format('Add one: CREATE UNIQUE INDEX ON %s (%I);', parent, parent_key);
+        RETURN;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) IS
+    'Internal: the first rule a copy breaks (SQLSTATE, what, hint), or no row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_rules(regclass, name, regclass, name, name, name) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_install_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call); and
+    -- for a snapshot on a partitioned child DELETE too, which tells a row
+    -- moving to another partition from a new row
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
+                   'denorm_copy_' || c.id,
+                   CASE WHEN c.mode = 'snapshot'
+                             AND (SELECT k.relkind FROM pg_class k WHERE k.oid = c.child) = 'p'
+                        THEN ' OR DELETE' ELSE '' END,
+                   c.child, c.id);
+    IF c.mode = 'sync' THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
+                       'denorm_copy_' || c.id || '_source', c.source_column, c.parent_key, c.parent, c.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) IS
+    'Internal: creates a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_copy_fill(copy_id integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_copy_fill'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_fill(integer) IS
+    'Internal: sets a copy column being declared from the parents, as the child''s owner; returns the rows set';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_fill(integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_create_copy(child regclass, copy_column name, parent regclass,
+                                               source_column name, foreign_key name,
+                                               mode text DEFAULT 'sync', parent_key name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    key name := parent_key;
+    filled bigint;
+    id integer;
+BEGIN
+    PERFORM @extschema@.denorm_require(child, 'child');
+    PERFORM @extschema@.denorm_require(copy_column, 'copy_column');
+    PERFORM @extschema@.denorm_require(parent, 'parent');
+    PERFORM @extschema@.denorm_require(source_column, 'source_column');
+    PERFORM @extschema@.denorm_require(foreign_key, 'foreign_key');
+    PERFORM @extschema@.denorm_require(mode, 'mode');
+    IF mode NOT IN ('sync', 'snapshot') THEN
+        PERFORM @extschema@.denorm_error('22023', format('unknown copy mode "%s"', mode),
+            NULL, 'Use mode ''sync'' (the copy follows the parent) or ''snapshot'' (the copy keeps the value it was taken with).');
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM @extschema@.denorm_error('25000', 'denorm_create_copy must run in a READ COMMITTED transaction',
+            'Its fill must see every row committed before it locked the tables.', NULL);
+    END IF;
+    IF key IS NULL THEN
+        SELECT a.attname INTO key
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = parent AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key IS NULL THEN
+            PERFORM @extschema@.denorm_error('42P10', format('table "%s" has no single-column primary key', parent),
+                NULL, 'Name the parent key: parent_key => ''column''.');
+        END IF;
+    END IF;
+    SELECT * INTO r FROM @extschema@.denorm_copy_rules(child, copy_column, parent, source_column, foreign_key, key) LIMIT 1;
+    IF r.sqlstate IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error(r.sqlstate, r.problem, NULL, r.hint);
+    END IF;
+    IF NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+       OR NOT pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = parent), 'USAGE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('must be owner of table %s', CASE WHEN pg_has_role((SELECT k.relowner FROM pg_class k WHERE k.oid = child), 'USAGE')
+                                                     THEN parent ELSE child END),
+            'Only the owner of both the child and the parent table can create or drop a copy on them.',
+            'Have the role that owns both tables create the copy, or give both tables one owner.');
+    END IF;
+    -- parent first, the order the fan-out locks in
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', parent);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', child);
+    IF EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = child AND d.copy_column = copy_column) THEN
+        PERFORM @extschema@.denorm_error('42710', format('column "%s" of table "%s" already has a denorm copy', copy_column, child),
+            NULL, format('Drop it first with denorm_drop_copy(%L, %L).', child, copy_column));
+    END IF;
+    id := @extschema@.denorm_copy_register(child, copy_column, parent, source_column, foreign_key, key, mode);
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = id;
+    PERFORM @extschema@.denorm_copy_check(id);
+    -- the fill, before the triggers exist (they would read the parent row
+    -- by row), as the child's owner: user triggers on the child then run
+    -- with their owner's rights, never the caller's
+    filled := @extschema@.denorm_copy_fill(id);
+    IF filled > 0 THEN
+        RAISE NOTICE 'denorm copy %: the fill set column "%" of table "%" in % row(s)', id, copy_column, child, filled
+            USING DETAIL = CASE WHEN mode = 'sync'
+                                THEN 'Each row now holds its parent''s value (NULL where no parent row has its key).'
+                                ELSE 'Rows whose copy was NULL now hold their parent''s value.' END;
+    END IF;
+    PERFORM @extschema@.denorm_copy_install_triggers(c);
+    IF NOT @extschema@.denorm_copy_fk_indexed(c) THEN
+        RAISE WARNING 'foreign key "%" of table "%" has no index', foreign_key, child
+            USING DETAIL = 'Every change of a parent''s value, and every reconcile, looks up its children by it.',
+                  HINT = format('CREATE INDEX ON %s (%I);', child, foreign_key);
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) IS
+    'Declares a copied column: child.copy_column holds parent.source_column of the row its foreign key names, kept in sync or taken once (snapshot); returns the copy id';
+REVOKE ALL ON FUNCTION @extschema@.denorm_create_copy(regclass, name, regclass, name, name, text, name) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.denorm_on_copy_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+-- as the extension's owner: whoever changes a table need not administer denorm
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    touched oid[];
+    everything boolean := TG_TAG = 'DROP INDEX';
+    names name[];
+    rels oid[];
+    renamed name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies) THEN
+        RETURN;
+    END IF;
+    -- the tables the command changed (a dropped index is not reported:
+    -- then every copy is checked)
+    SELECT array_agg(coalesce(i.indrelid, x.objid)) INTO touched
+      FROM pg_event_trigger_ddl_commands() x
+      LEFT JOIN pg_index i ON i.indexrelid = x.objid
+     WHERE x.classid = 'pg_class'::regclass;
+    -- and the tables a new or altered table now inherits from
+    touched := touched || ARRAY(SELECT h.inhparent::oid FROM pg_inherits h WHERE h.inhrelid = ANY (touched));
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
+                AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
+                AND (everything OR d.child::oid = ANY (touched) OR d.parent::oid = ANY (touched))
+              ORDER BY d.id LOOP
+        -- a name that is no longer a column of its table was renamed by
+        -- this command (which reports the column it renamed) or dropped
+        names := ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key];
+        rels := ARRAY[c.child, c.child, c.parent, c.parent]::oid[];
+        FOR i IN 1 .. 4 LOOP
+            CONTINUE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rels[i]
+                                     AND a.attname = names[i] AND a.attnum > 0 AND NOT a.attisdropped);
+            renamed := (SELECT a.attname FROM pg_event_trigger_ddl_commands() x
+                          JOIN pg_attribute a ON a.attrelid = x.objid AND a.attnum = x.objsubid
+                                             AND NOT a.attisdropped
+                         WHERE x.classid = 'pg_class'::regclass AND x.objid = rels[i] AND x.objsubid > 0
+                           AND NOT (a.attname = ANY (names))
+                         LIMIT 1);
+            IF renamed IS NULL THEN
+                PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                    format('It drops column "%s" of table "%s", which copy %s of column "%s" of table "%s" uses.',
+                           names[i], rels[i]::regclass, c.id, c.copy_column, c.child),
+                    format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+            END IF;
+            names[i] := renamed;
+        END LOOP;
+        -- (the numbers are recorded again too: a restored table numbers
+        -- its columns afresh)
+        IF names IS DISTINCT FROM ARRAY[c.copy_column, c.foreign_key, c.source_column, c.parent_key]
+           OR (SELECT array_agg(a.attnum ORDER BY x.n)
+                 FROM unnest(rels, names) WITH ORDINALITY x(rel, col, n)
+                 JOIN pg_attribute a ON a.attrelid = x.rel AND a.attname = x.col AND NOT a.attisdropped)
+              IS DISTINCT FROM ARRAY[c.copy_attnum, c.fk_attnum, c.source_attnum, c.key_attnum]::int2[] THEN
+            PERFORM @extschema@.denorm_copy_follow_names(c.id, names[1], names[2], names[3], names[4]);
+            SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = c.id;
+        END IF;
+        SELECT * INTO r FROM @extschema@.denorm_copy_rules(c.child, c.copy_column, c.parent, c.source_column,
+                                                           c.foreign_key, c.parent_key) LIMIT 1;
+        -- (the parent key's index is the parent's: a restore adds the
+        -- child's constraints before it, which must not count as losing it)
+        IF r.sqlstate IS NOT NULL
+           AND (r.sqlstate <> '42P10' OR everything OR c.parent::oid = ANY (touched)) THEN
+            PERFORM @extschema@.denorm_error('2BP01', format('this change would break denorm copy %s', c.id),
+                r.problem || '.', format('Drop the copy first with denorm_drop_copy(%s).', c.id));
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_on_copy_ddl() IS
+    'Event trigger after ALTER TABLE and index commands: follows renames of the columns copies use and refuses changes that break a copy';
+REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_ddl() FROM PUBLIC;
+
+DROP EVENT TRIGGER denorm_guard_copies;
+CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX', 'CREATE TABLE',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
+COMMENT ON EVENT TRIGGER denorm_guard_copies IS
+    'Follows renames of the columns denorm copies use and refuses changes that break a copy';
 
 ------------------------------------------------------------------------
 -- Copies in reconcile, denorm_check and denorm_status; TRUNCATE of a
@@ -5454,9 +6416,18 @@ AS $$
 DECLARE
     r regclass;
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call); and
+    -- for a snapshot on a partitioned child DELETE too, which tells a row
+    -- moving to another partition from a new row
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
-                   'denorm_copy_' || c.id, c.foreign_key, c.copy_column, c.child, c.id);
+                   'denorm_copy_' || c.id,
+                   CASE WHEN c.mode = 'snapshot'
+                             AND (SELECT k.relkind FROM pg_class k WHERE k.oid = c.child) = 'p'
+                        THEN ' OR DELETE' ELSE '' END,
+                   c.child, c.id);
     IF c.mode = 'sync' THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',

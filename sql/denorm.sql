@@ -2,10 +2,10 @@
  * triggers and reconciled.  The install script of the current version
  * (make builds denorm--<default_version>.sql from it), and the one place
  * to edit it, by feature: the registry; the triggers on child and parent
- * tables; what can be counted; the guards on DDL; DROP EXTENSION; creating
- * and dropping counters; counters dropped with their tables; reconcile;
- * flush; scheduling; history; copied columns; the status view and
- * privileges.
+ * tables; what can be counted; Citus; the guards on DDL; DROP EXTENSION;
+ * creating and dropping counters; counters dropped with their tables;
+ * reconcile; flush; scheduling; history; copied columns; the status view
+ * and privileges.
  *
  * The scripts beside it are frozen, but for the newest upgrade script
  * while its version is unreleased: every change made here also goes into
@@ -913,6 +913,125 @@ COMMENT ON FUNCTION @extschema@.denorm_fk_indexed(@extschema@.denorm_counters) I
 -- (PUBLIC may run it: the status view calls it; see Privileges)
 
 ------------------------------------------------------------------------
+-- Citus: counters over distributed, co-located tables
+------------------------------------------------------------------------
+
+-- The nodes' copy of the registry (src/citus.c): one row per counter
+-- whose child is a Citus table, with its tables by schema and name (OIDs
+-- differ between nodes).  The first such counter makes it a Citus
+-- reference table, which Citus keeps on every node, nodes added later
+-- included, and writes in the transaction that writes it.  Only denorm
+-- writes it, as its owner, and only from denorm_counters
+-- (denorm_citus_publish); a shard's trigger on a worker trusts a counter
+-- only through it and Citus's own metadata.
+CREATE TABLE @extschema@.denorm_citus_registry (
+    id              integer PRIMARY KEY,
+    parent_schema   text NOT NULL,
+    parent_table    text NOT NULL,
+    counter_column  text NOT NULL,
+    child_schema    text NOT NULL,
+    child_table     text NOT NULL,
+    foreign_key     text NOT NULL,
+    parent_key      text NOT NULL,
+    aggregate       text NOT NULL,
+    value_column    text,
+    filter          text,
+    mode            text NOT NULL
+);
+COMMENT ON TABLE @extschema@.denorm_citus_registry IS
+    'With Citus: the counters on distributed tables as every node reads them (tables by schema and name), a reference table copied from denorm_counters by denorm';
+REVOKE ALL ON TABLE @extschema@.denorm_citus_registry FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.denorm_citus_registry TO PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_kind(tbl regclass)
+RETURNS "char"
+AS 'MODULE_PATHNAME', 'denorm_citus_kind'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_kind(regclass) IS
+    'Internal: the Citus distribution method of a table (''h'' hash-distributed, ''n'' reference or Citus local table), ''s'' for a shard, NULL for a table Citus does not manage or without Citus';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_kind(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_worker'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.denorm_citus_worker() IS
+    'Internal: whether this node is a Citus worker (Citus installed and this node not the coordinator)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_worker() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_publish(counter_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_citus_publish'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_publish(integer) IS
+    'Internal: makes a counter''s row of denorm_citus_registry what denorm_counters says (none when its child is no Citus table or it is gone), as the owner of denorm''s tables; true when it has one';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_publish(integer) FROM PUBLIC;
+
+-- Wraps the new value of a counter column that a heal or backfill on the
+-- coordinator writes to a distributed parent, whose row Citus updates on
+-- its shard's node: the counter's guard there lets the marked row through
+-- (src/citus.c).  The guard keeps accidental writes out, which anyone may
+-- allow anyway (denorm.counter_writes), so PUBLIC may run it: the parent's
+-- owner runs the UPDATE.
+CREATE FUNCTION @extschema@.denorm_counter_write(value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'denorm_counter_write'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION @extschema@.denorm_counter_write(anyelement) IS
+    'Internal: returns its argument, marking the row being updated as written by denorm for the counter column''s guard (heals of distributed parents with Citus)';
+GRANT EXECUTE ON FUNCTION @extschema@.denorm_counter_write(anyelement) TO PUBLIC;
+
+-- Brings the nodes' copy of the registry up to date: after a counter's
+-- tables were distributed while empty, after renaming a table with
+-- counters, or to check it.  Counters created on distributed tables are
+-- copied as they are created, dropped and renamed by their columns.
+CREATE FUNCTION @extschema@.denorm_citus_sync()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.denorm_counters;
+    gone integer;
+    n integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM @extschema@.denorm_error('0A000', 'extension "citus" is not installed',
+            'denorm_citus_sync() copies counters on Citus distributed tables to the other nodes.',
+            NULL);
+    END IF;
+    FOR d IN SELECT * FROM @extschema@.denorm_counters ORDER BY id LOOP
+        IF @extschema@.denorm_citus_kind(d.child) IS NOT NULL THEN
+            -- the rules a counter created on distributed tables passes
+            PERFORM @extschema@.denorm_citus_check(d);
+        END IF;
+        IF @extschema@.denorm_citus_publish(d.id) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    IF @extschema@.denorm_citus_kind('@extschema@.denorm_citus_registry') IS NOT NULL THEN
+        -- (read whole first: publishing writes the table)
+        FOREACH gone IN ARRAY coalesce((SELECT array_agg(r.id ORDER BY r.id)
+                                          FROM @extschema@.denorm_citus_registry r), '{}') LOOP
+            PERFORM @extschema@.denorm_citus_publish(gone);
+        END LOOP;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_citus_sync() IS
+    'With Citus: copies every counter whose child is a distributed table to denorm_citus_registry, which every node reads, and removes the rows of counters that are gone; returns how many it holds';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_sync() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.denorm_citus_check(c @extschema@.denorm_counters)
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_citus_check'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) IS
+    'Internal: refuses a counter over Citus tables that denorm cannot keep (not both hash-distributed and co-located on the parent key and the foreign key, partitioned, deferred, min or max)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_citus_check(@extschema@.denorm_counters) FROM PUBLIC;
+
+------------------------------------------------------------------------
 -- Guards: DDL on counted tables (event triggers)
 ------------------------------------------------------------------------
 
@@ -988,7 +1107,13 @@ BEGIN
                                    '@extschema@.denorm_truncate_end_trigger()'::regprocedure)
                   AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_counters d
                                    WHERE t.tgrelid IN (SELECT * FROM @extschema@.denorm_child_tables(d.child)))
+                  -- (with Citus, not the tables and shards Citus manages, nor
+                  -- anything on a worker, where the coordinator's counters are)
+                  AND NOT @extschema@.denorm_citus_worker()
+                  AND @extschema@.denorm_citus_kind(t.tgrelid::regclass) IS NULL
     LOOP
+        -- (a table dropped since, such as a shard Citus moved away)
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_stmt ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS denorm_truncate ON %s', tbl);
         -- (only min and max trees have it)
@@ -1532,6 +1657,16 @@ BEGIN
                                   parent_key, format_type(key_type, NULL), foreign_key, format_type(fk_type, NULL)),
             NULL);
     END IF;
+    -- with Citus: both tables distributed and co-located on the keys, or
+    -- neither (src/citus.c); before the comparison below, which Citus
+    -- refuses over tables that are not co-located
+    c.parent := parent;
+    c.child := child;
+    c.foreign_key := foreign_key;
+    c.parent_key := parent_key;
+    c.aggregate := aggregate;
+    c.mode := mode;
+    PERFORM @extschema@.denorm_citus_check(c);
     BEGIN
         EXECUTE format('SELECT 1 FROM %s p, %s x WHERE p.%I OPERATOR(pg_catalog.=) x.%I'
                        ' AND x.%I OPERATOR(pg_catalog.>=) p.%I AND x.%I OPERATOR(pg_catalog.<) p.%I LIMIT 0',
@@ -2322,18 +2457,87 @@ COMMENT ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denor
     'Internal: denorm_reconcile_key_batch for a min or max counter: finds, logs and (with heal) sets its drifted parent rows under their locks';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_extreme_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
+-- The drifted rows among some keys of a counter, recounted (after locking
+-- them, with heal) and healed: their keys, what they held and should hold,
+-- and the keys healed.
+CREATE FUNCTION @extschema@.denorm_heal_keys(c @extschema@.denorm_counters,
+                                             lo text, hi text, upto text,
+                                             candidates text[], heal boolean,
+                                             OUT keys text[], OUT stored numeric[],
+                                             OUT actual numeric[], OUT healed text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    b record;
+    amounts numeric[];
+    absolute boolean[];
+BEGIN
+    healed := '{}';
+    IF heal THEN
+        PERFORM @extschema@.denorm_lock_parents(c.id, candidates);
+    END IF;
+    -- recount under the locks: what to add (or, over a NaN or infinite
+    -- stored value, to set: nothing to add to) per drifted row
+    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, candidates);
+    keys := b.keys;
+    stored := b.stored;
+    actual := b.actual;
+    IF b.keys IS NULL OR NOT heal THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
+                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
+           array_agg(f.non_finite ORDER BY u.i)
+      INTO amounts, absolute
+      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
+           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
+    healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) IS
+    'Internal: recounts some drifted keys of a counter and, with heal, locks (denorm_lock_parents) and corrects them; returns the drifted keys, their stored and recomputed values and the keys healed';
+REVOKE ALL ON FUNCTION @extschema@.denorm_heal_keys(@extschema@.denorm_counters, text, text, text, text[], boolean) FROM PUBLIC;
+
+-- Records drifted rows of a reconcile run in denorm_drift_log (nothing
+-- when run_id is NULL).
+CREATE FUNCTION @extschema@.denorm_log_drift(run_id bigint, c @extschema@.denorm_counters,
+                                             keys text[], stored numeric[], actual numeric[],
+                                             healed text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO @extschema@.denorm_drift_log
+           (run_id, counter_id, parent_table, counter_column, parent_key,
+            stored_value, actual_value, drift, healed, healed_at)
+    SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
+           u.actual - u.stored, u.k = ANY (healed),
+           CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
+      FROM unnest(keys, stored, actual) AS u(k, stored, actual)
+     WHERE run_id IS NOT NULL
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) IS
+    'Internal: records drifted rows of a counter in denorm_drift_log for reconcile run run_id (nothing for NULL)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_log_drift(bigint, @extschema@.denorm_counters, text[], numeric[], numeric[], text[]) FROM PUBLIC;
+
 -- Compares and optionally heals one key range [lo, hi) (and <= upto) of one
 -- counter.  Reading (denorm_find_drift): parent rows, their pending deltas
 -- and their children are each read as their table's owner, in one
--- snapshot, so in-flight writers cannot cause false drift.  Healing: the
--- drifted parents are locked in ascending key order (the order writers
--- use, so the two cannot deadlock), then recounted in a new snapshot, and
--- the difference (actual - stored) is added to the current value instead of
--- writing an absolute one, so a writer or flush that committed in between
--- keeps its change.  Parents are written through denorm_apply_amounts, as
--- their owner.  Two heals of the same counter are serialized by an advisory
--- lock, or each would add the same difference.  With run_id NULL nothing is
--- logged.
+-- snapshot, so in-flight writers cannot cause false drift.  Healing
+-- (denorm_heal_keys): the drifted parents are locked in ascending key order
+-- (the order writers use, so the two cannot deadlock), then recounted in a
+-- new snapshot, and the difference (actual - stored) is added to the
+-- current value instead of writing an absolute one, so a writer or flush
+-- that committed in between keeps its change.  Parents are written through
+-- denorm_apply_amounts, as their owner.  Two heals of the same counter are
+-- serialized by an advisory lock, or each would add the same difference.
+-- With Citus, a distributed parent is healed shard by shard (a statement
+-- locking rows of several shards is refused there), each shard's rows in a
+-- subtransaction of their own: a shard whose heal fails has its drift
+-- logged unhealed, with a warning, and the others are healed.  With run_id
+-- NULL nothing is logged.
 CREATE FUNCTION @extschema@.denorm_reconcile_key_batch(c @extschema@.denorm_counters,
                                                        lo text, hi text, upto text,
                                                        heal boolean, run_id bigint,
@@ -2346,9 +2550,8 @@ SET jit = off
 AS $$
 DECLARE
     b record;
-    amounts numeric[];
-    absolute boolean[];
-    healed text[] := '{}';
+    h record;
+    keys text[];
 BEGIN
     IF heal THEN
         PERFORM pg_advisory_xact_lock(1684368751, c.id);
@@ -2365,39 +2568,37 @@ BEGIN
     IF b.keys IS NULL THEN
         RETURN;
     END IF;
-    IF heal THEN
-        PERFORM @extschema@.denorm_lock_parents(c.id, b.keys);
-    END IF;
-    -- recount under the locks: what to add (or, over a NaN or infinite
-    -- stored value, to set: nothing to add to) per drifted row
-    b := @extschema@.denorm_find_drift(c.id, lo, hi, upto, b.keys);
-    IF b.keys IS NULL THEN
+    IF NOT heal OR @extschema@.denorm_citus_kind(c.parent) IS DISTINCT FROM 'h' THEN
+        h := @extschema@.denorm_heal_keys(c, lo, hi, upto, b.keys, heal);
+        rows_drifted := coalesce(array_length(h.keys, 1), 0);
+        rows_healed := coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
         RETURN;
     END IF;
-    rows_drifted := array_length(b.keys, 1);
-    SELECT array_agg(CASE WHEN f.non_finite THEN u.actual - u.pend
-                          ELSE u.actual - COALESCE(u.col, 0) - u.pend END ORDER BY u.i),
-           array_agg(f.non_finite ORDER BY u.i)
-      INTO amounts, absolute
-      FROM unnest(b.stored_col, b.pending, b.actual) WITH ORDINALITY AS u(col, pend, actual, i),
-           LATERAL (SELECT COALESCE(u.col IN ('NaN', 'Infinity', '-Infinity'), false) AS non_finite) f;
-    IF heal THEN
-        healed := @extschema@.denorm_apply_amounts(c.id, b.keys, amounts, absolute);
-        rows_healed := coalesce(array_length(healed, 1), 0);
-    END IF;
-    IF run_id IS NOT NULL THEN
-        INSERT INTO @extschema@.denorm_drift_log
-               (run_id, counter_id, parent_table, counter_column, parent_key,
-                stored_value, actual_value, drift, healed, healed_at)
-        SELECT run_id, c.id, c.parent, c.counter_column, u.k, u.stored, u.actual,
-               u.actual - u.stored, u.k = ANY (healed),
-               CASE WHEN u.k = ANY (healed) THEN clock_timestamp() END
-          FROM unnest(b.keys, b.stored, b.actual) AS u(k, stored, actual);
-    END IF;
+    FOR keys IN EXECUTE
+        'SELECT pg_catalog.array_agg(u.k ORDER BY u.i) FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(k, i)'
+        ' GROUP BY pg_catalog.get_shard_id_for_distribution_column($2, u.k)'
+        ' ORDER BY pg_catalog.min(u.i)' USING b.keys, c.parent LOOP
+        BEGIN
+            h := @extschema@.denorm_heal_keys(c, lo, hi, upto, keys, true);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'denorm counter %: could not heal % drifted row(s) of one shard of table "%": %',
+                          c.id, array_length(keys, 1), c.parent, SQLERRM
+                USING HINT = 'They are logged unhealed; the next reconcile run heals them.';
+            SELECT array_agg(u.k ORDER BY u.i) AS keys, array_agg(u.s ORDER BY u.i) AS stored,
+                   array_agg(u.a ORDER BY u.i) AS actual, '{}'::text[] AS healed
+              INTO h
+              FROM unnest(b.keys, b.stored, b.actual) WITH ORDINALITY AS u(k, s, a, i)
+             WHERE u.k = ANY (keys);
+        END;
+        rows_drifted := rows_drifted + coalesce(array_length(h.keys, 1), 0);
+        rows_healed := rows_healed + coalesce(array_length(h.healed, 1), 0);
+        PERFORM @extschema@.denorm_log_drift(run_id, c, h.keys, h.stored, h.actual, h.healed);
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) IS
-    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them';
+    'Internal: reconciles one key-range batch of a counter: finds its drifted rows and logs them; with heal, takes the counter''s advisory lock, locks the drifted parent rows (denorm_lock_parents), recounts and corrects them (with Citus, shard by shard)';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_key_batch(@extschema@.denorm_counters, text, text, text, boolean, bigint) FROM PUBLIC;
 
 -- Each counter's level in the tree counters make when one sums (or
@@ -3805,6 +4006,17 @@ BEGIN
                             'Copy between two tables.';
         RETURN;
     END IF;
+    IF fa.attgenerated <> '' THEN
+        RETURN QUERY SELECT '42P17', format('foreign key "%s" of table "%s" is a generated column', foreign_key, child),
+                            'BEFORE triggers see a generated column before it is computed: copy by a foreign key the rows store as written.';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                WHERE i.inhparent = child AND NOT k.relispartition) THEN
+        RETURN QUERY SELECT '0A000', format('table "%s" has inheritance children', child),
+                            'A copy is kept on a table and its partitions; declare one on each table of the hierarchy instead.';
+        RETURN;
+    END IF;
     IF copy_column = foreign_key THEN
         RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
                             'Copy into a column of its own.';
@@ -3853,7 +4065,11 @@ BEGIN
     -- equality lives elsewhere would need its schema on everyone's path)
     BEGIN
         EXECUTE format('SELECT NULL::%1$s OPERATOR(pg_catalog.=) NULL::%1$s', format_type(ca.atttypid, ca.atttypmod));
-    EXCEPTION WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
+    EXCEPTION WHEN not_null_violation OR check_violation THEN
+        -- a domain refusing NULL: the operator was found when the
+        -- statement was planned, before the constant was cast
+        NULL;
+    WHEN undefined_function OR ambiguous_function OR datatype_mismatch THEN
         RETURN QUERY SELECT '42883', format('type %s of copy column "%s" of table "%s" has no equality operator in schema pg_catalog',
                                             format_type(ca.atttypid, ca.atttypmod), copy_column, child),
                             'Copy a column of a built-in type, or of a domain over one.';
@@ -3868,6 +4084,17 @@ BEGIN
     IF why IS NOT NULL THEN
         RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" cannot be matched with parent key "%s" of table "%s" exactly', foreign_key, child, parent_key, parent),
                             why;
+        RETURN;
+    END IF;
+    -- the fan-out finds children by the foreign key's collation, the child
+    -- writer its parent by the key's: they must agree
+    IF ka.attcollation <> fa.attcollation THEN
+        RETURN QUERY SELECT '42804', format('foreign key "%s" of table "%s" and parent key "%s" of table "%s" have different collations', foreign_key, child, parent_key, parent),
+                            format('Give both columns one collation: ALTER TABLE %s ALTER COLUMN %I TYPE %s COLLATE %s;',
+                                   child, foreign_key, format_type(fa.atttypid, fa.atttypmod),
+                                   (SELECT quote_ident(n.nspname) || '.' || quote_ident(l.collname)
+                                      FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace
+                                     WHERE l.oid = ka.attcollation));
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_index i
@@ -3952,9 +4179,18 @@ AS $$
 DECLARE
     r regclass;
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call); and
+    -- for a snapshot on a partitioned child DELETE too, which tells a row
+    -- moving to another partition from a new row
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
-                   'denorm_copy_' || c.id, c.foreign_key, c.copy_column, c.child, c.id);
+                   'denorm_copy_' || c.id,
+                   CASE WHEN c.mode = 'snapshot'
+                             AND (SELECT k.relkind FROM pg_class k WHERE k.oid = c.child) = 'p'
+                        THEN ' OR DELETE' ELSE '' END,
+                   c.child, c.id);
     IF c.mode = 'sync' THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
@@ -4031,6 +4267,15 @@ COMMENT ON FUNCTION @extschema@.denorm_copy_id(regclass, name) IS
     'The id of the copy kept in a column of a child table';
 REVOKE ALL ON FUNCTION @extschema@.denorm_copy_id(regclass, name) FROM PUBLIC;
 
+-- The fill of a copy being declared, as the child's owner (src/copy.c)
+CREATE FUNCTION @extschema@.denorm_copy_fill(copy_id integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'denorm_copy_fill'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.denorm_copy_fill(integer) IS
+    'Internal: sets a copy column being declared from the parents, as the child''s owner; returns the rows set';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_fill(integer) FROM PUBLIC;
+
 -- Declares a copy: validates it, records it, fills the column and
 -- installs the triggers, in the calling transaction.  Both tables are
 -- locked (SHARE ROW EXCLUSIVE) until commit, so that the fill sees every
@@ -4047,7 +4292,7 @@ DECLARE
     c @extschema@.denorm_copies;
     r record;
     key name := parent_key;
-    copytype text;
+    filled bigint;
     id integer;
 BEGIN
     PERFORM @extschema@.denorm_require(child, 'child');
@@ -4095,16 +4340,15 @@ BEGIN
     id := @extschema@.denorm_copy_register(child, copy_column, parent, source_column, foreign_key, key, mode);
     SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = id;
     PERFORM @extschema@.denorm_copy_check(id);
-    SELECT format_type(a.atttypid, a.atttypmod) INTO copytype
-      FROM pg_attribute a WHERE a.attrelid = child AND a.attnum = c.copy_attnum;
-    -- the fill, before the triggers exist (they would read the parent row by row)
-    EXECUTE format('UPDATE %s c SET %I = p.%I::%s FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I AND c.%I IS DISTINCT FROM p.%I::%s%s',
-                   child, copy_column, source_column, copytype, parent, key, foreign_key, copy_column,
-                   source_column, copytype, CASE WHEN mode = 'snapshot' THEN format(' AND c.%I IS NULL', copy_column) ELSE '' END);
-    IF mode = 'sync' THEN
-        EXECUTE format('UPDATE %s c SET %I = NULL WHERE c.%I IS NOT NULL AND NOT EXISTS '
-                       '(SELECT FROM %s p WHERE p.%I OPERATOR(pg_catalog.=) c.%I)',
-                       child, copy_column, copy_column, parent, key, foreign_key);
+    -- the fill, before the triggers exist (they would read the parent row
+    -- by row), as the child's owner: user triggers on the child then run
+    -- with their owner's rights, never the caller's
+    filled := @extschema@.denorm_copy_fill(id);
+    IF filled > 0 THEN
+        RAISE NOTICE 'denorm copy %: the fill set column "%" of table "%" in % row(s)', id, copy_column, child, filled
+            USING DETAIL = CASE WHEN mode = 'sync'
+                                THEN 'Each row now holds its parent''s value (NULL where no parent row has its key).'
+                                ELSE 'Rows whose copy was NULL now hold their parent''s value.' END;
     END IF;
     PERFORM @extschema@.denorm_copy_install_triggers(c);
     IF NOT @extschema@.denorm_copy_fk_indexed(c) THEN
@@ -4152,7 +4396,9 @@ COMMENT ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) IS
     'Removes the copy kept in a column of a child table (its triggers and registry row); the column keeps its values';
 REVOKE ALL ON FUNCTION @extschema@.denorm_drop_copy(regclass, name) FROM PUBLIC;
 
--- The DDL guard for copies, after ALTER TABLE and index commands: follows
+-- The DDL guard for copies, after ALTER TABLE (and ALTER VIEW, ALTER
+-- MATERIALIZED VIEW, ALTER FOREIGN TABLE, which can rename a table's
+-- columns too), CREATE TABLE and index commands: follows
 -- renames of the columns a copy uses, then refuses a change after which a
 -- copy breaks a rule of denorm_copy_rules (a column dropped with CASCADE,
 -- a type that no longer fits, the parent key's unique index gone).
@@ -4181,6 +4427,8 @@ BEGIN
       FROM pg_event_trigger_ddl_commands() x
       LEFT JOIN pg_index i ON i.indexrelid = x.objid
      WHERE x.classid = 'pg_class'::regclass;
+    -- and the tables a new or altered table now inherits from
+    touched := touched || ARRAY(SELECT h.inhparent::oid FROM pg_inherits h WHERE h.inhrelid = ANY (touched));
     FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
               WHERE EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.child)
                 AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = d.parent)
@@ -4234,7 +4482,8 @@ COMMENT ON FUNCTION @extschema@.denorm_on_copy_ddl() IS
 REVOKE ALL ON FUNCTION @extschema@.denorm_on_copy_ddl() FROM PUBLIC;
 
 CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX')
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'CREATE INDEX', 'CREATE TABLE',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
     EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
 COMMENT ON EVENT TRIGGER denorm_guard_copies IS
     'Follows renames of the columns denorm copies use and refuses changes that break a copy';

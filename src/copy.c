@@ -64,14 +64,17 @@
 #include "pgstat.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 /* rows between two progress reports of a fan-out */
 #define COPY_PROGRESS_ROWS 10000
@@ -97,6 +100,8 @@ typedef struct CopyEntry
 	char	   *fanout_sql;		/* set the copy on the children of a key */
 	char	   *fanout_null_sql;	/* the same for a NULL value */
 	char	   *cast_sql;		/* a source value as the copy column's type */
+	char	   *keyed_sql;		/* the source value of the row holding a key */
+	char	   *exists_sql;		/* whether a row holds a foreign key's value */
 	char	   *child_name;		/* for messages */
 	char	   *parent_name;
 	Oid			trusted_child;	/* the last table a child trigger was found right on */
@@ -132,6 +137,28 @@ static FanOut *CurrentFanOut = NULL;
 static int32 HealingCopy = 0;
 
 /*
+ * The row a BEFORE DELETE trigger of a snapshot copy on a partitioned child
+ * saw last.  An UPDATE that moves a row to another partition deletes it
+ * there (firing BEFORE DELETE) and at once inserts it here (BEFORE INSERT),
+ * and nothing else tells that insert from a new row: an insert in the same
+ * command of the row just deleted, with its foreign key and its snapshot,
+ * keeps the snapshot.
+ */
+typedef struct MovingRow
+{
+	bool		set;
+	int32		id;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	Datum		fk;
+	bool		fknull;
+	Datum		copy;
+} MovingRow;
+
+static MovingRow Moving;
+static MemoryContext MovingCxt = NULL;
+
+/*
  * DenormInvalidateCopies forgets what was read from denorm_copies: any
  * relcache invalidation may be a trigger, column, owner or name change of
  * a copy's tables.  The entries are freed at the next lookup, never while
@@ -149,6 +176,7 @@ DenormResetCopies(void)
 {
 	CurrentFanOut = NULL;
 	HealingCopy = 0;
+	Moving.set = false;
 }
 
 static char *
@@ -167,6 +195,17 @@ QualifiedType(Oid relid, AttrNumber attnum)
 	DenormAttributeType(relid, attnum, &typid, &typmod);
 	return format_type_extended(typid, typmod,
 								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/*
+ * The base type of a copy column's type, named with its schema: values are
+ * compared by their binary image (record_image_ne), which needs both sides
+ * of one type, and a domain's values are its base type's.
+ */
+static char *
+BaseTypeName(Oid typid)
+{
+	return format_type_extended(getBaseType(typid), -1, FORMAT_TYPE_FORCE_QUALIFY);
 }
 
 static AttrNumber
@@ -202,14 +241,16 @@ CheckCopyAuthority(CopyEntry *e)
 	Oid			childowner = DenormRelationOwner(e->child);
 	Oid			parentowner = DenormRelationOwner(e->parent);
 
+	/* row security hiding parent rows from the child's owner counts as no right */
 	if (!ColumnAllowed(e->parent, e->source_column, childowner, ACL_SELECT) ||
 		!ColumnAllowed(e->parent, e->parent_key, childowner, ACL_SELECT) ||
+		check_enable_rls(e->parent, childowner, true) == RLS_ENABLED ||
 		!ColumnAllowed(e->child, e->copy_column, parentowner, ACL_UPDATE))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("denorm copy %d in column \"%s\" of table \"%s\" is no longer authorized",
 						e->id, e->copy_column, get_rel_name(e->child)),
-				 errdetail("The owner of table \"%s\" must be able to read column \"%s\" and the key of table \"%s\", and the owner of table \"%s\" to update column \"%s\".",
+				 errdetail("The owner of table \"%s\" must be able to read column \"%s\" and the key of table \"%s\", with no row security policy hiding rows, and the owner of table \"%s\" to update column \"%s\".",
 						   get_rel_name(e->child), e->source_column, get_rel_name(e->parent),
 						   get_rel_name(e->parent), e->copy_column),
 				 errhint("Give the tables one owner again, or drop the copy with denorm_drop_copy(%d).", e->id)));
@@ -311,11 +352,21 @@ ReadCopy(Oid nsp, int32 id)
 	 * triggers expect it), so its operators are named with their schema:
 	 * IS DISTINCT FROM would look "=" up along that path.
 	 */
+	/*
+	 * Rows are compared by their binary image, not by "=": a value that
+	 * "=" calls equal may still be another value (a case-insensitive
+	 * collation's 'Ann' and 'ann', numeric 1.0 and 1.00, -0 and 0).
+	 */
 	e->fanout_sql = psprintf("UPDATE %s c SET %s = $1 WHERE c.%s OPERATOR(pg_catalog.=) $2 "
-							 "AND (c.%s IS NULL OR NOT (c.%s OPERATOR(pg_catalog.=) $1))",
+							 "AND pg_catalog.record_image_ne(ROW(c.%s::%s), ROW($1::%s))",
 							 e->child_name, quote_identifier(e->copy_column),
 							 quote_identifier(e->foreign_key), quote_identifier(e->copy_column),
-							 quote_identifier(e->copy_column));
+							 BaseTypeName(e->copytype), BaseTypeName(e->copytype));
+	e->exists_sql = psprintf("SELECT FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
+							 e->parent_name, quote_identifier(e->parent_key));
+	e->keyed_sql = psprintf("SELECT p.%s FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) $1",
+							quote_identifier(e->source_column), e->parent_name,
+							quote_identifier(e->parent_key));
 	e->fanout_null_sql = psprintf("UPDATE %s c SET %s = NULL WHERE c.%s OPERATOR(pg_catalog.=) $2 "
 								  "AND c.%s IS NOT NULL",
 								  e->child_name, quote_identifier(e->copy_column),
@@ -384,6 +435,8 @@ LookupCopy(Oid nsp, int32 id, Oid relid, const char *tgname, bool parent_side)
 	mine->fanout_sql = pstrdup(e->fanout_sql);
 	mine->fanout_null_sql = pstrdup(e->fanout_null_sql);
 	mine->cast_sql = pstrdup(e->cast_sql);
+	mine->keyed_sql = pstrdup(e->keyed_sql);
+	mine->exists_sql = pstrdup(e->exists_sql);
 	mine->child_name = pstrdup(e->child_name);
 	mine->parent_name = pstrdup(e->parent_name);
 	mine->next = NULL;
@@ -475,6 +528,87 @@ ParentValue(CopyEntry *e, Datum fk, bool *isnull)
 	return result;
 }
 
+/*
+ * Whether two foreign key values name the same parent key, by the foreign
+ * key type's own equality (numeric 1.0 and 1.00 do; built-in types only).
+ */
+static bool
+ForeignKeysEqual(CopyEntry *e, Datum a, Datum b)
+{
+	TypeCacheEntry *tc = lookup_type_cache(e->fktype, TYPECACHE_EQ_OPR_FINFO);
+
+	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
+		return false;
+	return DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, e->fkcoll, a, b));
+}
+
+/* Whether a parent row holds key fk now (as the parent's owner, latest snapshot) */
+static bool
+ParentHoldsKey(CopyEntry *e, Datum fk)
+{
+	Oid			argtypes[1] = {e->fktype};
+	Datum		values[1] = {fk};
+	uint64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = DenormExecAs(DenormRelationOwner(e->parent), DENORM_PATH_SAFE, e->parent,
+					 e->exists_sql, 1, argtypes, values, NULL, GetLatestSnapshot(), false);
+	SPI_finish();
+	return n > 0;
+}
+
+static void
+NoteLeavingRow(CopyEntry *e, HeapTuple tup, TupleDesc desc, AttrNumber fkatt, AttrNumber copyatt)
+{
+	Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
+	Form_pg_attribute ca = TupleDescAttr(desc, copyatt - 1);
+	bool		copynull;
+	Datum		fk = heap_getattr(tup, fkatt, desc, &Moving.fknull);
+	Datum		copy = heap_getattr(tup, copyatt, desc, &copynull);
+	MemoryContext old;
+
+	Moving.set = false;
+	if (copynull)
+		return;					/* no snapshot to keep */
+	if (MovingCxt == NULL)
+		MovingCxt = AllocSetContextCreate(TopMemoryContext, "denorm moving row",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(MovingCxt);
+	old = MemoryContextSwitchTo(MovingCxt);
+	Moving.fk = Moving.fknull ? (Datum) 0 : datumCopy(fk, fa->attbyval, fa->attlen);
+	Moving.copy = datumCopy(copy, ca->attbyval, ca->attlen);
+	MemoryContextSwitchTo(old);
+	Moving.id = e->id;
+	Moving.lxid = MyProc->lxid;
+	Moving.cid = GetCurrentCommandId(false);
+	Moving.set = true;
+}
+
+/* Whether a row being inserted is the row just deleted, moving partitions */
+static bool
+TakeMovingRow(CopyEntry *e, HeapTuple tup, TupleDesc desc, AttrNumber fkatt, AttrNumber copyatt)
+{
+	Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
+	Form_pg_attribute ca = TupleDescAttr(desc, copyatt - 1);
+	bool		fknull,
+				copynull;
+	Datum		fk,
+				copy;
+	bool		same;
+
+	if (!Moving.set || Moving.id != e->id || Moving.lxid != MyProc->lxid ||
+		Moving.cid != GetCurrentCommandId(false))
+		return false;
+	fk = heap_getattr(tup, fkatt, desc, &fknull);
+	copy = heap_getattr(tup, copyatt, desc, &copynull);
+	same = !copynull && fknull == Moving.fknull &&
+		(fknull || datumIsEqual(fk, Moving.fk, fa->attbyval, fa->attlen)) &&
+		datumIsEqual(copy, Moving.copy, ca->attbyval, ca->attlen);
+	Moving.set = false;
+	return same;
+}
+
 PG_FUNCTION_INFO_V1(denorm_copy_child_trigger);
 
 /*
@@ -508,12 +642,24 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("denorm_copy_child_trigger was not called by trigger manager")));
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		!(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+		TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("denorm_copy_child_trigger must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
+				 errmsg("denorm_copy_child_trigger must be fired BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW")));
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		/* a snapshot copy's partitioned child: note the row, it may be moving */
+		e = LookupCopy(get_func_namespace(fcinfo->flinfo->fn_oid),
+					   TriggerCopyId(td, "denorm_copy_child_trigger"),
+					   RelationGetRelid(rel), td->tg_trigger->tgname, false);
+		fkatt = get_attnum(RelationGetRelid(rel), e->foreign_key);
+		copyatt = get_attnum(RelationGetRelid(rel), e->copy_column);
+		if (!e->sync && fkatt > 0 && copyatt > 0)
+			NoteLeavingRow(e, td->tg_trigtuple, desc, fkatt, copyatt);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
 	newtup = update ? td->tg_newtuple : td->tg_trigtuple;
 
@@ -582,9 +728,33 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 	{
 		bool		oldnull;
 		Datum		oldfk = heap_getattr(td->tg_trigtuple, fkatt, desc, &oldnull);
-		Form_pg_attribute fa = TupleDescAttr(desc, fkatt - 1);
 		bool		moved = oldnull != fknull ||
-			(!fknull && !datumIsEqual(oldfk, fk, fa->attbyval, fa->attlen));
+			(!fknull && !ForeignKeysEqual(e, oldfk, fk));
+
+		/*
+		 * A snapshot moves with its row only to another parent: when no row
+		 * holds the old key any more, its parent was re-keyed (ON UPDATE
+		 * CASCADE) or is gone, and the value taken stays.
+		 */
+		if (!e->sync && moved && !oldnull && !fknull && !ParentHoldsKey(e, oldfk))
+			moved = false;
+
+		/*
+		 * The trigger fires on every UPDATE (a user trigger before it may
+		 * have changed the foreign key): a row that keeps its foreign key
+		 * and its copy has nothing to do.
+		 */
+		if (!moved)
+		{
+			bool		oldcopynull,
+						newcopynull;
+			Datum		oldcopy = heap_getattr(td->tg_trigtuple, copyatt, desc, &oldcopynull);
+			Datum		newcopy = heap_getattr(newtup, copyatt, desc, &newcopynull);
+
+			if (oldcopynull == newcopynull &&
+				(oldcopynull || datumIsEqual(oldcopy, newcopy, typbyval, typlen)))
+				return PointerGetDatum(newtup);
+		}
 
 		/*
 		 * A snapshot stays what it was taken as, also when the foreign key
@@ -597,6 +767,10 @@ denorm_copy_child_trigger(PG_FUNCTION_ARGS)
 			goto set;
 		}
 	}
+
+	/* a snapshot moving to another partition of the child keeps its value */
+	if (!update && !e->sync && TakeMovingRow(e, newtup, desc, fkatt, copyatt))
+		return PointerGetDatum(newtup);
 
 	if (fknull)
 	{
@@ -773,7 +947,34 @@ denorm_copy_parent_trigger(PG_FUNCTION_ARGS)
 	else
 	{
 		if (oldtup != NULL && !oldkeynull)
-			FanOutKey(e, oldkey, (Datum) 0, true);
+		{
+			/*
+			 * The key's children take the value of the row that holds the
+			 * key now: none (NULL), or another row of the same statement
+			 * (UPDATE ... SET id = id + 1 hands each key to the next row,
+			 * whose own trigger may have fired first).
+			 */
+			Oid			kt[1] = {e->keytype};
+			Datum		kv[1] = {oldkey};
+			bool		heldnull = true;
+			Datum		held = (Datum) 0;
+
+			/* not read-only: the snapshot then sees this statement's rows */
+			if (DenormExecAs(DenormRelationOwner(e->parent), DENORM_PATH_SAFE, e->parent,
+							 e->keyed_sql, 1, kt, kv, NULL, GetLatestSnapshot(), false) == 1)
+			{
+				held = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &heldnull);
+				if (!heldnull)
+				{
+					int16		len;
+					bool		byval;
+
+					get_typlenbyval(e->srctype, &len, &byval);
+					held = datumCopy(held, byval, len);
+				}
+			}
+			FanOutKey(e, oldkey, held, heldnull);
+		}
 		if (newtup != NULL && !newkeynull)
 		{
 			DenormLockKey(e->parent, DenormKeyLockHash(e->keytype, e->keycoll, e->fktype,
@@ -860,6 +1061,33 @@ denorm_copy_truncate_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * The caller of a heal (or a fill) rewrites copies with the child owner's
+ * rights, so it must itself be able to read both tables' columns of the
+ * copy, with no row security policy hiding rows, and to update the copy
+ * column.  Reconcile checks the same before it starts; this holds for
+ * anyone calling the function directly.
+ */
+static void
+CheckCallerMayHeal(CopyEntry *e)
+{
+	Oid			user = GetUserId();
+
+	if (check_enable_rls(e->child, user, true) == RLS_ENABLED ||
+		check_enable_rls(e->parent, user, true) == RLS_ENABLED ||
+		!ColumnAllowed(e->child, e->copy_column, user, ACL_UPDATE) ||
+		!ColumnAllowed(e->child, e->copy_column, user, ACL_SELECT) ||
+		!ColumnAllowed(e->child, e->foreign_key, user, ACL_SELECT) ||
+		!ColumnAllowed(e->parent, e->source_column, user, ACL_SELECT) ||
+		!ColumnAllowed(e->parent, e->parent_key, user, ACL_SELECT))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to heal denorm copy %d in column \"%s\" of table \"%s\"",
+						e->id, e->copy_column, get_rel_name(e->child)),
+				 errdetail("Healing a copy needs SELECT on its columns of both tables and UPDATE on the copy column, with no row security policy hiding rows."),
+				 errhint("Have the tables' owner reconcile the copy.")));
+}
+
 PG_FUNCTION_INFO_V1(denorm_copy_heal);
 
 /*
@@ -890,6 +1118,7 @@ denorm_copy_heal(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	e = LookupCopy(nsp, id, tbl, "denorm_copy_heal", false);
+	CheckCallerMayHeal(e);
 	DenormCheckTable(e->child, id, "child");
 	DenormCheckTable(e->parent, id, "parent");
 	sql = psprintf("UPDATE ONLY %s c SET %s = c.%s WHERE c.ctid OPERATOR(pg_catalog.=) ANY ($1)",
@@ -907,6 +1136,80 @@ denorm_copy_heal(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}
+
+PG_FUNCTION_INFO_V1(denorm_copy_fill);
+
+/*
+ * denorm_copy_fill(copy_id integer) returns bigint
+ *
+ * The fill of a copy being declared, before its triggers exist: sets the
+ * copy column of every child row from its parent (a snapshot copy: only
+ * rows whose copy is NULL; a sync copy: NULL where no parent row has the
+ * key), as the child's owner with a pinned search path, so that user
+ * triggers on the child run with their owner's rights, never the
+ * caller's.  Returns how many rows it set.
+ */
+Datum
+denorm_copy_fill(PG_FUNCTION_ARGS)
+{
+	int32		id = PG_GETARG_INT32(0);
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	CopyEntry  *e;
+	char	   *copytype;
+	char	   *sql;
+	char	   *nulls_sql = NULL;
+	uint64		n;
+	Oid			owner;
+	Oid			child;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	e = ReadCopy(nsp, id);
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("denorm copy %d does not exist", id)));
+	owner = DenormRelationOwner(e->child);
+	if (!has_privs_of_role(GetUserId(), owner) ||
+		!has_privs_of_role(GetUserId(), DenormRelationOwner(e->parent)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of tables %s and %s to fill denorm copy %d",
+						e->child_name, e->parent_name, id)));
+	DenormCheckTable(e->child, id, "child");
+	DenormCheckTable(e->parent, id, "parent");
+	/*
+	 * Both statements are built before either runs: the fill fires the
+	 * child's triggers, whose lookups may free the entry (CopyCxt).
+	 */
+	copytype = QualifiedType(e->child, get_attnum(e->child, e->copy_column));
+	sql = psprintf("UPDATE %s c SET %s = p.%s::%s FROM %s p "
+				   "WHERE p.%s OPERATOR(pg_catalog.=) c.%s "
+				   "AND pg_catalog.record_image_ne(ROW(c.%s::%s), ROW(p.%s::%s::%s))%s",
+				   e->child_name, quote_identifier(e->copy_column),
+				   quote_identifier(e->source_column), copytype, e->parent_name,
+				   quote_identifier(e->parent_key), quote_identifier(e->foreign_key),
+				   quote_identifier(e->copy_column), BaseTypeName(e->copytype),
+				   quote_identifier(e->source_column), copytype, BaseTypeName(e->copytype),
+				   e->sync ? "" : psprintf(" AND c.%s IS NULL", quote_identifier(e->copy_column)));
+	if (e->sync)
+		nulls_sql = psprintf("UPDATE %s c SET %s = NULL WHERE c.%s IS NOT NULL AND NOT EXISTS "
+							 "(SELECT FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) c.%s)",
+							 e->child_name, quote_identifier(e->copy_column),
+							 quote_identifier(e->copy_column), e->parent_name,
+							 quote_identifier(e->parent_key), quote_identifier(e->foreign_key));
+	child = e->child;
+	e = NULL;
+	/* the owner's path, as for the fan-out: the child's own triggers expect it */
+	n = DenormExecAs(owner, DENORM_PATH_OWNER, child, sql, 0, NULL, NULL, NULL, NULL, false);
+	if (nulls_sql != NULL)
+		n += DenormExecAs(owner, DENORM_PATH_OWNER, child, nulls_sql, 0, NULL, NULL, NULL, NULL,
+						  false);
+	SPI_finish();
+	/* the entry is not kept: the next lookup frees it */
+	CopiesStale = true;
 	PG_RETURN_INT64((int64) n);
 }
 

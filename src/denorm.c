@@ -183,6 +183,17 @@ DenormNamespaceCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	DenormInvalidateTargets(InvalidOid);
 	DenormInvalidateParentCounters(InvalidOid);
+	DenormInvalidateCopies(InvalidOid);
+}
+
+/*
+ * A role's memberships or attributes changed: the rights a copy rests on
+ * (checked when its definition is read) are checked again
+ */
+static void
+DenormRolesCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	DenormInvalidateCopies(InvalidOid);
 }
 
 /* Cached counter definitions and targets follow their relations' changes */
@@ -575,6 +586,8 @@ _PG_init(void)
 	RegisterSubXactCallback(DenormSubXactCallback, NULL);
 	CacheRegisterRelcacheCallback(DenormRelcacheCallback, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, DenormNamespaceCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, DenormRolesCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, DenormRolesCallback, (Datum) 0);
 
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = DenormExecutorFinish;

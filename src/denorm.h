@@ -22,6 +22,7 @@
  *   reads.c      exact counter values for roles that may read the parent
  *   copy.c       copied columns: their triggers, fan-out and heal
  *   copy_registry.c  denorm_copies: writing it
+ *   citus.c      counters over Citus distributed tables: shards and the nodes' registry
  *
  *-------------------------------------------------------------------------
  */
@@ -143,6 +144,18 @@ extern void DenormCheckAuthority(DenormRegistry *r, int32 id);
 extern void DenormCheckTrigger(Oid nsp, int32 id, Oid relid, const char *tgname,
 							   char **args, DenormRegistry *r);
 
+/* citus.c: counters over Citus distributed tables */
+extern bool DenormCitusPresent(void);
+extern char DenormCitusKind(Oid relid, int64 *colocation);
+extern Oid	DenormCitusShardOf(Oid relid, int64 *shardid);
+extern bool DenormCitusDistributedNow(Oid shard);
+extern List *DenormCitusCountersOfShard(Oid nsp, Oid shard, bool parent_side);
+extern bool DenormCitusRegistry(Oid nsp, int32 id, Oid shard, bool parent_side,
+								DenormRegistry *r);
+extern void DenormCitusUnregistered(Oid shard, const char *tgname) pg_attribute_noreturn();
+extern void DenormCitusCheckNew(DenormRegistry *r);
+extern bool DenormCitusPublish(Oid nsp, int32 id);
+
 /* parent.c */
 extern void DenormInvalidateParentCounters(Oid relid);
 
@@ -193,6 +206,8 @@ extern SPIPlanPtr DenormPrepare(const char *sql, int nargs, Oid *argtypes);
 #define DENORM_COUNTER_WRITE (1 << 30)
 extern bool DenormWritingCounters(void);
 extern void DenormResetCounterWrites(void);
+extern void DenormMarkCounterWrite(void);
+extern bool DenormTakeMarkedWrite(void);
 extern uint64 DenormExecAs(Oid owner, DenormPath path, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, Datum *values, const char *nulls,
 						   Snapshot snap, bool read_only);

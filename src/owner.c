@@ -445,11 +445,34 @@ DenormWritingCounters(void)
 	return CounterWrites > 0;
 }
 
+/*
+ * Rows of a counter column written from another node (see
+ * denorm_counter_write in citus.c) whose guard has not run yet.
+ */
+static int	MarkedWrites = 0;
+
+void
+DenormMarkCounterWrite(void)
+{
+	MarkedWrites++;
+}
+
+/* Lets one marked row through the guard, if there is one */
+bool
+DenormTakeMarkedWrite(void)
+{
+	if (MarkedWrites <= 0)
+		return false;
+	MarkedWrites--;
+	return true;
+}
+
 /* at transaction end, whatever was running is over */
 void
 DenormResetCounterWrites(void)
 {
 	CounterWrites = 0;
+	MarkedWrites = 0;
 }
 
 uint64

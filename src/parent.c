@@ -172,6 +172,7 @@ typedef struct ParentCounter
 	DenormRegistry r;
 	DenormNames n;
 	bool		fk_guarded;		/* see ChildKeyGuarded */
+	bool		shard;			/* r is a Citus shard pair (DenormCitusRegistry) */
 } ParentCounter;
 
 static HTAB *ParentCounters = NULL;
@@ -253,9 +254,16 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 	if (!found)
 	{
 		e->valid = false;
+		e->shard = false;
 		e->cxt = NULL;
 		e->oldcxt = NULL;
 	}
+	/*
+	 * On a Citus node the entry is for one shard of the parent, with its
+	 * co-located child shard: another shard of it builds its own.
+	 */
+	if (e->valid && e->shard && e->r.parent != RelationGetRelid(rel))
+		e->valid = false;
 	if (!e->valid || e->nsp != nsp)
 	{
 		MemoryContext old;
@@ -277,6 +285,10 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 			/* (names resolved only for a trigger of the counter's own tree) */
 			exists = DenormReadRegistry(nsp, id, &e->r) &&
 				DenormInChildTree(RelationGetRelid(rel), e->r.parent);
+			e->shard = false;
+			if (!exists && DenormCitusPresent() &&
+				OidIsValid(DenormCitusShardOf(RelationGetRelid(rel), NULL)))
+				exists = e->shard = DenormCitusRegistry(nsp, id, RelationGetRelid(rel), true, &e->r);
 			if (exists)
 			{
 				DenormResolveNames(nsp, &e->r, &e->n);
@@ -300,6 +312,51 @@ GetParentCounter(Oid nsp, int32 id, Relation rel)
 	if (!DenormInChildTree(RelationGetRelid(rel), e->r.parent))
 		return NULL;
 	return e;
+}
+
+/*
+ * Whether rel is a shard Citus is filling as it distributes its table in
+ * this transaction, whose counter id was created before (so the rows hold
+ * their counts already) and is not on this node yet: its metadata was
+ * written here by this transaction, or (written over another connection
+ * of the transaction) is not visible yet and the shard unknown.  A trigger
+ * that leaves such rows alone reads and writes nothing of anyone's.
+ */
+static bool
+CitusCopyingRows(Oid nsp, Relation rel, int32 id)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *us = strrchr(name, '_');
+	Oid			relid = RelationGetRelid(rel);
+
+	if (us == NULL || us[1] == '\0' || strspn(us + 1, "0123456789") != strlen(us + 1) ||
+		!DenormCitusPresent())
+		return false;
+	if (!OidIsValid(DenormCitusShardOf(relid, NULL)))
+		return true;
+	return DenormCitusDistributedNow(relid) &&
+		!list_member_int(DenormCitusCountersOfShard(nsp, relid, true), id);
+}
+
+/*
+ * Refuses a parent-side trigger for counter id that the registry does not
+ * confirm.  On a shard of a Citus table whose counter the nodes' copy of
+ * the registry lacks, that says why (the table was distributed after the
+ * counter was created).
+ */
+static void
+NoSuchCounter(Oid nsp, TriggerData *trigdata, int32 id)
+{
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+
+	if (DenormCitusPresent() && OidIsValid(DenormCitusShardOf(relid, NULL)) &&
+		!list_member_int(DenormCitusCountersOfShard(nsp, relid, true), id))
+		DenormCitusUnregistered(relid, trigdata->tg_trigger->tgname);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+					trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation), id),
+			 errdetail("denorm triggers act only as registered in denorm_counters.")));
 }
 
 PG_FUNCTION_INFO_V1(denorm_parent_trigger);
@@ -358,12 +415,12 @@ denorm_parent_trigger(PG_FUNCTION_ARGS)
 				 errhint("Create counters with denorm_create_counter().")));
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
 	pc = GetParentCounter(nsp, id, rel);
+	if (pc == NULL && CitusCopyingRows(nsp, rel, id))
+		return PointerGetDatum(TRIGGER_FIRED_AFTER(trigdata->tg_event) ? NULL :
+							   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 	if (pc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
-						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
-				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+		NoSuchCounter(nsp, trigdata, id);
 	r = pc->r;
 	n = pc->n;
 	/* every call: role memberships change without an invalidation */
@@ -579,7 +636,9 @@ PG_FUNCTION_INFO_V1(denorm_counter_guard);
  * row keeps the column's value and the rest of the write goes through;
  * 'error' refuses the statement; 'allow' lets it through (drift, for
  * reconcile).  denorm's own writes (deltas, flushes, heals, backfills,
- * corrections) pass: they run with DenormWritingCounters set.
+ * corrections) pass: they run with DenormWritingCounters set, or, sent
+ * by the Citus coordinator to the node of a shard, mark their rows
+ * (denorm_counter_write).
  */
 Datum
 denorm_counter_guard(PG_FUNCTION_ARGS)
@@ -616,11 +675,7 @@ denorm_counter_guard(PG_FUNCTION_ARGS)
 	id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
 	pc = GetParentCounter(nsp, id, rel);
 	if (pc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
-						trigdata->tg_trigger->tgname, RelationGetRelationName(rel), id),
-				 errdetail("denorm triggers act only as registered in denorm_counters.")));
+		NoSuchCounter(nsp, trigdata, id);
 	desc = RelationGetDescr(rel);
 	colattno = get_attnum(RelationGetRelid(rel), pc->r.counter_column);
 	if (colattno == InvalidAttrNumber)
@@ -635,6 +690,9 @@ denorm_counter_guard(PG_FUNCTION_ARGS)
 			(oldnull || datumIsEqual(oldvalue, newvalue, att->attbyval, att->attlen)))
 			return PointerGetDatum(trigdata->tg_newtuple);
 	}
+	/* a row denorm writes from the Citus coordinator (denorm_counter_write) */
+	if (DenormTakeMarkedWrite())
+		return PointerGetDatum(trigdata->tg_newtuple);
 	/*
 	 * The column changes: what to do depends on denorm.counter_writes, so a
 	 * value of it that could not be checked (given before the library was

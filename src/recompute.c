@@ -655,6 +655,34 @@ denorm_truncate_trigger(PG_FUNCTION_ARGS)
 			tables = list_concat(tables, get_partition_ancestors(relid));
 		ids = DenormCountersOfChildren(nsp, tables);
 	}
+
+	/*
+	 * With Citus, the rows of a distributed child are in its shards, and
+	 * each shard's own trigger sets the parent rows of its co-located
+	 * parent shard: the distributed table's trigger, on the coordinator,
+	 * has nothing to do (and cannot know when the shards are emptied).
+	 */
+	if (ids != NIL && DenormCitusPresent() && DenormCitusKind(relid, NULL) == 'h')
+		return PointerGetDatum(NULL);
+	if (ids == NIL && trigdata->tg_trigger->tgnargs == 0 && DenormCitusPresent() &&
+		OidIsValid(DenormCitusShardOf(relid, NULL)))
+	{
+		ids = DenormCitusCountersOfShard(nsp, relid, false);
+		if (ids == NIL)
+			DenormCitusUnregistered(relid, trigdata->tg_trigger->tgname);
+		foreach(lc, ids)
+		{
+			id = lfirst_int(lc);
+			if (!DenormCitusRegistry(nsp, id, relid, false, &r))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+								trigdata->tg_trigger->tgname, get_rel_name(relid), id),
+						 errdetail("denorm triggers act only as registered in denorm_counters.")));
+			DenormRecomputeCounter(nsp, id, &r, true);
+		}
+		return PointerGetDatum(NULL);
+	}
 	foreach(lc, ids)
 	{
 		id = lfirst_int(lc);

@@ -538,6 +538,7 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 	char	   *fits;
 	char	   *rows;
 	char	   *sql;
+	char	   *mark = "";
 
 	if (!has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
@@ -552,8 +553,11 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 					DenormFitsSql(col, "h.v", true, coltype, coltypmod));
 	rows = psprintf("ROWS FROM (pg_catalog.unnest($1::%s[]), pg_catalog.unnest($2), "
 					"pg_catalog.unnest($3)) AS h(k, v, a)", n.keytype);
-	sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s = CASE WHEN h.a THEN h.v "
-				   "ELSE COALESCE(p.%2$s, 0) OPERATOR(pg_catalog.+) h.v END "
+	/* on a distributed parent the row is written on its shard's node */
+	if (DenormCitusPresent() && DenormCitusKind(r->parent, NULL) == 'h')
+		mark = psprintf("%s.denorm_counter_write", quote_identifier(get_namespace_name(nsp)));
+	sql = psprintf("WITH u AS (UPDATE %1$s p SET %2$s = %7$s(CASE WHEN h.a THEN h.v "
+				   "ELSE COALESCE(p.%2$s, 0) OPERATOR(pg_catalog.+) h.v END) "
 				   "FROM %3$s "
 				   "WHERE p.%4$s OPERATOR(pg_catalog.=) h.k AND %5$s "
 				   "RETURNING p.%4$s::pg_catalog.text AS k) "
@@ -562,7 +566,7 @@ ApplyAmounts(Oid nsp, DenormRegistry *r, Datum keys, Datum amounts, Datum absolu
 				   "(SELECT ARRAY[p.%4$s::pg_catalog.text, CASE WHEN h.a THEN h.v::pg_catalog.text ELSE %6$s END] "
 				   "FROM %1$s p, %3$s WHERE p.%4$s OPERATOR(pg_catalog.=) h.k AND NOT (%5$s) "
 				   "ORDER BY p.%4$s LIMIT 1) END FROM u",
-				   n.parent, n.col, rows, n.key, fits, DenormNewValueSql(col, "h.v"));
+				   n.parent, n.col, rows, n.key, fits, DenormNewValueSql(col, "h.v"), mark);
 	values[0] = keys;
 	values[1] = amounts;
 	values[2] = absolute;

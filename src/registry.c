@@ -467,6 +467,8 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 				 errhint("Create counters with denorm_create_counter().")));
 	if (get_attnum(r.parent, r.counter_column) == InvalidAttrNumber)
 		RequireColumn(r.parent, r.counter_column);
+	if (DenormCitusPresent())
+		DenormCitusCheckNew(&r);
 	{
 		AttrNumber	attnum = get_attnum(r.parent, r.counter_column);
 		Oid			child_owner = DenormRelationOwner(r.child);
@@ -512,6 +514,8 @@ denorm_registry_insert(PG_FUNCTION_ARGS)
 	SPI_finish();
 	/* every session's child triggers read their counters anew */
 	CacheInvalidateRelcacheByRelid(r.child);
+	/* and the other nodes of a Citus cluster learn of it */
+	(void) DenormCitusPublish(nsp, DatumGetInt32(values[0]));
 	PG_RETURN_DATUM(values[0]);
 }
 
@@ -596,6 +600,7 @@ denorm_registry_delete(PG_FUNCTION_ARGS)
 								 quote_identifier(get_namespace_name(nsp))),
 						1, argtypes, values, NULL);
 	SPI_finish();
+	(void) DenormCitusPublish(nsp, PG_GETARG_INT32(0));
 	PG_RETURN_VOID();
 }
 
@@ -651,6 +656,7 @@ DenormRegistrySetNames(Oid nsp, DenormRegistry *r, bool new_filter)
 	/* every session's triggers and targets read the counter anew */
 	CacheInvalidateRelcacheByRelid(r->child);
 	CacheInvalidateRelcacheByRelid(r->parent);
+	(void) DenormCitusPublish(nsp, r->id);
 }
 
 PG_FUNCTION_INFO_V1(denorm_key_compare_problem);

@@ -16,6 +16,8 @@
  */
 #include "denorm.h"
 
+#include "access/xact.h"
+
 #include "access/heapam.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -88,6 +90,7 @@ typedef struct DenormTriggerCounters
 	MemoryContext cxt;			/* holds everything below */
 	int			ncounters;
 	DenormCounter *counters;
+	TransactionId only_in;		/* valid in this transaction only, if set */
 } DenormTriggerCounters;
 
 static HTAB *CounterHash = NULL;
@@ -380,6 +383,9 @@ BuildCounter(DenormCounter *c, Relation rel, DenormRegistry *r, Oid nsp)
  * arguments instead (until ALTER EXTENSION denorm UPDATE replaces it); it
  * serves that counter, if the registry confirms every argument.  Every
  * counter passes the trust check (DenormCheckTrigger) before it is used.
+ * On a Citus node, a shard of a distributed child serves the counters the
+ * nodes' copy of the registry has for its table, over the co-located
+ * shards (DenormCitusRegistry, whose trust rule citus.c explains).
  */
 static void
 BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid)
@@ -391,6 +397,7 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	ListCell   *lc;
 	MemoryContext old;
 	int			i = 0;
+	bool		shard = false;
 
 	if (tg->tgnargs != 0 && tg->tgnargs != DENORM_LEGACY_TRIGGER_NARGS)
 		ereport(ERROR,
@@ -404,6 +411,7 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	e->cxt = AllocSetContextCreate(TopMemoryContext, "denorm trigger counters",
 								   ALLOCSET_SMALL_SIZES);
 	e->relid = RelationGetRelid(rel);
+	e->only_in = InvalidTransactionId;
 	e->ncounters = 0;
 	e->counters = NULL;
 	if (tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS)
@@ -415,6 +423,22 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	{
 		e->origin = TriggerOrigin(tg->tgoid);
 		ids = DenormCountersOfChildren(nsp, list_make1_oid(e->origin));
+		/* a shard of a distributed child: its counters as the nodes know them */
+		if (ids == NIL && e->origin == e->relid && DenormCitusPresent() &&
+			OidIsValid(DenormCitusShardOf(e->relid, NULL)))
+		{
+			shard = true;
+			ids = DenormCitusCountersOfShard(nsp, e->relid, false);
+			/*
+			 * Citus copying the rows of a table it distributes in this
+			 * transaction, whose counters (created before) already hold
+			 * them: nothing to count, in this transaction.
+			 */
+			if (ids == NIL && DenormCitusDistributedNow(e->relid))
+				e->only_in = GetTopTransactionId();
+			else if (ids == NIL)
+				DenormCitusUnregistered(e->relid, tg->tgname);
+		}
 	}
 
 	old = MemoryContextSwitchTo(e->cxt);
@@ -424,8 +448,16 @@ BuildTriggerCounters(DenormTriggerCounters *e, TriggerData *trigdata, Oid funcid
 	{
 		DenormRegistry r;
 
-		DenormCheckTrigger(nsp, lfirst_int(lc), e->relid, tg->tgname,
-						   tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS ? tg->tgargs : NULL, &r);
+		if (!shard)
+			DenormCheckTrigger(nsp, lfirst_int(lc), e->relid, tg->tgname,
+							   tg->tgnargs == DENORM_LEGACY_TRIGGER_NARGS ? tg->tgargs : NULL, &r);
+		else if (!DenormCitusRegistry(nsp, lfirst_int(lc), e->relid, false, &r))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("trigger \"%s\" on table \"%s\" does not match denorm counter %d",
+							tg->tgname, RelationGetRelationName(rel), lfirst_int(lc)),
+					 errdetail("denorm triggers act only as registered in denorm_counters."),
+					 errhint("Create counters with denorm_create_counter().")));
 		old = MemoryContextSwitchTo(e->cxt);
 		BuildCounter(&e->counters[i++], rel, &r, nsp);
 		MemoryContextSwitchTo(old);
@@ -458,7 +490,8 @@ GetTriggerCounters(TriggerData *trigdata, Oid funcid)
 		e->cxt = NULL;
 		e->valid = false;
 	}
-	if (!e->valid || e->relid != RelationGetRelid(trigdata->tg_relation))
+	if (!e->valid || e->relid != RelationGetRelid(trigdata->tg_relation) ||
+		(TransactionIdIsValid(e->only_in) && !TransactionIdIsCurrentTransactionId(e->only_in)))
 	{
 		PG_TRY();
 		{

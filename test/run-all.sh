@@ -3,9 +3,9 @@
 # Debian packages that are missing, builds and installs the extension,
 # starts a throwaway PostgreSQL 15 cluster with pg_cron preloaded, runs the
 # pg_regress, isolation, pgTAP, packaging (META.json, the Debian package
-# built, installed and tried), pg_cron, reliability, upgrade and soak
-# tests, and removes the cluster.  Ends with a "N passed, N failed" line;
-# exits non-zero on any failure.
+# built, installed and tried), pg_cron, reliability, Citus (skipped when
+# Citus is not installed), upgrade and soak tests, and removes the cluster.
+# Ends with a "N passed, N failed" line; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
@@ -42,7 +42,7 @@ grep -q '^Result: PASS' "$log/pgtap.txt" || bad=$((bad > 0 ? bad : 1))
 echo "pgTAP assertions: $ok passed, $bad failed"
 passed=$((passed + ok)); failed=$((failed + bad))
 
-for t in test/package/*.sh test/cron/*.sh test/reliability/*.sh test/upgrade/*.sh test/soak/*.sh; do
+for t in test/package/*.sh test/cron/*.sh test/reliability/*.sh test/citus/*.sh test/upgrade/*.sh test/soak/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"
     bash "$t" 2>&1 | tee "$log/$(basename "$t").txt"

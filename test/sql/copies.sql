@@ -63,8 +63,9 @@ SELECT * FROM cp_state WHERE customer_id = 2;
 -- a parent UPDATE of another value, or to the same value, writes no child
 UPDATE cp_customers SET full_name = 'Bobby' WHERE id = 2;
 SELECT * FROM denorm_check_copies();
--- parent UPDATE of its key: ON UPDATE CASCADE moves the children, and
--- their copies come from the row under its new key
+-- parent UPDATE of its key: ON UPDATE CASCADE moves the children, their
+-- sync copies come from the row under its new key, and their snapshots stay
+-- what they were taken as (the row they point at is the same row)
 UPDATE cp_customers SET id = 20 WHERE id = 2;
 SELECT * FROM cp_state WHERE customer_id = 20;
 SELECT * FROM denorm_check_copies();

@@ -68,7 +68,8 @@ SELECT copy_column FROM denorm_copies WHERE id = :name_id;
 ALTER TABLE cm_posts DROP COLUMN writer_name;
 ALTER TABLE cm_posts DROP COLUMN writer_name CASCADE;
 ALTER TABLE cm_authors DROP COLUMN full_name CASCADE;
--- retyping one: PostgreSQL refuses it for a column a trigger names
+-- retyping one to a type that no longer holds the source: refused (one
+-- that still does is followed)
 ALTER TABLE cm_posts ALTER COLUMN writer_name TYPE varchar(100);
 -- the parent key's unique index dropped
 ALTER TABLE cm_authors DROP CONSTRAINT cm_authors_pkey;

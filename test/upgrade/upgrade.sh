@@ -187,7 +187,7 @@ check "administrators no longer write the registry or pending deltas" "f|f|f" \
                                 has_table_privilege('regress_upg_admin', 'denorm_pending', 'INSERT, UPDATE, DELETE'),
                                 has_sequence_privilege('regress_upg_admin', 'denorm_counters_id_seq', 'USAGE, UPDATE'))")"
 check "PUBLIC may execute only what reads the catalogs, the caller's own transaction or what the caller may SELECT" \
-      "denorm_apply,denorm_child_tables,denorm_child_trigger,denorm_copy_fk_indexed,denorm_copy_trigger_problems,denorm_counter_id,denorm_dropped_table,denorm_error,denorm_fk_indexed,denorm_is_counter_trigger,denorm_local_delta,denorm_trigger_problems,denorm_unpinned_parent_triggers,denorm_value,denorm_values" \
+      "denorm_apply,denorm_child_tables,denorm_child_trigger,denorm_copy_fk_indexed,denorm_copy_trigger_problems,denorm_counter_id,denorm_counter_write,denorm_dropped_table,denorm_error,denorm_fk_indexed,denorm_is_counter_trigger,denorm_local_delta,denorm_trigger_problems,denorm_unpinned_parent_triggers,denorm_value,denorm_values" \
       "$(q "SELECT string_agg(DISTINCT p.proname, ',' ORDER BY p.proname) FROM pg_proc p
               JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
               AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'denorm')
