@@ -6339,3 +6339,965 @@ CREATE EVENT TRIGGER denorm_guard_copies ON ddl_command_end
     EXECUTE FUNCTION @extschema@.denorm_on_copy_ddl();
 COMMENT ON EVENT TRIGGER denorm_guard_copies IS
     'Follows renames of the columns denorm copies use and refuses changes that break a copy';
+
+------------------------------------------------------------------------
+-- Copies in reconcile, denorm_check and denorm_status; TRUNCATE of a
+-- sync copy's parent
+------------------------------------------------------------------------
+
+-- denorm_reconcile() and denorm_reconcile_batched() with no counter id
+-- reconcile every copy too, in the same run, after the counters (a copy's
+-- id works where a counter id is taken, but not for a key range);
+-- denorm_check() reports drifted copies; denorm_status has a row per copy
+-- and a new last column, source_column.  A sync copy gets a TRUNCATE
+-- trigger on its parent (and each of its partitions) that sets the copy to
+-- NULL on the children left without a parent row.
+
+CREATE FUNCTION @extschema@.denorm_copy_truncate_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_copy_truncate_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_copy_truncate_trigger() IS
+    'Internal: AFTER TRUNCATE statement trigger of a sync copy''s parent (and each of its partitions): sets the copy to NULL on the children left without a parent row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_truncate_trigger() FROM PUBLIC;
+
+-- Missing or disabled triggers of a copy, NULL when all fire.  Triggers
+-- are recognised by their function and the copy id they carry.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_trigger_problems(c @extschema@.denorm_copies)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('trigger "%s" on table %s is %s', e.tgname, e.rel,
+                             CASE WHEN e.enabled IS NULL THEN 'missing' ELSE 'disabled' END),
+                      '; ' ORDER BY e.tgname, e.rel::oid)
+      FROM (SELECT r.rel, format('denorm_copy_%s', c.id) AS tgname,
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = r.rel
+                       AND t.tgfoid = '@extschema@.denorm_copy_child_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1) AS enabled
+              FROM (SELECT c.child::regclass AS rel
+                    UNION SELECT p.relid FROM pg_partition_tree(c.child) p WHERE p.isleaf) r
+            UNION ALL
+            SELECT c.parent, format('denorm_copy_%s_source', c.id),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = c.parent
+                       AND t.tgfoid = '@extschema@.denorm_copy_parent_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+             WHERE c.mode = 'sync'
+            UNION ALL
+            SELECT r.rel, format('denorm_copy_%s_truncate', c.id),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = r.rel
+                       AND t.tgfoid = '@extschema@.denorm_copy_truncate_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+              FROM (SELECT c.parent::regclass AS rel
+                    UNION SELECT p.relid FROM pg_partition_tree(c.parent) p) r
+             WHERE c.mode = 'sync') e
+     WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) IS
+    'Internal: missing or disabled triggers of a copy, NULL when all fire';
+
+-- Installs a copy's triggers: on the child, and for a sync copy on the
+-- parent (the row trigger, and the TRUNCATE trigger there and on each of
+-- its partitions: statement triggers are not cloned onto partitions)
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_install_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r regclass;
+BEGIN
+    -- every UPDATE, not only those that name the columns: a user BEFORE
+    -- trigger may change the foreign key (any BEFORE UPDATE row trigger
+    -- makes PostgreSQL lock the row first, so firing costs one call); and
+    -- for a snapshot on a partitioned child DELETE too, which tells a row
+    -- moving to another partition from a new row
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION @extschema@.denorm_copy_child_trigger(%L)',
+                   'denorm_copy_' || c.id,
+                   CASE WHEN c.mode = 'snapshot'
+                             AND (SELECT k.relkind FROM pg_class k WHERE k.oid = c.child) = 'p'
+                        THEN ' OR DELETE' ELSE '' END,
+                   c.child, c.id);
+    IF c.mode = 'sync' THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
+                       'denorm_copy_' || c.id || '_source', c.source_column, c.parent_key, c.parent, c.id);
+        FOR r IN SELECT c.parent::regclass UNION SELECT p.relid FROM pg_partition_tree(c.parent) p LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+                           'EXECUTE FUNCTION @extschema@.denorm_copy_truncate_trigger(%L)',
+                           'denorm_copy_' || c.id || '_truncate', r, c.id);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) IS
+    'Internal: creates a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_install_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+-- Drops a copy's triggers from whichever of its tables exist: those that
+-- run denorm's copy trigger functions with the copy's id, whatever their
+-- names
+CREATE OR REPLACE FUNCTION @extschema@.denorm_copy_remove_triggers(c @extschema@.denorm_copies)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
+              WHERE (g.tgrelid IN (c.child, c.parent)
+                     OR g.tgrelid IN (SELECT p.relid FROM pg_partition_tree(c.parent) p))
+                AND g.tgparentid = 0
+                AND g.tgfoid IN ('@extschema@.denorm_copy_child_trigger()'::regprocedure,
+                                 '@extschema@.denorm_copy_parent_trigger()'::regprocedure,
+                                 '@extschema@.denorm_copy_truncate_trigger()'::regprocedure)
+                AND g.tgnargs = 1 AND encode(g.tgargs, 'escape') = c.id || '\000' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_remove_triggers(@extschema@.denorm_copies) IS
+    'Internal: drops a copy''s triggers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_remove_triggers(@extschema@.denorm_copies) FROM PUBLIC;
+
+-- Before a copy's batches: its trust checks, as its triggers make them,
+-- and the caller's rights (a reconcile reads both tables with them, and
+-- heals through the copy column).  Returns the copy.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_start(copy_id integer, heal boolean)
+RETURNS @extschema@.denorm_copies
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+BEGIN
+    PERFORM @extschema@.denorm_copy_check(copy_id);
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    IF NOT has_table_privilege(c.child, 'SELECT') OR NOT has_table_privilege(c.parent, 'SELECT') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+            'Reconciling a copy reads both its tables with the caller''s rights.',
+            'Grant SELECT on both tables, or reconcile as their owner.');
+    END IF;
+    IF heal AND NOT has_column_privilege(c.child, c.copy_column, 'UPDATE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('permission denied to heal denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+            'Healing a copy needs UPDATE on its column.',
+            format('Grant UPDATE (%I) on the table, or run with heal => false.', c.copy_column));
+    END IF;
+    RETURN c;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_start(integer, boolean) IS
+    'Internal: the checks before a copy''s reconcile (trust, the caller''s rights); returns the copy';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_start(integer, boolean) FROM PUBLIC;
+
+-- The batches of a copy as arrays (table, first block, block after the
+-- last), for a caller that commits between them
+CREATE FUNCTION @extschema@.denorm_copy_batch_list(copy_id integer, batch_size integer,
+                                                   OUT tbls regclass[], OUT los bigint[], OUT his bigint[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_agg(b.tbl ORDER BY b.tbl::oid, b.lo), array_agg(b.lo ORDER BY b.tbl::oid, b.lo),
+           array_agg(b.hi ORDER BY b.tbl::oid, b.lo)
+      FROM @extschema@.denorm_copies c,
+           LATERAL @extschema@.denorm_copy_batches(c, batch_size) b
+     WHERE c.id OPERATOR(pg_catalog.=) copy_id
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_batch_list(integer, integer) IS
+    'Internal: the block-range batches of a copy''s reconcile, as arrays';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_batch_list(integer, integer) FROM PUBLIC;
+
+-- One batch of a copy: finds the rows whose copy is wrong, logs each in
+-- run, and heals them unless heal is false
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_batch(run bigint, copy_id integer, tbl regclass,
+                                                        lo bigint, hi bigint, heal boolean,
+                                                        OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                        OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    f record;
+BEGIN
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    f := @extschema@.denorm_copy_find(c, tbl, lo, hi);
+    rows_checked := f.checked;
+    rows_drifted := coalesce(array_length(f.tids, 1), 0);
+    rows_healed := 0;
+    IF rows_drifted = 0 THEN
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.denorm_drift_log (run_id, counter_id, parent_table, counter_column,
+                                              parent_key, stored_text, actual_text, healed, healed_at)
+    SELECT run, c.id, c.child, c.copy_column, k, s, a, heal, CASE WHEN heal THEN clock_timestamp() END
+      FROM unnest(f.keys, f.stored, f.actual) AS u(k, s, a);
+    IF heal THEN
+        rows_healed := @extschema@.denorm_copy_heal(c.id, tbl, f.tids);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_batch(bigint, integer, regclass, bigint, bigint, boolean) IS
+    'Internal: reconciles one block-range batch of a copy: finds, logs and (with heal) sets its wrong child rows';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_batch(bigint, integer, regclass, bigint, bigint, boolean) FROM PUBLIC;
+
+-- A whole copy, batch by batch, in the caller's transaction, with NOTICE
+-- progress on large tables; errors propagate
+CREATE FUNCTION @extschema@.denorm_reconcile_copy(run bigint, copy_id integer, heal boolean,
+                                                  OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                  OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies := @extschema@.denorm_reconcile_copy_start(copy_id, heal);
+    b record;
+    r record;
+    n integer;
+    last_report timestamptz := clock_timestamp();
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    b := @extschema@.denorm_copy_batch_list(c.id, (@extschema@.denorm_settings()).reconcile_batch_size);
+    n := coalesce(array_length(b.tbls, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_copy_batch(run, c.id, b.tbls[i], b.los[i], b.his[i], heal);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF @extschema@.denorm_progress_due(i, n, last_report) THEN
+            RAISE NOTICE 'denorm copy %: batch % of %, % rows checked, % drifted', c.id, i, n,
+                rows_checked, rows_drifted;
+            last_report := clock_timestamp();
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy(bigint, integer, boolean) IS
+    'Internal: reconciles one copy batch by batch in the caller''s transaction';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy(bigint, integer, boolean) FROM PUBLIC;
+
+-- Records one copy's result in a run (a denorm_reconcile_checks row under
+-- its id) and raises its alerts, as denorm_finish_counter does for a
+-- counter: a WARNING when its triggers do not fire, a WARNING and NOTIFY
+-- denorm_drift (with copy_id, child and copy_column) when the drifted share
+-- passes denorm.drift_alert_ratio.  Returns its status (denorm_check_status)
+-- and whether it alerted.
+CREATE FUNCTION @extschema@.denorm_finish_copy(run bigint, copy_id integer, heal boolean,
+                                               checked bigint, drifted bigint, healed bigint, err text,
+                                               OUT status text, OUT alerted boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    problems text;
+    ratio double precision := (@extschema@.denorm_settings()).drift_alert_ratio;
+BEGIN
+    alerted := false;
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    IF c.id IS NOT NULL THEN
+        problems := @extschema@.denorm_copy_trigger_problems(c);
+    END IF;
+    IF problems IS NOT NULL THEN
+        alerted := true;
+        RAISE WARNING 'denorm copy % in column "%" of table % does not fire: %', c.id, c.copy_column, c.child, problems
+            USING HINT = 'Enable or recreate its triggers (denorm_drop_copy, then denorm_create_copy), then reconcile again.';
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_checks (run_id, counter_id, rows_checked, rows_drifted,
+                                                      rows_healed, trigger_problems, error)
+    VALUES (run, copy_id, checked, drifted, healed, problems, err);
+    IF err IS NULL AND checked > 0 AND drifted::double precision / checked > ratio THEN
+        alerted := true;
+        RAISE WARNING 'denorm copy % in column "%" of table %: % of % rows drifted', c.id, c.copy_column,
+            c.child, drifted, checked
+            USING DETAIL = format('Run %s; the rows are in denorm_drift_log.', run);
+        PERFORM pg_notify('denorm_drift', json_build_object('run_id', run, 'copy_id', c.id,
+            'child', c.child::text, 'copy_column', c.copy_column, 'drifted', drifted,
+            'checked', checked)::text);
+    END IF;
+    status := @extschema@.denorm_check_status(heal, drifted, alerted, err);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_copy(bigint, integer, boolean, bigint, bigint, bigint, text) IS
+    'Internal: records a copy''s result in denorm_reconcile_checks and raises its alerts (WARNING, NOTIFY denorm_drift)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_copy(bigint, integer, boolean, bigint, bigint, bigint, text) FROM PUBLIC;
+
+-- One copy in a run that does not commit between batches (denorm_reconcile,
+-- denorm_reconcile_copies): a copy fails as a whole, its heals and drift
+-- rows rolled back with it; when a heal failed, the copy is read again
+-- without healing, so the drift it found is still logged before its
+-- failure is recorded.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_in_run(run bigint, copy_id integer, heal boolean,
+                                                         OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                         OUT rows_healed bigint, OUT status text,
+                                                         OUT error text, OUT alerted boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+    f record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    BEGIN
+        r := @extschema@.denorm_reconcile_copy(run, copy_id, heal);
+        rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+        IF heal THEN
+            BEGIN
+                r := @extschema@.denorm_reconcile_copy(run, copy_id, false);
+                rows_checked := r.rows_checked; rows_drifted := r.rows_drifted;
+            EXCEPTION WHEN OTHERS THEN
+                NULL;   -- the reading failed too: the first error says why
+            END;
+        END IF;
+        RAISE WARNING 'denorm reconcile of copy % in column "%" of table % failed: %', copy_id,
+                      (SELECT d.copy_column FROM @extschema@.denorm_copies d WHERE d.id = copy_id),
+                      (SELECT d.child FROM @extschema@.denorm_copies d WHERE d.id = copy_id), error;
+    END;
+    f := @extschema@.denorm_finish_copy(run, copy_id, heal, rows_checked, rows_drifted, rows_healed, error);
+    status := f.status;
+    alerted := f.alerted;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_in_run(bigint, integer, boolean) IS
+    'Internal: reconciles and records one copy in a run of denorm_reconcile or denorm_reconcile_copies';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_in_run(bigint, integer, boolean) FROM PUBLIC;
+
+-- Reconciles copies (all, or one) in a run of their own, recorded as
+-- denorm_reconcile records one.  denorm_reconcile() with no counter id
+-- covers the copies too, in the same run as the counters.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_copies_scope(p_copy integer, heal boolean)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, rows_checked bigint,
+               rows_drifted bigint, rows_healed bigint, status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    run bigint;
+    alert boolean := false;
+    failed text;
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    PERFORM @extschema@.denorm_settings();
+    IF p_copy IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.id = p_copy) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm copy %s does not exist', p_copy),
+            NULL, 'The denorm_copy_status view lists the copies there are.');
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
+              WHERE p_copy IS NULL OR d.id = p_copy ORDER BY d.id LOOP
+        r := @extschema@.denorm_reconcile_copy_in_run(run, c.id, heal);
+        copy_id := c.id; child := c.child; copy_column := c.copy_column;
+        rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+        status := r.status; error := r.error;
+        alert := alert OR r.alerted;
+        IF r.error IS NOT NULL THEN
+            failed := concat(failed || '; ', format('copy %s: %s', c.id, r.error));
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@.denorm_finish_run(run, heal, alert, failed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copies_scope(integer, boolean) IS
+    'Internal: denorm_reconcile_copies';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copies_scope(integer, boolean) FROM PUBLIC;
+
+-- The counters a run covers; rejects unknown ids and bad arguments, and
+-- (reconcile uses both settings) a setting whose value is invalid, before
+-- any counter is checked.  A copy's id is known too (a run given one
+-- covers that copy and no counter; denorm_reconcile_copy_ids).  Lower levels come first (denorm_counter_levels):
+-- a heal there reaches the counters above through their triggers, which are
+-- checked after it.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
+RETURNS SETOF @extschema@.denorm_counters
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    PERFORM @extschema@.denorm_settings();
+    IF counter_id IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.id = counter_id) THEN
+        PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
+            NULL,
+            'The denorm_status view lists the counters there are.');
+    END IF;
+    RETURN QUERY SELECT d.* FROM @extschema@.denorm_counters d
+                   LEFT JOIN @extschema@.denorm_counter_levels() l ON l.counter_id = d.id
+                  WHERE counter_id IS NULL OR d.id = counter_id
+                  ORDER BY coalesce(l.level, 0), d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
+    'Internal: the counters a reconcile run covers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) FROM PUBLIC;
+
+-- The copies a run covers after its counters: every copy when it was given
+-- no id, else the copy with that id (none when the id is a counter's).
+-- Copies come last: a heal of a counter that a copy copies reaches the
+-- children through the copy's trigger before the copy is checked.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_ids(counter_id integer)
+RETURNS SETOF integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN QUERY SELECT d.id FROM @extschema@.denorm_copies d
+                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_ids(integer) IS
+    'Internal: the copies a reconcile run covers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_ids(integer) FROM PUBLIC;
+
+-- One run over the given counters and key scope, in the caller's
+-- transaction; each batch is its own statement and snapshot.  A counter
+-- fails as a whole (its heals and drift rows are rolled back with it); when
+-- a heal failed, the counter is read again without healing, so the drift
+-- it found is still logged (healed false) before its failure is recorded.
+-- A run over every counter covers every copy too, after the counters, and
+-- a run given a copy's id covers that copy (a row each: counter_id the
+-- copy id, parent the child table, counter_column the copy column); a key
+-- range is a counter's only.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
+                                                   p_from text, p_to text,
+                                                   p_range boolean)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               rows_checked bigint, rows_drifted bigint, rows_healed bigint,
+               status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    cp record;
+    alerted boolean;
+    alert boolean := false;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    err text;
+    failed text;
+BEGIN
+    IF p_range THEN
+        PERFORM @extschema@.denorm_require(p_counter, 'counter_id');
+        IF p_from IS NULL AND p_to IS NULL THEN
+            PERFORM @extschema@.denorm_error('22004', 'key_from and key_to cannot both be null', NULL,
+                                             'Use denorm_reconcile() for a whole counter.');
+        END IF;
+        SELECT d.id, d.child, d.copy_column INTO cp FROM @extschema@.denorm_copies d WHERE d.id = p_counter;
+        IF cp.id IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('0A000',
+                format('denorm copy %s in column "%s" of table "%s" cannot be reconciled by key range', cp.id, cp.copy_column, cp.child),
+                'Key ranges are ranges of a counter''s parent keys; a copy is checked by blocks of its child table.',
+                format('Reconcile the whole copy with denorm_reconcile(%s) or denorm_reconcile_copies(%s).', cp.id, cp.id));
+        END IF;
+        FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+            PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
+        END LOOP;
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
+        err := NULL;
+        BEGIN
+            r := @extschema@.denorm_reconcile_counter(run, c, p_heal, p_from, p_to);
+            checked := r.rows_checked; drifted := r.rows_drifted; healed := r.rows_healed;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            checked := 0; drifted := 0; healed := 0;
+            IF p_heal THEN
+                BEGIN
+                    r := @extschema@.denorm_reconcile_counter(run, c, false, p_from, p_to);
+                    checked := r.rows_checked; drifted := r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            failed := concat(failed || '; ', format('counter %s: %s', c.id, err));
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+        END;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        rows_checked := checked; rows_drifted := drifted; rows_healed := healed;
+        status := @extschema@.denorm_check_status(p_heal, drifted, alerted, err);
+        error := err;
+        RETURN NEXT;
+    END LOOP;
+    IF NOT p_range THEN
+        FOR cp IN SELECT d.id, d.child, d.copy_column
+                    FROM @extschema@.denorm_reconcile_copy_ids(p_counter) AS x(id)
+                    JOIN @extschema@.denorm_copies d ON d.id = x.id ORDER BY d.id LOOP
+            r := @extschema@.denorm_reconcile_copy_in_run(run, cp.id, p_heal);
+            IF r.error IS NOT NULL THEN
+                failed := concat(failed || '; ', format('copy %s: %s', cp.id, r.error));
+            END IF;
+            alert := alert OR r.alerted;
+            counter_id := cp.id; parent := cp.child; counter_column := cp.copy_column;
+            rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+            status := r.status;
+            error := r.error;
+            RETURN NEXT;
+        END LOOP;
+    END IF;
+    PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) IS
+    'Internal: one reconcile run over a set of counters and a key scope, in the caller''s transaction (which keeps the locks of every batch)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_scope(integer, boolean, text, text, boolean) FROM PUBLIC;
+
+-- What denorm_check reports: the drifted rows of the given counters, read
+-- batch by batch (denorm.reconcile_batch_size parent rows each) with the
+-- steps reconcile reads with (denorm_find_drift, denorm_find_extreme_drift),
+-- in the snapshot of each of its statements, which sees the caller's own
+-- changes.  It writes nothing of its own: no run, no check, no drift row,
+-- no heal.  The calling transaction's commit-time deltas (mode 'commit')
+-- are applied first, as denorm_apply() does (its commit would apply them
+-- anyway), so a test transaction's own writes do not show as drift.
+CREATE OR REPLACE FUNCTION @extschema@.denorm_check_scope(p_parent regclass, p_column name)
+RETURNS TABLE (counter_id integer, parent regclass, counter_column name,
+               parent_key text, stored text, actual text, drift numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_counters;
+    one integer;
+    starts text[];
+    n integer;
+    lo text;
+    hi text;
+    keys text[];
+    stored_all text[];
+    actual_all text[];
+    is_number boolean;
+    one_copy integer;
+    cp record;
+    cf record;
+    tbls regclass[];
+    los bigint[];
+    his bigint[];
+    bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
+BEGIN
+    IF p_parent IS NULL AND p_column IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('22004', 'parent cannot be null when counter_column is given',
+            NULL,
+            format('Name the table too, for example denorm_check(''orders'', %L).', p_column));
+    END IF;
+    IF p_column IS NOT NULL THEN
+        one_copy := (SELECT d.id FROM @extschema@.denorm_copies d
+                      WHERE d.child = p_parent AND d.copy_column = p_column);
+        IF one_copy IS NULL THEN
+            one := @extschema@.denorm_counter_id(p_parent, p_column);
+        END IF;
+    ELSIF p_parent IS NOT NULL AND NOT EXISTS
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = p_parent) THEN
+        PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm counters', p_parent),
+            NULL,
+            'The denorm_status view lists the counters there are, by table and column.');
+    END IF;
+    PERFORM @extschema@.denorm_apply();
+    FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
+              WHERE (p_parent IS NULL OR d.parent = p_parent)
+                AND (one IS NULL OR d.id = one) AND one_copy IS NULL
+              ORDER BY d.id LOOP
+        counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
+        is_number := c.aggregate NOT IN ('min', 'max')
+                     OR @extschema@.denorm_column_type(c.parent, c.counter_column)
+                        = ANY (ARRAY['int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype]::oid[]);
+        starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        n := coalesce(array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            lo := CASE WHEN i > 1 THEN starts[i] END;
+            hi := starts[i + 1];
+            IF c.aggregate IN ('min', 'max') THEN
+                SELECT f.keys, f.stored, f.actual INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_extreme_drift(c.id, lo, hi, NULL, NULL) f;
+            ELSE
+                SELECT f.keys, f.stored::text[], f.actual::text[] INTO keys, stored_all, actual_all
+                  FROM @extschema@.denorm_find_drift(c.id, lo, hi, NULL, NULL) f;
+            END IF;
+            CONTINUE WHEN keys IS NULL;
+            FOR j IN 1 .. array_length(keys, 1) LOOP
+                parent_key := keys[j];
+                stored := stored_all[j];
+                actual := actual_all[j];
+                drift := CASE WHEN is_number THEN actual::numeric - stored::numeric END;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    -- the copies kept in the table (or the one named), each wrong child
+    -- row with its key; drift stays NULL
+    FOR cp IN SELECT d.id, d.child, d.copy_column FROM @extschema@.denorm_copies d
+               WHERE one IS NULL AND (p_parent IS NULL OR d.child = p_parent)
+                 AND (one_copy IS NULL OR d.id = one_copy)
+               ORDER BY d.id LOOP
+        PERFORM @extschema@.denorm_copy_check(cp.id);
+        SELECT b.tbls, b.los, b.his INTO tbls, los, his FROM @extschema@.denorm_copy_batch_list(cp.id, bs) b;
+        FOR i IN 1 .. coalesce(array_length(tbls, 1), 0) LOOP
+            SELECT x.* INTO cf FROM @extschema@.denorm_copies d,
+                   LATERAL @extschema@.denorm_copy_find(d, tbls[i], los[i], his[i]) x
+             WHERE d.id = cp.id;
+            CONTINUE WHEN cf.tids IS NULL;
+            FOR j IN 1 .. array_length(cf.tids, 1) LOOP
+                counter_id := cp.id; parent := cp.child; counter_column := cp.copy_column;
+                parent_key := cf.keys[j];
+                stored := cf.stored[j];
+                actual := cf.actual[j];
+                drift := NULL;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_check_scope(regclass, name) IS
+    'Internal: the drifted parent rows of some counters, read as reconcile reads them (no lock but the row locks denorm_apply takes for this transaction''s commit-time deltas), recording nothing';
+REVOKE ALL ON FUNCTION @extschema@.denorm_check_scope(regclass, name) FROM PUBLIC;
+
+-- The same run as denorm_reconcile, as a procedure that commits after every
+-- batch, so locks and transactions stay short on big tables.  Call it with
+-- CALL, outside a transaction block (pg_cron does): it checks that first,
+-- before it records a run.  After every batch it writes its progress
+-- into its run's row (the counter, batches done of how many, totals so
+-- far), committed with the batch, for other sessions to read; NOTICE
+-- progress comes at each tenth of a counter's batches (denorm_progress_due).
+-- A procedure that commits cannot carry SET
+-- search_path, so it pins the path itself, first thing and again after
+-- every COMMIT (which ends a local setting), and names everything with its
+-- schema besides; nothing is evaluated before the first statement.  A
+-- batch that fails ends its counter (earlier batches stay healed and
+-- logged); a failed heal's batch is read again without healing, so its
+-- drift is logged.  Once the run is recorded and committed, the CALL ends
+-- with an error when a counter failed (SQLSTATE 55000), or, with
+-- fail_on_drift, when the run found drift or alerted (SQLSTATE 23000): a
+-- scheduler that looks only at whether the command succeeded (pg_cron's
+-- cron.job_run_details) sees the failure.  It ends with a COMMIT, so the
+-- pinned path does not outlive it in a caller that goes on (another
+-- procedure CALLing it in a loop).
+CREATE OR REPLACE PROCEDURE @extschema@.denorm_reconcile_batched(counter_id integer DEFAULT NULL,
+                                                      heal boolean DEFAULT true,
+                                                      fail_on_drift boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run bigint;
+    c @extschema@.denorm_counters;
+    r record;
+    starts text[];
+    n integer;
+    checked bigint;
+    drifted bigint;
+    healed bigint;
+    alerted boolean;
+    alert boolean;
+    err text;
+    failed text;
+    failed_counters text[];
+    drift_counters text[];
+    run_status text;
+    totals record;
+    bs integer;
+    reported timestamptz;
+    done_counters integer;
+    done_checked bigint;
+    done_drifted bigint;
+    done_healed bigint;
+    cp record;
+    f record;
+    tbls regclass[];
+    los bigint[];
+    his bigint[];
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT @extschema@.denorm_commit_allowed() THEN
+        PERFORM @extschema@.denorm_error('2D000', 'denorm_reconcile_batched() cannot run inside a transaction block',
+            'It commits after every key-range batch, which it cannot do inside a transaction block, when called from a function, or inside a block with an EXCEPTION clause.',
+            'Call it outside a transaction block, or use denorm_reconcile(), which runs in the caller''s transaction.');
+    END IF;
+    PERFORM @extschema@.denorm_require(fail_on_drift, 'fail_on_drift');
+    alert := false;
+    failed_counters := '{}';
+    drift_counters := '{}';
+    done_counters := 0; done_checked := 0; done_drifted := 0; done_healed := 0;
+    reported := pg_catalog.clock_timestamp();
+    bs := (@extschema@.denorm_settings()).reconcile_batch_size;
+    -- arguments first, so a bad call leaves no run behind
+    PERFORM pg_catalog.count(*) FROM @extschema@.denorm_reconcile_targets(counter_id, heal);
+    INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(counter_id, heal) LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        BEGIN
+            starts := @extschema@.denorm_batch_starts(c, bs, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            starts := NULL;
+        END;
+        n := COALESCE(pg_catalog.array_length(starts, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                   starts[i OPERATOR(pg_catalog.+) 1], NULL, heal, run);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                -- log what the failed batch found, without healing
+                BEGIN
+                    r := @extschema@.denorm_reconcile_key_batch(c, CASE WHEN i OPERATOR(pg_catalog.>) 1 THEN starts[i] END,
+                                                       starts[i OPERATOR(pg_catalog.+) 1], NULL, false, run);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
+                RAISE NOTICE 'denorm reconcile run %, counter %: batch % of %, % rows checked, % drifted so far',
+                             run, c.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
+            END IF;
+            -- progress for other sessions, committed with the batch
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = c.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of counter % on %.% failed: %',
+                          c.id, c.parent, c.counter_column, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('counter %s: %s', c.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('counter %s on %s.%s', c.id, c.parent, c.counter_column);
+        END IF;
+        alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
+        alert := alert OR alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
+        IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('counter %s on %s.%s (%s of %s rows drifted%s)',
+                                                c.id, c.parent, c.counter_column, drifted, checked,
+                                                CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    -- then the copies (every copy when no id was given), batch by batch
+    -- with a COMMIT after each, as the counters
+    FOR cp IN SELECT d.id, d.child, d.copy_column
+                FROM @extschema@.denorm_reconcile_copy_ids(counter_id) AS x(id)
+                JOIN @extschema@.denorm_copies d ON d.id OPERATOR(pg_catalog.=) x.id ORDER BY d.id LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        tbls := NULL; los := NULL; his := NULL;
+        BEGIN
+            PERFORM @extschema@.denorm_reconcile_copy_start(cp.id, heal);
+            SELECT b.tbls, b.los, b.his INTO tbls, los, his
+              FROM @extschema@.denorm_copy_batch_list(cp.id, bs) b;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+        END;
+        n := COALESCE(pg_catalog.array_length(tbls, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_copy_batch(run, cp.id, tbls[i], los[i], his[i], heal);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                BEGIN
+                    r := @extschema@.denorm_reconcile_copy_batch(run, cp.id, tbls[i], los[i], his[i], false);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
+                RAISE NOTICE 'denorm reconcile run %, copy %: batch % of %, % rows checked, % drifted so far',
+                             run, cp.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
+            END IF;
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = cp.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of copy % in column "%" of table % failed: %',
+                          cp.id, cp.copy_column, cp.child, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('copy %s: %s', cp.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('copy %s in %s.%s', cp.id, cp.child, cp.copy_column);
+        END IF;
+        f := @extschema@.denorm_finish_copy(run, cp.id, heal, checked, drifted, healed, err);
+        alert := alert OR f.alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
+        IF err IS NULL AND (f.alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('copy %s in %s.%s (%s of %s rows drifted%s)',
+                                                cp.id, cp.child, cp.copy_column, drifted, checked,
+                                                CASE WHEN f.alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    run_status := @extschema@.denorm_finish_run(run, heal, alert, failed);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF failed IS NOT NULL THEN
+        PERFORM @extschema@.denorm_error('55000',
+            pg_catalog.format('denorm reconcile run %s failed for denorm %s',
+                              run, pg_catalog.array_to_string(failed_counters, ', ')),
+            pg_catalog.format('%s.', failed),
+            pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run));
+    END IF;
+    IF fail_on_drift AND run_status OPERATOR(pg_catalog.<>) 'ok' THEN
+        SELECT k.rows_checked, k.rows_drifted INTO totals
+          FROM @extschema@.denorm_reconcile_runs k WHERE k.run_id OPERATOR(pg_catalog.=) run;
+        PERFORM @extschema@.denorm_error('23000',
+            pg_catalog.format('denorm reconcile run %s ended with status "%s": %s of %s rows drifted',
+                              run, run_status, totals.rows_drifted, totals.rows_checked),
+            pg_catalog.format('%s%s.', pg_catalog.upper(pg_catalog.left(drift_counters[1], 1)),
+                              pg_catalog.substr(pg_catalog.array_to_string(drift_counters, '; '), 2)),
+            pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
+                              run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END));
+    END IF;
+    -- an empty transaction, so the pinned path ends here and a caller's
+    -- next statement resolves names with its own
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) IS
+    'denorm_reconcile as a procedure that commits after every key-range batch, so it holds locks one batch at a time; ends with an error when a counter failed, or with fail_on_drift when it found drift';
+REVOKE ALL ON PROCEDURE @extschema@.denorm_reconcile_batched(integer, boolean, boolean) FROM PUBLIC;
+
+-- Per counter: whether its triggers fire, what its last reconcile found,
+-- its pending deltas, the parent's triggers that do not pin their
+-- search_path, and whether the foreign key has an index.  Then one row per
+-- copy (aggregate 'copy', mode 'sync' or 'snapshot', counter_column the
+-- copy column on the child, source_column the parent's column it copies;
+-- no pending deltas); source_column is NULL for a counter.
+CREATE OR REPLACE VIEW @extschema@.denorm_status AS
+SELECT c.id AS counter_id,
+       c.parent,
+       c.counter_column,
+       c.child,
+       c.aggregate,
+       c.mode,
+       p.problems IS NULL AS triggers_ok,
+       p.problems AS trigger_problems,
+       k.run_id AS last_run_id,
+       k.checked_at AS last_checked_at,
+       k.rows_checked AS last_rows_checked,
+       k.rows_drifted AS last_rows_drifted,
+       k.error AS last_error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id) AS last_drift_at,
+       q.pending_rows,
+       q.oldest_pending_age,
+       @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers,
+       @extschema@.denorm_fk_indexed(c) AS fk_indexed,
+       NULL::name AS source_column
+  FROM @extschema@.denorm_counters c
+ CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
+                            pg_catalog.now() OPERATOR(pg_catalog.-)
+                                pg_catalog.min(q.created_at) AS oldest_pending_age
+                       FROM @extschema@.denorm_pending q
+                      WHERE q.counter_id OPERATOR(pg_catalog.=) c.id) q
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true
+UNION ALL
+SELECT c.id,
+       c.parent,
+       c.copy_column,
+       c.child,
+       'copy'::text,
+       c.mode,
+       p.problems IS NULL,
+       p.problems,
+       k.run_id,
+       k.checked_at,
+       k.rows_checked,
+       k.rows_drifted,
+       k.error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id),
+       0::bigint,
+       NULL::interval,
+       NULL::text,
+       @extschema@.denorm_copy_fk_indexed(c),
+       c.source_column
+  FROM @extschema@.denorm_copies c
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_copy_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
+COMMENT ON VIEW @extschema@.denorm_status IS
+    'Per counter and per copy: whether its triggers fire, what its last reconcile found, and (counters) its pending deltas';

@@ -2635,7 +2635,8 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_counter_levels() FROM PUBLIC;
 
 -- The counters a run covers; rejects unknown ids and bad arguments, and
 -- (reconcile uses both settings) a setting whose value is invalid, before
--- any counter is checked.  Lower levels come first (denorm_counter_levels):
+-- any counter is checked.  A copy's id is known too (a run given one
+-- covers that copy and no counter; denorm_reconcile_copy_ids).  Lower levels come first (denorm_counter_levels):
 -- a heal there reaches the counters above through their triggers, which are
 -- checked after it.
 CREATE FUNCTION @extschema@.denorm_reconcile_targets(counter_id integer, heal boolean)
@@ -2648,7 +2649,8 @@ BEGIN
     PERFORM @extschema@.denorm_require(heal, 'heal');
     PERFORM @extschema@.denorm_settings();
     IF counter_id IS NOT NULL AND NOT EXISTS
-        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id) THEN
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.id = counter_id)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.id = counter_id) THEN
         PERFORM @extschema@.denorm_error('42704', format('denorm counter %s does not exist', counter_id),
             NULL,
             'The denorm_status view lists the counters there are.');
@@ -2662,6 +2664,25 @@ $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) IS
     'Internal: the counters a reconcile run covers';
 REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_targets(integer, boolean) FROM PUBLIC;
+
+-- The copies a run covers after its counters: every copy when it was given
+-- no id, else the copy with that id (none when the id is a counter's).
+-- Copies come last: a heal of a counter that a copy copies reaches the
+-- children through the copy's trigger before the copy is checked.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_ids(counter_id integer)
+RETURNS SETOF integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN QUERY SELECT d.id FROM @extschema@.denorm_copies d
+                  WHERE counter_id IS NULL OR d.id = counter_id ORDER BY d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_ids(integer) IS
+    'Internal: the copies a reconcile run covers';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_ids(integer) FROM PUBLIC;
 
 -- Records one counter's result in a run and raises its alerts: a WARNING
 -- when its triggers do not fire, and a WARNING plus NOTIFY denorm_drift
@@ -2851,6 +2872,10 @@ REVOKE ALL ON FUNCTION @extschema@.denorm_require_ordered_range(@extschema@.deno
 -- fails as a whole (its heals and drift rows are rolled back with it); when
 -- a heal failed, the counter is read again without healing, so the drift
 -- it found is still logged (healed false) before its failure is recorded.
+-- A run over every counter covers every copy too, after the counters, and
+-- a run given a copy's id covers that copy (a row each: counter_id the
+-- copy id, parent the child table, counter_column the copy column); a key
+-- range is a counter's only.
 CREATE FUNCTION @extschema@.denorm_reconcile_scope(p_counter integer, p_heal boolean,
                                                    p_from text, p_to text,
                                                    p_range boolean)
@@ -2865,6 +2890,7 @@ DECLARE
     run bigint;
     c @extschema@.denorm_counters;
     r record;
+    cp record;
     alerted boolean;
     alert boolean := false;
     checked bigint;
@@ -2878,6 +2904,13 @@ BEGIN
         IF p_from IS NULL AND p_to IS NULL THEN
             PERFORM @extschema@.denorm_error('22004', 'key_from and key_to cannot both be null', NULL,
                                              'Use denorm_reconcile() for a whole counter.');
+        END IF;
+        SELECT d.id, d.child, d.copy_column INTO cp FROM @extschema@.denorm_copies d WHERE d.id = p_counter;
+        IF cp.id IS NOT NULL THEN
+            PERFORM @extschema@.denorm_error('0A000',
+                format('denorm copy %s in column "%s" of table "%s" cannot be reconciled by key range', cp.id, cp.copy_column, cp.child),
+                'Key ranges are ranges of a counter''s parent keys; a copy is checked by blocks of its child table.',
+                format('Reconcile the whole copy with denorm_reconcile(%s) or denorm_reconcile_copies(%s).', cp.id, cp.id));
         END IF;
         FOR c IN SELECT * FROM @extschema@.denorm_reconcile_targets(p_counter, p_heal) LOOP
             PERFORM @extschema@.denorm_require_ordered_range(c, p_from, p_to);
@@ -2912,6 +2945,22 @@ BEGIN
         error := err;
         RETURN NEXT;
     END LOOP;
+    IF NOT p_range THEN
+        FOR cp IN SELECT d.id, d.child, d.copy_column
+                    FROM @extschema@.denorm_reconcile_copy_ids(p_counter) AS x(id)
+                    JOIN @extschema@.denorm_copies d ON d.id = x.id ORDER BY d.id LOOP
+            r := @extschema@.denorm_reconcile_copy_in_run(run, cp.id, p_heal);
+            IF r.error IS NOT NULL THEN
+                failed := concat(failed || '; ', format('copy %s: %s', cp.id, r.error));
+            END IF;
+            alert := alert OR r.alerted;
+            counter_id := cp.id; parent := cp.child; counter_column := cp.copy_column;
+            rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+            status := r.status;
+            error := r.error;
+            RETURN NEXT;
+        END LOOP;
+    END IF;
     PERFORM @extschema@.denorm_finish_run(run, p_heal, alert, failed);
 END
 $$;
@@ -3012,6 +3061,12 @@ DECLARE
     stored_all text[];
     actual_all text[];
     is_number boolean;
+    one_copy integer;
+    cp record;
+    cf record;
+    tbls regclass[];
+    los bigint[];
+    his bigint[];
     bs integer := (@extschema@.denorm_settings('denorm.reconcile_batch_size')).reconcile_batch_size;
 BEGIN
     IF p_parent IS NULL AND p_column IS NOT NULL THEN
@@ -3020,9 +3075,14 @@ BEGIN
             format('Name the table too, for example denorm_check(''orders'', %L).', p_column));
     END IF;
     IF p_column IS NOT NULL THEN
-        one := @extschema@.denorm_counter_id(p_parent, p_column);
+        one_copy := (SELECT d.id FROM @extschema@.denorm_copies d
+                      WHERE d.child = p_parent AND d.copy_column = p_column);
+        IF one_copy IS NULL THEN
+            one := @extschema@.denorm_counter_id(p_parent, p_column);
+        END IF;
     ELSIF p_parent IS NOT NULL AND NOT EXISTS
-        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent) THEN
+        (SELECT 1 FROM @extschema@.denorm_counters d WHERE d.parent = p_parent)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.child = p_parent) THEN
         PERFORM @extschema@.denorm_error('42704', format('table "%s" has no denorm counters', p_parent),
             NULL,
             'The denorm_status view lists the counters there are, by table and column.');
@@ -3030,7 +3090,7 @@ BEGIN
     PERFORM @extschema@.denorm_apply();
     FOR c IN SELECT d.* FROM @extschema@.denorm_counters d
               WHERE (p_parent IS NULL OR d.parent = p_parent)
-                AND (one IS NULL OR d.id = one)
+                AND (one IS NULL OR d.id = one) AND one_copy IS NULL
               ORDER BY d.id LOOP
         counter_id := c.id; parent := c.parent; counter_column := c.counter_column;
         is_number := c.aggregate NOT IN ('min', 'max')
@@ -3054,6 +3114,29 @@ BEGIN
                 stored := stored_all[j];
                 actual := actual_all[j];
                 drift := CASE WHEN is_number THEN actual::numeric - stored::numeric END;
+                RETURN NEXT;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    -- the copies kept in the table (or the one named), each wrong child
+    -- row with its key; drift stays NULL
+    FOR cp IN SELECT d.id, d.child, d.copy_column FROM @extschema@.denorm_copies d
+               WHERE one IS NULL AND (p_parent IS NULL OR d.child = p_parent)
+                 AND (one_copy IS NULL OR d.id = one_copy)
+               ORDER BY d.id LOOP
+        PERFORM @extschema@.denorm_copy_check(cp.id);
+        SELECT b.tbls, b.los, b.his INTO tbls, los, his FROM @extschema@.denorm_copy_batch_list(cp.id, bs) b;
+        FOR i IN 1 .. coalesce(array_length(tbls, 1), 0) LOOP
+            SELECT x.* INTO cf FROM @extschema@.denorm_copies d,
+                   LATERAL @extschema@.denorm_copy_find(d, tbls[i], los[i], his[i]) x
+             WHERE d.id = cp.id;
+            CONTINUE WHEN cf.tids IS NULL;
+            FOR j IN 1 .. array_length(cf.tids, 1) LOOP
+                counter_id := cp.id; parent := cp.child; counter_column := cp.copy_column;
+                parent_key := cf.keys[j];
+                stored := cf.stored[j];
+                actual := cf.actual[j];
+                drift := NULL;
                 RETURN NEXT;
             END LOOP;
         END LOOP;
@@ -3139,6 +3222,11 @@ DECLARE
     done_checked bigint;
     done_drifted bigint;
     done_healed bigint;
+    cp record;
+    f record;
+    tbls regclass[];
+    los bigint[];
+    his bigint[];
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF NOT @extschema@.denorm_commit_allowed() THEN
@@ -3211,7 +3299,7 @@ BEGIN
             failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
                                         pg_catalog.format('counter %s: %s', c.id, err));
             failed_counters := failed_counters OPERATOR(pg_catalog.||)
-                               pg_catalog.format('%s on %s.%s', c.id, c.parent, c.counter_column);
+                               pg_catalog.format('counter %s on %s.%s', c.id, c.parent, c.counter_column);
         END IF;
         alerted := @extschema@.denorm_finish_counter(run, c, checked, drifted, healed, err);
         alert := alert OR alerted;
@@ -3221,9 +3309,81 @@ BEGIN
         done_healed := done_healed OPERATOR(pg_catalog.+) healed;
         IF err IS NULL AND (alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
             drift_counters := drift_counters OPERATOR(pg_catalog.||)
-                              pg_catalog.format('%s on %s.%s (%s of %s rows drifted%s)',
+                              pg_catalog.format('counter %s on %s.%s (%s of %s rows drifted%s)',
                                                 c.id, c.parent, c.counter_column, drifted, checked,
                                                 CASE WHEN alerted THEN ', alerted' ELSE '' END);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    -- then the copies (every copy when no id was given), batch by batch
+    -- with a COMMIT after each, as the counters
+    FOR cp IN SELECT d.id, d.child, d.copy_column
+                FROM @extschema@.denorm_reconcile_copy_ids(counter_id) AS x(id)
+                JOIN @extschema@.denorm_copies d ON d.id OPERATOR(pg_catalog.=) x.id ORDER BY d.id LOOP
+        checked := 0; drifted := 0; healed := 0; err := NULL;
+        tbls := NULL; los := NULL; his := NULL;
+        BEGIN
+            PERFORM @extschema@.denorm_reconcile_copy_start(cp.id, heal);
+            SELECT b.tbls, b.los, b.his INTO tbls, los, his
+              FROM @extschema@.denorm_copy_batch_list(cp.id, bs) b;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+        END;
+        n := COALESCE(pg_catalog.array_length(tbls, 1), 0);
+        FOR i IN 1 .. n LOOP
+            BEGIN
+                r := @extschema@.denorm_reconcile_copy_batch(run, cp.id, tbls[i], los[i], his[i], heal);
+                checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                healed := healed OPERATOR(pg_catalog.+) r.rows_healed;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            END;
+            IF err IS NOT NULL AND heal THEN
+                BEGIN
+                    r := @extschema@.denorm_reconcile_copy_batch(run, cp.id, tbls[i], los[i], his[i], false);
+                    checked := checked OPERATOR(pg_catalog.+) r.rows_checked;
+                    drifted := drifted OPERATOR(pg_catalog.+) r.rows_drifted;
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;   -- the reading failed too: the first error says why
+                END;
+            END IF;
+            IF @extschema@.denorm_progress_due(i, n, reported) THEN
+                RAISE NOTICE 'denorm reconcile run %, copy %: batch % of %, % rows checked, % drifted so far',
+                             run, cp.id, i, n, checked, drifted;
+                reported := pg_catalog.clock_timestamp();
+            END IF;
+            UPDATE @extschema@.denorm_reconcile_runs k
+               SET current_counter = cp.id, batches_done = i, batches_total = n,
+                   progress_at = pg_catalog.clock_timestamp(), counters = done_counters,
+                   rows_checked = done_checked OPERATOR(pg_catalog.+) checked,
+                   rows_drifted = done_drifted OPERATOR(pg_catalog.+) drifted,
+                   rows_healed = done_healed OPERATOR(pg_catalog.+) healed
+             WHERE k.run_id OPERATOR(pg_catalog.=) run;
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            EXIT WHEN err IS NOT NULL;
+        END LOOP;
+        IF err IS NOT NULL THEN
+            RAISE WARNING 'denorm reconcile of copy % in column "%" of table % failed: %',
+                          cp.id, cp.copy_column, cp.child, err;
+            failed := pg_catalog.concat(failed OPERATOR(pg_catalog.||) '; ',
+                                        pg_catalog.format('copy %s: %s', cp.id, err));
+            failed_counters := failed_counters OPERATOR(pg_catalog.||)
+                               pg_catalog.format('copy %s in %s.%s', cp.id, cp.child, cp.copy_column);
+        END IF;
+        f := @extschema@.denorm_finish_copy(run, cp.id, heal, checked, drifted, healed, err);
+        alert := alert OR f.alerted;
+        done_counters := done_counters OPERATOR(pg_catalog.+) 1;
+        done_checked := done_checked OPERATOR(pg_catalog.+) checked;
+        done_drifted := done_drifted OPERATOR(pg_catalog.+) drifted;
+        done_healed := done_healed OPERATOR(pg_catalog.+) healed;
+        IF err IS NULL AND (f.alerted OR drifted OPERATOR(pg_catalog.>) 0) THEN
+            drift_counters := drift_counters OPERATOR(pg_catalog.||)
+                              pg_catalog.format('copy %s in %s.%s (%s of %s rows drifted%s)',
+                                                cp.id, cp.child, cp.copy_column, drifted, checked,
+                                                CASE WHEN f.alerted THEN ', alerted' ELSE '' END);
         END IF;
         COMMIT;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -3233,8 +3393,8 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF failed IS NOT NULL THEN
         PERFORM @extschema@.denorm_error('55000',
-            pg_catalog.format('denorm reconcile run %s failed for denorm counter %s',
-                              run, pg_catalog.array_to_string(failed_counters, ', counter ')),
+            pg_catalog.format('denorm reconcile run %s failed for denorm %s',
+                              run, pg_catalog.array_to_string(failed_counters, ', ')),
             pg_catalog.format('%s.', failed),
             pg_catalog.format('The run is recorded: see denorm_reconcile_runs (run_id %s) and denorm_reconcile_checks for each counter''s error; the counters that did not fail were reconciled.', run));
     END IF;
@@ -3244,7 +3404,8 @@ BEGIN
         PERFORM @extschema@.denorm_error('23000',
             pg_catalog.format('denorm reconcile run %s ended with status "%s": %s of %s rows drifted',
                               run, run_status, totals.rows_drifted, totals.rows_checked),
-            pg_catalog.format('Counter %s.', pg_catalog.array_to_string(drift_counters, '; counter ')),
+            pg_catalog.format('%s%s.', pg_catalog.upper(pg_catalog.left(drift_counters[1], 1)),
+                              pg_catalog.substr(pg_catalog.array_to_string(drift_counters, '; '), 2)),
             pg_catalog.format('The drifted rows are in denorm_drift_log (run_id %s)%s; the run is in denorm_reconcile_runs.',
                               run, CASE WHEN heal THEN ' and were healed' ELSE ', not healed (dry run)' END));
     END IF;
@@ -3771,6 +3932,14 @@ COMMENT ON FUNCTION @extschema@.denorm_copy_parent_trigger() IS
     'Internal: AFTER row trigger of a sync copy''s parent: sets the copy on the children of the keys a row left, took or kept';
 REVOKE ALL ON FUNCTION @extschema@.denorm_copy_parent_trigger() FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.denorm_copy_truncate_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'denorm_copy_truncate_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.denorm_copy_truncate_trigger() IS
+    'Internal: AFTER TRUNCATE statement trigger of a sync copy''s parent (and each of its partitions): sets the copy to NULL on the children left without a parent row';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_truncate_trigger() FROM PUBLIC;
+
 -- Whether a value of type src always fits a column of type dst unchanged:
 -- the same type and a typmod that is the same or looser, or a widening
 -- within integers, floats or strings.  A cast that may round, truncate,
@@ -3982,18 +4151,33 @@ AS $$
                        AND t.tgnargs = 1
                        AND encode(t.tgargs, 'escape') = c.id || '\000'
                      ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+             WHERE c.mode = 'sync'
+            UNION ALL
+            SELECT r.rel, format('denorm_copy_%s_truncate', c.id),
+                   (SELECT t.tgenabled FROM pg_trigger t
+                     WHERE t.tgrelid = r.rel
+                       AND t.tgfoid = '@extschema@.denorm_copy_truncate_trigger()'::regprocedure
+                       AND t.tgnargs = 1
+                       AND encode(t.tgargs, 'escape') = c.id || '\000'
+                     ORDER BY t.tgenabled = 'D', t.oid LIMIT 1)
+              FROM (SELECT c.parent::regclass AS rel
+                    UNION SELECT p.relid FROM pg_partition_tree(c.parent) p) r
              WHERE c.mode = 'sync') e
      WHERE e.enabled IS NULL OR e.enabled IN ('D', 'R')
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_copy_trigger_problems(@extschema@.denorm_copies) IS
     'Internal: missing or disabled triggers of a copy, NULL when all fire';
 
--- Installs a copy's triggers: on the child, and for a sync copy on the parent
+-- Installs a copy's triggers: on the child, and for a sync copy on the
+-- parent (the row trigger, and the TRUNCATE trigger there and on each of
+-- its partitions: statement triggers are not cloned onto partitions)
 CREATE FUNCTION @extschema@.denorm_copy_install_triggers(c @extschema@.denorm_copies)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    r regclass;
 BEGIN
     -- every UPDATE, not only those that name the columns: a user BEFORE
     -- trigger may change the foreign key (any BEFORE UPDATE row trigger
@@ -4011,6 +4195,11 @@ BEGIN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE OF %I, %I ON %s FOR EACH ROW '
                        'EXECUTE FUNCTION @extschema@.denorm_copy_parent_trigger(%L)',
                        'denorm_copy_' || c.id || '_source', c.source_column, c.parent_key, c.parent, c.id);
+        FOR r IN SELECT c.parent::regclass UNION SELECT p.relid FROM pg_partition_tree(c.parent) p LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+                           'EXECUTE FUNCTION @extschema@.denorm_copy_truncate_trigger(%L)',
+                           'denorm_copy_' || c.id || '_truncate', r, c.id);
+        END LOOP;
     END IF;
 END
 $$;
@@ -4030,9 +4219,12 @@ DECLARE
     t record;
 BEGIN
     FOR t IN SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
-              WHERE g.tgrelid IN (c.child, c.parent) AND g.tgparentid = 0
+              WHERE (g.tgrelid IN (c.child, c.parent)
+                     OR g.tgrelid IN (SELECT p.relid FROM pg_partition_tree(c.parent) p))
+                AND g.tgparentid = 0
                 AND g.tgfoid IN ('@extschema@.denorm_copy_child_trigger()'::regprocedure,
-                                 '@extschema@.denorm_copy_parent_trigger()'::regprocedure)
+                                 '@extschema@.denorm_copy_parent_trigger()'::regprocedure,
+                                 '@extschema@.denorm_copy_truncate_trigger()'::regprocedure)
                 AND g.tgnargs = 1 AND encode(g.tgargs, 'escape') = c.id || '\000' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
     END LOOP;
@@ -4412,16 +4604,73 @@ COMMENT ON FUNCTION @extschema@.denorm_copy_batches(@extschema@.denorm_copies, i
     'Internal: the block-range batches a reconcile of a copy goes through';
 REVOKE ALL ON FUNCTION @extschema@.denorm_copy_batches(@extschema@.denorm_copies, integer) FROM PUBLIC;
 
--- Reconciles copies (all, or one): finds every child row whose copy is
--- wrong, batch by batch, logs each to denorm_drift_log (counter_id is the
--- copy id, parent_table and counter_column name the child and its copy
--- column, parent_key the child row's key, stored_text and actual_text the
--- values) and heals it unless heal is false, recording a run as
--- denorm_reconcile does.  A heal sets the copy as a writer would, under
--- the same locks: the parent row FOR SHARE, then the child row.
-CREATE FUNCTION @extschema@.denorm_reconcile_copies_scope(p_copy integer, heal boolean)
-RETURNS TABLE (copy_id integer, child regclass, copy_column name, rows_checked bigint,
-               rows_drifted bigint, rows_healed bigint, status text, error text)
+-- A copy's reconcile comes in pieces that denorm_reconcile_copies,
+-- denorm_reconcile and denorm_reconcile_batched share (the last commits
+-- after every batch): the checks before the first batch, one batch, the
+-- whole copy, and the record of its result in the run.  A drift row names
+-- the copy by its id in counter_id, the child and its copy column in
+-- parent_table and counter_column, the child row's key in parent_key and
+-- both values in stored_text and actual_text.  A heal sets the copy as a
+-- writer would, under the same locks: the parent row FOR SHARE, then the
+-- child row.  They take copy ids, not rows of denorm_copies, so that the
+-- reconcile functions declared before this section can call them.
+
+-- Before a copy's batches: its trust checks, as its triggers make them,
+-- and the caller's rights (a reconcile reads both tables with them, and
+-- heals through the copy column).  Returns the copy.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_start(copy_id integer, heal boolean)
+RETURNS @extschema@.denorm_copies
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+BEGIN
+    PERFORM @extschema@.denorm_copy_check(copy_id);
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    IF NOT has_table_privilege(c.child, 'SELECT') OR NOT has_table_privilege(c.parent, 'SELECT') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+            'Reconciling a copy reads both its tables with the caller''s rights.',
+            'Grant SELECT on both tables, or reconcile as their owner.');
+    END IF;
+    IF heal AND NOT has_column_privilege(c.child, c.copy_column, 'UPDATE') THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('permission denied to heal denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+            'Healing a copy needs UPDATE on its column.',
+            format('Grant UPDATE (%I) on the table, or run with heal => false.', c.copy_column));
+    END IF;
+    RETURN c;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_start(integer, boolean) IS
+    'Internal: the checks before a copy''s reconcile (trust, the caller''s rights); returns the copy';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_start(integer, boolean) FROM PUBLIC;
+
+-- The batches of a copy as arrays (table, first block, block after the
+-- last), for a caller that commits between them
+CREATE FUNCTION @extschema@.denorm_copy_batch_list(copy_id integer, batch_size integer,
+                                                   OUT tbls regclass[], OUT los bigint[], OUT his bigint[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_agg(b.tbl ORDER BY b.tbl::oid, b.lo), array_agg(b.lo ORDER BY b.tbl::oid, b.lo),
+           array_agg(b.hi ORDER BY b.tbl::oid, b.lo)
+      FROM @extschema@.denorm_copies c,
+           LATERAL @extschema@.denorm_copy_batches(c, batch_size) b
+     WHERE c.id OPERATOR(pg_catalog.=) copy_id
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_copy_batch_list(integer, integer) IS
+    'Internal: the block-range batches of a copy''s reconcile, as arrays';
+REVOKE ALL ON FUNCTION @extschema@.denorm_copy_batch_list(integer, integer) FROM PUBLIC;
+
+-- One batch of a copy: finds the rows whose copy is wrong, logs each in
+-- run, and heals them unless heal is false
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_batch(run bigint, copy_id integer, tbl regclass,
+                                                        lo bigint, hi bigint, heal boolean,
+                                                        OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                        OUT rows_healed bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -4429,22 +4678,175 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     c @extschema@.denorm_copies;
-    b record;
     f record;
-    run bigint;
+BEGIN
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    f := @extschema@.denorm_copy_find(c, tbl, lo, hi);
+    rows_checked := f.checked;
+    rows_drifted := coalesce(array_length(f.tids, 1), 0);
+    rows_healed := 0;
+    IF rows_drifted = 0 THEN
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.denorm_drift_log (run_id, counter_id, parent_table, counter_column,
+                                              parent_key, stored_text, actual_text, healed, healed_at)
+    SELECT run, c.id, c.child, c.copy_column, k, s, a, heal, CASE WHEN heal THEN clock_timestamp() END
+      FROM unnest(f.keys, f.stored, f.actual) AS u(k, s, a);
+    IF heal THEN
+        rows_healed := @extschema@.denorm_copy_heal(c.id, tbl, f.tids);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_batch(bigint, integer, regclass, bigint, bigint, boolean) IS
+    'Internal: reconciles one block-range batch of a copy: finds, logs and (with heal) sets its wrong child rows';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_batch(bigint, integer, regclass, bigint, bigint, boolean) FROM PUBLIC;
+
+-- A whole copy, batch by batch, in the caller's transaction, with NOTICE
+-- progress on large tables; errors propagate
+CREATE FUNCTION @extschema@.denorm_reconcile_copy(run bigint, copy_id integer, heal boolean,
+                                                  OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                  OUT rows_healed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies := @extschema@.denorm_reconcile_copy_start(copy_id, heal);
+    b record;
+    r record;
+    n integer;
+    last_report timestamptz := clock_timestamp();
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    b := @extschema@.denorm_copy_batch_list(c.id, (@extschema@.denorm_settings()).reconcile_batch_size);
+    n := coalesce(array_length(b.tbls, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := @extschema@.denorm_reconcile_copy_batch(run, c.id, b.tbls[i], b.los[i], b.his[i], heal);
+        rows_checked := rows_checked + r.rows_checked;
+        rows_drifted := rows_drifted + r.rows_drifted;
+        rows_healed := rows_healed + r.rows_healed;
+        IF @extschema@.denorm_progress_due(i, n, last_report) THEN
+            RAISE NOTICE 'denorm copy %: batch % of %, % rows checked, % drifted', c.id, i, n,
+                rows_checked, rows_drifted;
+            last_report := clock_timestamp();
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy(bigint, integer, boolean) IS
+    'Internal: reconciles one copy batch by batch in the caller''s transaction';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy(bigint, integer, boolean) FROM PUBLIC;
+
+-- Records one copy's result in a run (a denorm_reconcile_checks row under
+-- its id) and raises its alerts, as denorm_finish_counter does for a
+-- counter: a WARNING when its triggers do not fire, a WARNING and NOTIFY
+-- denorm_drift (with copy_id, child and copy_column) when the drifted share
+-- passes denorm.drift_alert_ratio.  Returns its status (denorm_check_status)
+-- and whether it alerted.
+CREATE FUNCTION @extschema@.denorm_finish_copy(run bigint, copy_id integer, heal boolean,
+                                               checked bigint, drifted bigint, healed bigint, err text,
+                                               OUT status text, OUT alerted boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
     problems text;
-    n_batches integer;
-    i integer;
-    last_report timestamptz;
-    any_alert boolean := false;
-    any_failed text;
-    t_checked bigint := 0;
-    t_drifted bigint := 0;
-    t_healed bigint := 0;
-    n_copies integer := 0;
-    bs integer := (@extschema@.denorm_settings()).reconcile_batch_size;
     ratio double precision := (@extschema@.denorm_settings()).drift_alert_ratio;
 BEGIN
+    alerted := false;
+    SELECT * INTO c FROM @extschema@.denorm_copies d WHERE d.id = copy_id;
+    IF c.id IS NOT NULL THEN
+        problems := @extschema@.denorm_copy_trigger_problems(c);
+    END IF;
+    IF problems IS NOT NULL THEN
+        alerted := true;
+        RAISE WARNING 'denorm copy % in column "%" of table % does not fire: %', c.id, c.copy_column, c.child, problems
+            USING HINT = 'Enable or recreate its triggers (denorm_drop_copy, then denorm_create_copy), then reconcile again.';
+    END IF;
+    INSERT INTO @extschema@.denorm_reconcile_checks (run_id, counter_id, rows_checked, rows_drifted,
+                                                      rows_healed, trigger_problems, error)
+    VALUES (run, copy_id, checked, drifted, healed, problems, err);
+    IF err IS NULL AND checked > 0 AND drifted::double precision / checked > ratio THEN
+        alerted := true;
+        RAISE WARNING 'denorm copy % in column "%" of table %: % of % rows drifted', c.id, c.copy_column,
+            c.child, drifted, checked
+            USING DETAIL = format('Run %s; the rows are in denorm_drift_log.', run);
+        PERFORM pg_notify('denorm_drift', json_build_object('run_id', run, 'copy_id', c.id,
+            'child', c.child::text, 'copy_column', c.copy_column, 'drifted', drifted,
+            'checked', checked)::text);
+    END IF;
+    status := @extschema@.denorm_check_status(heal, drifted, alerted, err);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_finish_copy(bigint, integer, boolean, bigint, bigint, bigint, text) IS
+    'Internal: records a copy''s result in denorm_reconcile_checks and raises its alerts (WARNING, NOTIFY denorm_drift)';
+REVOKE ALL ON FUNCTION @extschema@.denorm_finish_copy(bigint, integer, boolean, bigint, bigint, bigint, text) FROM PUBLIC;
+
+-- One copy in a run that does not commit between batches (denorm_reconcile,
+-- denorm_reconcile_copies): a copy fails as a whole, its heals and drift
+-- rows rolled back with it; when a heal failed, the copy is read again
+-- without healing, so the drift it found is still logged before its
+-- failure is recorded.
+CREATE FUNCTION @extschema@.denorm_reconcile_copy_in_run(run bigint, copy_id integer, heal boolean,
+                                                         OUT rows_checked bigint, OUT rows_drifted bigint,
+                                                         OUT rows_healed bigint, OUT status text,
+                                                         OUT error text, OUT alerted boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+    f record;
+BEGIN
+    rows_checked := 0; rows_drifted := 0; rows_healed := 0;
+    BEGIN
+        r := @extschema@.denorm_reconcile_copy(run, copy_id, heal);
+        rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+        IF heal THEN
+            BEGIN
+                r := @extschema@.denorm_reconcile_copy(run, copy_id, false);
+                rows_checked := r.rows_checked; rows_drifted := r.rows_drifted;
+            EXCEPTION WHEN OTHERS THEN
+                NULL;   -- the reading failed too: the first error says why
+            END;
+        END IF;
+        RAISE WARNING 'denorm reconcile of copy % in column "%" of table % failed: %', copy_id,
+                      (SELECT d.copy_column FROM @extschema@.denorm_copies d WHERE d.id = copy_id),
+                      (SELECT d.child FROM @extschema@.denorm_copies d WHERE d.id = copy_id), error;
+    END;
+    f := @extschema@.denorm_finish_copy(run, copy_id, heal, rows_checked, rows_drifted, rows_healed, error);
+    status := f.status;
+    alerted := f.alerted;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.denorm_reconcile_copy_in_run(bigint, integer, boolean) IS
+    'Internal: reconciles and records one copy in a run of denorm_reconcile or denorm_reconcile_copies';
+REVOKE ALL ON FUNCTION @extschema@.denorm_reconcile_copy_in_run(bigint, integer, boolean) FROM PUBLIC;
+
+-- Reconciles copies (all, or one) in a run of their own, recorded as
+-- denorm_reconcile records one.  denorm_reconcile() with no counter id
+-- covers the copies too, in the same run as the counters.
+CREATE FUNCTION @extschema@.denorm_reconcile_copies_scope(p_copy integer, heal boolean)
+RETURNS TABLE (copy_id integer, child regclass, copy_column name, rows_checked bigint,
+               rows_drifted bigint, rows_healed bigint, status text, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c @extschema@.denorm_copies;
+    r record;
+    run bigint;
+    alert boolean := false;
+    failed text;
+BEGIN
+    PERFORM @extschema@.denorm_require(heal, 'heal');
+    PERFORM @extschema@.denorm_settings();
     IF p_copy IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.denorm_copies d WHERE d.id = p_copy) THEN
         PERFORM @extschema@.denorm_error('42704', format('denorm copy %s does not exist', p_copy),
             NULL, 'The denorm_copy_status view lists the copies there are.');
@@ -4452,90 +4854,17 @@ BEGIN
     INSERT INTO @extschema@.denorm_reconcile_runs DEFAULT VALUES RETURNING run_id INTO run;
     FOR c IN SELECT d.* FROM @extschema@.denorm_copies d
               WHERE p_copy IS NULL OR d.id = p_copy ORDER BY d.id LOOP
+        r := @extschema@.denorm_reconcile_copy_in_run(run, c.id, heal);
         copy_id := c.id; child := c.child; copy_column := c.copy_column;
-        rows_checked := 0; rows_drifted := 0; rows_healed := 0; error := NULL;
-        n_copies := n_copies + 1;
-        problems := @extschema@.denorm_copy_trigger_problems(c);
-        IF problems IS NOT NULL THEN
-            any_alert := true;
-            RAISE WARNING 'denorm copy % in column "%" of table % does not fire: %', c.id, c.copy_column, c.child, problems
-                USING HINT = 'Enable or recreate its triggers (denorm_drop_copy, then denorm_create_copy), then reconcile again.';
+        rows_checked := r.rows_checked; rows_drifted := r.rows_drifted; rows_healed := r.rows_healed;
+        status := r.status; error := r.error;
+        alert := alert OR r.alerted;
+        IF r.error IS NOT NULL THEN
+            failed := concat(failed || '; ', format('copy %s: %s', c.id, r.error));
         END IF;
-        BEGIN
-            PERFORM @extschema@.denorm_copy_check(c.id);
-            IF NOT has_table_privilege(c.child, 'SELECT') OR NOT has_table_privilege(c.parent, 'SELECT') THEN
-                PERFORM @extschema@.denorm_error('42501',
-                    format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
-                    'Reconciling a copy reads both its tables with the caller''s rights.',
-                    'Grant SELECT on both tables, or reconcile as their owner.');
-            END IF;
-            IF heal AND NOT has_column_privilege(c.child, c.copy_column, 'UPDATE') THEN
-                PERFORM @extschema@.denorm_error('42501',
-                    format('permission denied to heal denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
-                    'Healing a copy needs UPDATE on its column.',
-                    format('Grant UPDATE (%I) on the table, or run with heal => false.', c.copy_column));
-            END IF;
-            n_batches := (SELECT count(*) FROM @extschema@.denorm_copy_batches(c, bs));
-            i := 0;
-            last_report := clock_timestamp();
-            FOR b IN SELECT * FROM @extschema@.denorm_copy_batches(c, bs) LOOP
-                i := i + 1;
-                f := @extschema@.denorm_copy_find(c, b.tbl, b.lo, b.hi);
-                rows_checked := rows_checked + f.checked;
-                IF f.tids IS NOT NULL THEN
-                    rows_drifted := rows_drifted + array_length(f.tids, 1);
-                    INSERT INTO @extschema@.denorm_drift_log (run_id, counter_id, parent_table, counter_column,
-                                                              parent_key, stored_text, actual_text, healed, healed_at)
-                    SELECT run, c.id, c.child, c.copy_column, k, s, a, heal, CASE WHEN heal THEN clock_timestamp() END
-                      FROM unnest(f.keys, f.stored, f.actual) AS u(k, s, a);
-                    IF heal THEN
-                        rows_healed := rows_healed + @extschema@.denorm_copy_heal(c.id, b.tbl, f.tids);
-                    END IF;
-                END IF;
-                IF @extschema@.denorm_progress_due(i, n_batches, last_report) THEN
-                    RAISE NOTICE 'denorm copy %: batch % of %, % rows checked, % drifted', c.id, i, n_batches,
-                        rows_checked, rows_drifted;
-                    last_report := clock_timestamp();
-                END IF;
-            END LOOP;
-            status := CASE WHEN problems IS NOT NULL THEN 'alert'
-                           WHEN rows_drifted = 0 THEN 'ok'
-                           WHEN NOT heal THEN 'dry_run'
-                           ELSE 'drift' END;
-            IF rows_checked > 0 AND rows_drifted::double precision / rows_checked > ratio THEN
-                status := 'alert';
-                any_alert := true;
-                RAISE WARNING 'denorm copy % in column "%" of table %: % of % rows drifted', c.id, c.copy_column,
-                    c.child, rows_drifted, rows_checked;
-                PERFORM pg_notify('denorm_drift', json_build_object('run_id', run, 'copy_id', c.id,
-                    'child', c.child::text, 'copy_column', c.copy_column, 'drifted', rows_drifted,
-                    'checked', rows_checked)::text);
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            error := SQLERRM;
-            status := 'failed';
-            any_failed := coalesce(any_failed, format('copy %s: %s', c.id, SQLERRM));
-            rows_healed := 0;
-        END;
-        INSERT INTO @extschema@.denorm_reconcile_checks (run_id, counter_id, rows_checked, rows_drifted,
-                                                          rows_healed, trigger_problems, error)
-        VALUES (run, c.id, rows_checked, rows_drifted, rows_healed, problems, error);
-        t_checked := t_checked + rows_checked;
-        t_drifted := t_drifted + rows_drifted;
-        t_healed := t_healed + rows_healed;
         RETURN NEXT;
     END LOOP;
-    UPDATE @extschema@.denorm_reconcile_runs r
-       SET finished_at = clock_timestamp(), counters = n_copies, rows_checked = t_checked,
-           rows_drifted = t_drifted, rows_healed = t_healed,
-           drift_ratio = CASE WHEN t_checked > 0 THEN t_drifted::double precision / t_checked END,
-           status = CASE WHEN any_failed IS NOT NULL THEN 'failed'
-                         WHEN any_alert THEN 'alert'
-                         WHEN NOT heal THEN 'dry_run'
-                         WHEN t_drifted > 0 THEN 'drift'
-                         ELSE 'ok' END,
-           error = any_failed
-     WHERE r.run_id = run;
+    PERFORM @extschema@.denorm_finish_run(run, heal, alert, failed);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.denorm_reconcile_copies_scope(integer, boolean) IS
@@ -4645,7 +4974,10 @@ GRANT EXECUTE ON FUNCTION @extschema@.denorm_copy_fk_indexed(@extschema@.denorm_
 
 -- Per counter: whether its triggers fire, what its last reconcile found,
 -- its pending deltas, the parent's triggers that do not pin their
--- search_path, and whether the foreign key has an index.
+-- search_path, and whether the foreign key has an index.  Then one row per
+-- copy (aggregate 'copy', mode 'sync' or 'snapshot', counter_column the
+-- copy column on the child, source_column the parent's column it copies;
+-- no pending deltas); source_column is NULL for a counter.
 CREATE VIEW @extschema@.denorm_status AS
 SELECT c.id AS counter_id,
        c.parent,
@@ -4665,7 +4997,8 @@ SELECT c.id AS counter_id,
        q.pending_rows,
        q.oldest_pending_age,
        @extschema@.denorm_unpinned_parent_triggers(c) AS unpinned_parent_triggers,
-       @extschema@.denorm_fk_indexed(c) AS fk_indexed
+       @extschema@.denorm_fk_indexed(c) AS fk_indexed,
+       NULL::name AS source_column
   FROM @extschema@.denorm_counters c
  CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pending_rows,
                             pg_catalog.now() OPERATOR(pg_catalog.-)
@@ -4675,9 +5008,35 @@ SELECT c.id AS counter_id,
  CROSS JOIN LATERAL (SELECT @extschema@.denorm_trigger_problems(c) AS problems) p
   LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
                       WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
+                      ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true
+UNION ALL
+SELECT c.id,
+       c.parent,
+       c.copy_column,
+       c.child,
+       'copy'::text,
+       c.mode,
+       p.problems IS NULL,
+       p.problems,
+       k.run_id,
+       k.checked_at,
+       k.rows_checked,
+       k.rows_drifted,
+       k.error,
+       (SELECT pg_catalog.max(l.detected_at) FROM @extschema@.denorm_drift_log l
+         WHERE l.counter_id OPERATOR(pg_catalog.=) c.id),
+       0::bigint,
+       NULL::interval,
+       NULL::text,
+       @extschema@.denorm_copy_fk_indexed(c),
+       c.source_column
+  FROM @extschema@.denorm_copies c
+ CROSS JOIN LATERAL (SELECT @extschema@.denorm_copy_trigger_problems(c) AS problems) p
+  LEFT JOIN LATERAL (SELECT * FROM @extschema@.denorm_reconcile_checks k
+                      WHERE k.counter_id OPERATOR(pg_catalog.=) c.id
                       ORDER BY k.checked_at DESC, k.run_id DESC LIMIT 1) k ON true;
 COMMENT ON VIEW @extschema@.denorm_status IS
-    'Per counter: whether its triggers fire, what its last reconcile found, and its pending deltas';
+    'Per counter and per copy: whether its triggers fire, what its last reconcile found, and (counters) its pending deltas';
 
 -- Per counter dropped with its table: its definition, who dropped it
 -- with which table, and the tables denorm_recreate_counter would put it on

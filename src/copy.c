@@ -11,7 +11,9 @@
  *  - on the parent, for sync copies only, denorm_copy_<id>_source (AFTER
  *    INSERT OR DELETE OR UPDATE OF the source column and the parent key,
  *    FOR EACH ROW) sets the copy on every child of the row's key, in one
- *    UPDATE per parent row (the fan-out).
+ *    UPDATE per parent row (the fan-out), and denorm_copy_<id>_truncate
+ *    (AFTER TRUNCATE FOR EACH STATEMENT, on the parent and each of its
+ *    partitions) sets it to NULL on the children left without a parent.
  *
  * Lock order: a parent row before its children.  A parent UPDATE holds
  * the parent row's lock when its fan-out locks the children.  A child
@@ -980,6 +982,81 @@ denorm_copy_parent_trigger(PG_FUNCTION_ARGS)
 			FanOutKey(e, newkey, newsrc, newsrcnull);
 		}
 	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(denorm_copy_truncate_trigger);
+
+/*
+ * denorm_copy_truncate_trigger: AFTER TRUNCATE ON parent FOR EACH
+ * STATEMENT (on the parent and each of its partitions), argument: the copy
+ * id (sync copies only).  TRUNCATE fires no row triggers, so the children
+ * whose parent row it took (a child without a foreign key constraint, or
+ * one that survives in a table the TRUNCATE did not reach) would keep the
+ * old value: this sets the copy to NULL on every child row that now has no
+ * parent row, in one UPDATE as the child's owner, in the same transaction.
+ * TRUNCATE holds ACCESS EXCLUSIVE on the tables it emptied until commit,
+ * so no child writer can read a parent row of theirs meanwhile.  The
+ * UPDATE runs as a fan-out writing NULL: the child trigger lets its rows
+ * through without reading the parent.  At REPEATABLE READ and
+ * SERIALIZABLE it reads with a snapshot taken now (the transaction's as
+ * crosscheck), as the fan-out does, so a child committed while TRUNCATE
+ * waited for its lock is not left behind.
+ */
+Datum
+denorm_copy_truncate_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	CopyEntry  *e;
+	FanOut		f;
+	char	   *sql;
+	bool		isxact = IsolationUsesXactSnapshot();
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("denorm_copy_truncate_trigger was not called by trigger manager")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("denorm_copy_truncate_trigger must be fired AFTER TRUNCATE")));
+	e = LookupCopy(get_func_namespace(fcinfo->flinfo->fn_oid),
+				   TriggerCopyId(td, "denorm_copy_truncate_trigger"),
+				   RelationGetRelid(td->tg_relation), td->tg_trigger->tgname, true);
+	sql = psprintf("UPDATE %s c SET %s = NULL WHERE c.%s IS NOT NULL AND NOT EXISTS "
+				   "(SELECT FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) c.%s)",
+				   e->child_name, quote_identifier(e->copy_column),
+				   quote_identifier(e->copy_column), e->parent_name,
+				   quote_identifier(e->parent_key), quote_identifier(e->foreign_key));
+
+	f.id = e->id;
+	f.value = (Datum) 0;
+	f.isnull = true;
+	get_typlenbyval(e->copytype, &f.typlen, &f.typbyval);
+	f.rows = 0;
+	f.child_name = e->child_name;
+	f.relid = InvalidOid;
+	f.fkatt = f.copyatt = InvalidAttrNumber;
+	f.outer = CurrentFanOut;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	DenormCheckTable(e->child, e->id, "child");
+	CurrentFanOut = &f;
+	PG_TRY();
+	{
+		(void) DenormExecAsChecked(DenormRelationOwner(e->child), DENORM_PATH_OWNER, e->child,
+								   sql, 0, NULL, NULL, NULL,
+								   isxact ? GetLatestSnapshot() : NULL,
+								   isxact ? GetTransactionSnapshot() : InvalidSnapshot,
+								   false, 0);
+	}
+	PG_FINALLY();
+	{
+		CurrentFanOut = f.outer;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg_cron, for real: a job scheduled with denorm_schedule_reconcile() every
 # minute runs the reconcile procedure in the pg_cron database and heals
-# drift; the history purge job is scheduled with its retention period.
+# drift, of counters and copies in the same run; the history purge job is scheduled with its retention period.
 # Needs the test cluster of test/run-all.sh (pg_cron preloaded,
 # cron.database_name = denorm_cron, background workers on).  Prints TAP.
 set -euo pipefail
@@ -10,13 +10,18 @@ source "$(dirname "$0")/../tap.sh"
 
 q "CREATE EXTENSION IF NOT EXISTS pg_cron"
 q "CREATE EXTENSION IF NOT EXISTS denorm"
-q "CREATE TABLE cron_posts (id int PRIMARY KEY, comment_count int NOT NULL DEFAULT 0)"
+q "CREATE TABLE cron_authors (id int PRIMARY KEY, name text)"
+q "INSERT INTO cron_authors SELECT g, 'author ' || g FROM generate_series(1, 4) g"
+q "CREATE TABLE cron_posts (id int PRIMARY KEY, comment_count int NOT NULL DEFAULT 0, author_id int, author_name text)"
+q "CREATE INDEX ON cron_posts (author_id)"
 q "CREATE TABLE cron_comments (id serial PRIMARY KEY, post_id int REFERENCES cron_posts)"
-q "INSERT INTO cron_posts SELECT g FROM generate_series(1, 20) g"
+q "INSERT INTO cron_posts SELECT g, 0, g % 4 + 1 FROM generate_series(1, 20) g"
 q "INSERT INTO cron_comments (post_id) SELECT 1 + g % 20 FROM generate_series(1, 200) g"
-q "SELECT denorm_create_counter('cron_posts', 'comment_count', 'cron_comments', 'post_id')" >/dev/null
-# drift that the triggers cannot see
+counter=$(q "SELECT denorm_create_counter('cron_posts', 'comment_count', 'cron_comments', 'post_id')")
+copy=$(q "SELECT denorm_create_copy('cron_posts', 'author_name', 'cron_authors', 'name', 'author_id')")
+# drift that the triggers cannot see, of the counter and of the copy
 q "SET session_replication_role = replica; INSERT INTO cron_comments (post_id) VALUES (3), (3), (4)"
+q "SET session_replication_role = replica; UPDATE cron_posts SET author_name = 'stale' WHERE id IN (5, 6, 7)"
 
 # The first job run is held up by a lock on the child, so that it is seen
 # in progress.
@@ -48,8 +53,17 @@ done
 check "pg_cron ran a reconcile that finished" "1" "$([ "$done_runs" -gt 0 ] && echo 1 || echo 0)"
 check "pg_cron recorded the run as succeeded" "succeeded" \
       "$(q "SELECT status FROM cron.job_run_details WHERE jobid = $job ORDER BY runid LIMIT 1")"
+first_run=$(q "SELECT min(run_id) FROM denorm_reconcile_runs")
 check "the run found the two drifted posts" "2" \
-      "$(q "SELECT rows_drifted FROM denorm_reconcile_runs ORDER BY run_id LIMIT 1")"
+      "$(q "SELECT rows_drifted FROM denorm_reconcile_checks WHERE run_id = $first_run AND counter_id = $counter")"
+check "the same run found the three drifted copies" "3|3" \
+      "$(q "SELECT rows_drifted, rows_healed FROM denorm_reconcile_checks WHERE run_id = $first_run AND counter_id = $copy")"
+check "the run's totals include the copy" "2|5" \
+      "$(q "SELECT counters, rows_drifted FROM denorm_reconcile_runs WHERE run_id = $first_run")"
+check "the copy's drift rows name the posts" "5,6,7" \
+      "$(q "SELECT string_agg(parent_key, ',' ORDER BY parent_key::int) FROM denorm_drift_log WHERE run_id = $first_run AND counter_id = $copy")"
+check "the copy drift was healed" "0" \
+      "$(q "SELECT count(*) FROM cron_posts p JOIN cron_authors a ON a.id = p.author_id WHERE p.author_name IS DISTINCT FROM a.name")"
 check "the drift was healed" "0" \
       "$(q "SELECT count(*) FROM cron_posts p WHERE comment_count <> (SELECT count(*) FROM cron_comments c WHERE c.post_id = p.id)")"
 check "unschedule removes the job" "t" "$(q "SELECT denorm_unschedule_reconcile()")"

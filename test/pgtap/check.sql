@@ -2,8 +2,9 @@
 -- transaction's own writes in every mode, reports a planted drift exactly
 -- (stored value with pending deltas, recomputed value, difference), and
 -- records and heals nothing; the README's pgTAP example runs as written.
+-- Drifted copies are reported too, by the child row's key.
 BEGIN;
-SELECT plan(21);
+SELECT plan(25);
 SET LOCAL TimeZone = 'UTC';
 
 SELECT has_function('denorm_check', ARRAY['regclass', 'name'], 'denorm_check(regclass, name) exists');
@@ -108,6 +109,28 @@ SELECT throws_ok($$SELECT * FROM denorm_check('order_lines')$$, '42704',
 SELECT throws_ok($$SELECT * FROM denorm_check(NULL, 'total')$$, '22004',
                  'parent cannot be null when counter_column is given',
                  'a column without its table is an error');
+
+-- copies: a wrong copy is reported by its child row's key, with the
+-- stored value and the one it should hold (drift NULL)
+CREATE TABLE buyers (id int PRIMARY KEY, name text);
+INSERT INTO buyers VALUES (1, 'Ann'), (2, 'Bob');
+ALTER TABLE orders ADD COLUMN buyer_id int, ADD COLUMN buyer_name text;
+UPDATE orders SET buyer_id = id % 2 + 1;
+CREATE INDEX ON orders (buyer_id);
+SELECT denorm_create_copy('orders', 'buyer_name', 'buyers', 'name', 'buyer_id') AS copy_id \gset
+SELECT is_empty($$SELECT * FROM denorm_check('orders', 'buyer_name')$$, 'a fresh copy is exact');
+SET LOCAL session_replication_role = replica;
+UPDATE orders SET buyer_name = 'Zed' WHERE id = 4;
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT counter_id, parent, counter_column, parent_key, stored, actual, drift
+        FROM denorm_check('orders', 'buyer_name')$$,
+    format($$VALUES (%s, 'orders'::regclass, 'buyer_name'::name, '4', 'Zed', 'Ann', NULL::numeric)$$, :copy_id),
+    'denorm_check(table, copy column) reports the wrong copy');
+SELECT is((SELECT count(*) FROM denorm_check() WHERE counter_id = :copy_id), 1::bigint,
+          'denorm_check() reports drifted copies with the counters');
+SELECT is((SELECT count(*) FROM denorm_check('orders')), 6::bigint,
+          'denorm_check(table) reports the copies kept in the table too');
 
 SELECT * FROM finish();
 ROLLBACK;
