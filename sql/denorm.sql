@@ -4017,6 +4017,16 @@ BEGIN
                             'A copy is kept on a table and its partitions; declare one on each table of the hierarchy instead.';
         RETURN;
     END IF;
+    -- Citus: a shard's writes would find no copy on its worker
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) ANY ($1))'
+           INTO why USING ARRAY[child, parent]::regclass[];
+        IF why::boolean THEN
+            RETURN QUERY SELECT '0A000', format('a denorm copy cannot be kept on Citus tables ("%s" or "%s" is distributed)', child, parent),
+                                'Keep copied columns on local tables, or copy the value in the application.';
+            RETURN;
+        END IF;
+    END IF;
     IF copy_column = foreign_key THEN
         RETURN QUERY SELECT '42P17', format('copy column "%s" of table "%s" cannot be its foreign key', copy_column, child),
                             'Copy into a column of its own.';
@@ -4634,6 +4644,12 @@ BEGIN
             format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
             'Reconciling a copy reads both its tables with the caller''s rights.',
             'Grant SELECT on both tables, or reconcile as their owner.');
+    END IF;
+    IF row_security_active(c.child) OR row_security_active(c.parent) THEN
+        PERFORM @extschema@.denorm_error('42501',
+            format('permission denied to reconcile denorm copy %s in column "%s" of table "%s"', c.id, c.copy_column, c.child),
+            'A row security policy hides rows of its tables from the caller, whose reconcile would find drift that is not there.',
+            'Reconcile as the tables'' owner, or as a role the policies do not restrict.');
     END IF;
     IF heal AND NOT has_column_privilege(c.child, c.copy_column, 'UPDATE') THEN
         PERFORM @extschema@.denorm_error('42501',

@@ -122,6 +122,10 @@ check "a deferred counter is refused" \
 check "a max counter is refused" \
       "0A000: a max counter cannot be kept on Citus distributed tables" \
       "$(qe "SELECT denorm_create_counter('a_parents', 'top', 'a_children', 'parent_id', 'max', 'v')")"
+q "ALTER TABLE a_children ADD COLUMN parent_top int" >/dev/null
+check "a copied column on distributed tables is refused" \
+      '0A000: a denorm copy cannot be kept on Citus tables ("a_children" or "a_parents" is distributed)' \
+      "$(qe "SELECT denorm_create_copy('a_children', 'parent_top', 'a_parents', 'top', 'parent_id')")"
 
 # ---- counters created, then the tables distributed (with rows, or
 # empty): Citus's copy into the shards is not counted again, and writes

@@ -238,6 +238,25 @@ INSERT INTO ce_cart VALUES (3, 'done', 2, 20);
 SELECT tableoid::regclass AS part, id, goods_id, price_paid FROM ce_cart ORDER BY id;
 
 ------------------------------------------------------------------------
+-- A reconciler whom row security restricts on a copy's table is refused:
+-- it would find drift that is not there, and heal it
+------------------------------------------------------------------------
+CREATE TABLE ce_rls_p (id int PRIMARY KEY, name text);
+CREATE TABLE ce_rls_c (id int PRIMARY KEY, p_id int REFERENCES ce_rls_p, p_name text);
+INSERT INTO ce_rls_p VALUES (1, 'Ann'), (2, 'Bob');
+SELECT denorm_create_copy('ce_rls_c', 'p_name', 'ce_rls_p', 'name', 'p_id') AS rls_copy \gset
+INSERT INTO ce_rls_c VALUES (1, 1, NULL), (2, 2, NULL);
+ALTER TABLE ce_rls_p ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_ann ON ce_rls_p USING (name = 'Ann');
+GRANT SELECT ON ce_rls_p, ce_rls_c TO regress_ce_admin;
+GRANT UPDATE (p_name) ON ce_rls_c TO regress_ce_admin;
+SET ROLE regress_ce_admin;
+SELECT * FROM denorm_reconcile_copies(:rls_copy);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT id, p_name FROM ce_rls_c ORDER BY id;
+
+------------------------------------------------------------------------
 -- A role taken away: a session that read the copy checks its rights again
 ------------------------------------------------------------------------
 CREATE ROLE regress_ce_readers;
@@ -264,7 +283,7 @@ SELECT * FROM ce_fans ORDER BY id;
 
 ------------------------------------------------------------------------
 SELECT denorm_drop_copy(id) FROM denorm_copies WHERE id > 6900 AND id < 7000 ORDER BY id;
-DROP TABLE ce_dom_c, ce_dom_p, ce_cart, ce_goods, ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
+DROP TABLE ce_rls_c, ce_rls_p, ce_dom_c, ce_dom_p, ce_cart, ce_goods, ce_fans, ce_vip, ce_line, ce_sku, ce_numline, ce_num, ce_mail, ce_guest, ce_seat,
            ce_inh, ce_inh_2022, ce_gen, ce_uses, ce_codes, ce_dst, ce_src, ce_ord, ce_cust, ce_bills,
            ce_tenants, ce_notes, ce_people, ce_items, ce_products;
 DROP FUNCTION ce_by_mail();
