@@ -124,7 +124,7 @@ check "a max counter is refused" \
       "$(qe "SELECT denorm_create_counter('a_parents', 'top', 'a_children', 'parent_id', 'max', 'v')")"
 q "ALTER TABLE a_children ADD COLUMN parent_top int" >/dev/null
 check "a copied column on distributed tables is refused" \
-      '0A000: a denorm copy cannot be kept on Citus tables ("a_children" or "a_parents" is distributed)' \
+      '0A000: a denorm copy cannot be kept on Citus tables ("public.a_children" or "public.a_parents" is distributed)' \
       "$(qe "SELECT denorm_create_copy('a_children', 'parent_top', 'a_parents', 'top', 'parent_id')")"
 
 # ---- counters created, then the tables distributed (with rows, or

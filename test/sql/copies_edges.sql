@@ -6,6 +6,8 @@
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 SELECT last_value AS saved_last_id, is_called AS saved_id_called FROM denorm_counters_id_seq \gset
+-- runs made here are removed at the end, and their ids given back
+SELECT last_value AS saved_last_run, is_called AS saved_run_called FROM denorm_reconcile_runs_run_id_seq \gset
 SELECT setval('denorm_counters_id_seq', 6900) AS pinned_ids;
 CREATE ROLE regress_ce_alice;
 CREATE ROLE regress_ce_mallory;
@@ -296,4 +298,8 @@ REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_ce_alice, regress_ce_mallory;
 REVOKE CREATE ON SCHEMA public FROM regress_ce_alice, regress_ce_mallory;
 DROP OWNED BY regress_ce_admin, regress_ce_alice, regress_ce_mallory;
 DROP ROLE regress_ce_alice, regress_ce_mallory, regress_ce_admin;
-SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') > 0 AS ids_restored;
+DELETE FROM denorm_drift_log WHERE counter_id > 6900 AND counter_id < 7000;
+DELETE FROM denorm_reconcile_checks WHERE counter_id > 6900 AND counter_id < 7000;
+DELETE FROM denorm_reconcile_runs WHERE run_id > :saved_last_run OR (:'saved_run_called' = 'f' AND run_id >= :saved_last_run);
+SELECT setval('denorm_counters_id_seq', :saved_last_id, :'saved_id_called') > 0 AS ids_restored,
+       setval('denorm_reconcile_runs_run_id_seq', :saved_last_run, :'saved_run_called') > 0 AS run_ids_restored;
